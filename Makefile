@@ -1,0 +1,93 @@
+# imgclassd — build, test and run.
+#   make            build the engine library, the imgclass tool and the tests
+#   make test       every test: unit suites, ONNX conformance, real models
+#   make asan       the same tests under AddressSanitizer + UBSan
+#   make deps       install missing Debian packages (no-op when all present)
+
+CC       ?= gcc
+BUILD    ?= build
+OPT      ?= -O2
+SAN      ?=
+CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE \
+            -fno-math-errno $(SAN) -Iinclude -Isrc -I$(BUILD)/gen
+LDFLAGS  += $(SAN)
+LIBS     := -lprotobuf-c -lopenblas -lpthread -lm
+TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+PYTHON   ?= /usr/bin/python3
+SHARED   ?= ../shared
+
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+GEN        := $(BUILD)/gen/onnx.pb-c.c
+NN_SRC     := $(wildcard src/nn/*.c src/nn/ops/*.c src/util/*.c)
+NN_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(NN_SRC)) $(BUILD)/gen/onnx.pb-c.o
+TOOL_SRC   := $(wildcard src/tools/*.c)
+TEST_SRC   := $(wildcard tests/test_*.c)
+TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TEST_UTIL  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/util/*.c))
+
+DEB_PACKAGES := build-essential pkg-config libopenblas-dev libprotobuf-c-dev \
+    protobuf-c-compiler libonnx-dev libonnx-testdata check python3-numpy \
+    python3-torch python3-torchvision python3-onnx
+
+.PHONY: all test unit conformance asan deps clean models run bench
+all: $(BUILD)/imgclass $(BUILD)/conformance $(TESTS)
+
+$(GEN): $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	protoc-c --c_out=$(BUILD)/gen -I$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+
+$(BUILD)/gen/onnx.pb-c.o: $(GEN)
+	$(CC) $(filter-out -Werror,$(CFLAGS)) -w -c $< -o $@
+
+$(BUILD)/%.o: %.c $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libnn.a: $(NN_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/imgclass: $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(BUILD)/libnn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/conformance: $(BUILD)/tests/conformance.o $(TEST_UTIL) $(BUILD)/libnn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL) $(BUILD)/libnn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LIBS)
+
+# Real torchvision architectures with PyTorch's own outputs (ignored folder).
+MODELS_DIR := build-models
+models: $(MODELS_DIR)/.done
+$(MODELS_DIR)/.done: tools/export_torchvision.py
+	$(PYTHON) tools/export_torchvision.py --out $(MODELS_DIR)
+	touch $@
+
+unit: $(TESTS)
+	@set -e; for t in $(TESTS); do \
+	  echo "== $$t"; IMGCLASS_MODELS=$(MODELS_DIR) IMGCLASS_SHARED=$(SHARED) $$t; done
+
+conformance: $(BUILD)/conformance
+	$(BUILD)/conformance --skips tests/conformance_skips.txt
+
+test: all models
+	$(MAKE) --no-print-directory unit conformance
+
+asan:
+	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "all build and test packages are installed"; fi
+
+bench: $(BUILD)/imgclass models
+	bench/compare_ort.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,127 @@
+/* Operators. Each op is a pair of functions:
+ *
+ *   prepare(call, err): validates attributes against the input shapes,
+ *       fills the output tensors' dtype and shape, stores whatever exec will
+ *       need in call->params, and sets call->scratch_bytes and call->flops.
+ *       Inputs whose data pointer is non-NULL are constant at this point
+ *       (weights, or folded shape values): ops that need a value at compile
+ *       time (Reshape's shape, Slice's starts...) read it here and fail with
+ *       NN_EUNSUPPORTED when it is not constant.
+ *   exec(call): computes. Never fails: everything checkable was checked in
+ *       prepare. All in/out data pointers are bound; call->scratch points to
+ *       scratch_bytes of 64-byte aligned workspace; call->pool may be used
+ *       to split the work.
+ *
+ * prepare runs once per (model, batch size) plan, exec on every run. */
+#ifndef NN_OP_H
+#define NN_OP_H
+
+#include <stddef.h>
+
+#include "graph.h"
+#include "pool.h"
+
+typedef struct nn_call {
+    const nn_node_t *node;
+    int n_in, n_out;
+    nn_tensor_t **in;   /* n_in entries; NULL for omitted optional inputs */
+    nn_tensor_t **out;  /* n_out entries */
+    size_t scratch_bytes;
+    double flops;       /* per run of this call, at the plan's batch */
+    void *scratch;
+    nn_pool_t *pool;
+    int out_alias;      /* set by prepare: out[0] shares in[0]'s data (views) */
+    /* op-private parameters written by prepare, read by exec */
+    _Alignas(16) unsigned char params[768];
+} nn_call_t;
+
+typedef int (*nn_prepare_fn)(nn_call_t *call, nn_error_t *err);
+typedef void (*nn_exec_fn)(const nn_call_t *call);
+
+typedef struct nn_op_def {
+    const char *name;
+    nn_prepare_fn prepare;
+    nn_exec_fn exec;
+} nn_op_def_t;
+
+/* The operator list: X(OnnxName, c_name). Each op is implemented in one of
+ * src/nn/ops/*.c as nn_op_<c_name>_prepare and nn_op_<c_name>_exec. */
+#define NN_OPS(X)                                                          \
+    /* conv.c */                                                           \
+    X(Conv, conv)                                                          \
+    X(BatchNormalization, batchnorm)                                       \
+    /* gemm.c */                                                           \
+    X(Gemm, gemm)                                                          \
+    X(MatMul, matmul)                                                      \
+    /* pool.c */                                                           \
+    X(MaxPool, maxpool)                                                    \
+    X(AveragePool, avgpool)                                                \
+    X(GlobalAveragePool, globalavgpool)                                    \
+    X(GlobalMaxPool, globalmaxpool)                                        \
+    /* activation.c: unary elementwise */                                  \
+    X(Relu, relu)                                                          \
+    X(LeakyRelu, leakyrelu)                                                \
+    X(PRelu, prelu)                                                        \
+    X(Clip, clip)                                                          \
+    X(Sigmoid, sigmoid)                                                    \
+    X(HardSigmoid, hardsigmoid)                                            \
+    X(HardSwish, hardswish)                                                \
+    X(Tanh, tanh)                                                          \
+    X(Erf, erf)                                                            \
+    X(Sqrt, sqrt)                                                          \
+    /* elementwise.c: broadcasting binary ops */                           \
+    X(Add, add)                                                            \
+    X(Sub, sub)                                                            \
+    X(Mul, mul)                                                            \
+    X(Div, div)                                                            \
+    X(Pow, pow)                                                            \
+    X(Sum, sum)                                                            \
+    /* normalize.c */                                                      \
+    X(ReduceMean, reducemean)                                              \
+    X(Softmax, softmax)                                                    \
+    X(LogSoftmax, logsoftmax)                                              \
+    X(LRN, lrn)                                                            \
+    X(LayerNormalization, layernorm)                                       \
+    /* shape.c: data movement and shape values */                          \
+    X(Flatten, flatten)                                                    \
+    X(Reshape, reshape)                                                    \
+    X(Transpose, transpose)                                                \
+    X(Concat, concat)                                                      \
+    X(Split, split)                                                        \
+    X(Slice, slice)                                                        \
+    X(Squeeze, squeeze)                                                    \
+    X(Unsqueeze, unsqueeze)                                                \
+    X(Pad, pad)                                                            \
+    X(Identity, identity)                                                  \
+    X(Dropout, dropout)                                                    \
+    X(Constant, constant)                                                  \
+    X(Shape, shape)                                                        \
+    X(Gather, gather)                                                      \
+    X(Cast, cast)
+
+#define NN_OP_DECLARE(onnx, c)                                             \
+    int nn_op_##c##_prepare(nn_call_t *call, nn_error_t *err);             \
+    void nn_op_##c##_exec(const nn_call_t *call);
+NN_OPS(NN_OP_DECLARE)
+#undef NN_OP_DECLARE
+
+/* Finds an op by ONNX op_type (default domain); NULL if unsupported. */
+const nn_op_def_t *nn_op_find(const char *op_type);
+
+/* Applies a fused activation to n floats in place. */
+void nn_apply_act(const nn_fusion_t *f, float *x, int64_t n);
+
+/* Helpers shared by ops. */
+#define NN_PARAMS(call, type)                                              \
+    ((type *)(void *)(call)->params)
+#define NN_PARAMS_FIT(type)                                                \
+    _Static_assert(sizeof(type) <= sizeof(((nn_call_t *)0)->params),       \
+                   #type " does not fit nn_call_t.params")
+
+/* Reads a constant int64 (or float->int) 1-D input as a list; returns the
+ * count or a negative code (with err set) when it is absent or not
+ * constant. */
+int nn_const_ints(const nn_call_t *call, int input, int64_t *vals, int max,
+                  const char *what, nn_error_t *err);
+
+#endif
