@@ -45,7 +45,7 @@ typedef struct nn_op_def {
 } nn_op_def_t;
 
 /* The operator list: X(OnnxName, c_name). Each op is implemented in one of
- * src/nn/ops/*.c as nn_op_<c_name>_prepare and nn_op_<c_name>_exec. */
+ * src/nn/ops/ (one file per family) as nn_op_<c_name>_prepare and nn_op_<c_name>_exec. */
 #define NN_OPS(X)                                                          \
     /* conv.c */                                                           \
     X(Conv, conv)                                                          \

@@ -1,0 +1,51 @@
+/* The operator table and helpers shared by operators. */
+#include "op.h"
+
+#include <string.h>
+
+#include "error.h"
+
+static const nn_op_def_t nn_op_table[] = {
+#define NN_OP_ENTRY(onnx, c) {#onnx, nn_op_##c##_prepare, nn_op_##c##_exec},
+    NN_OPS(NN_OP_ENTRY)
+#undef NN_OP_ENTRY
+};
+
+const nn_op_def_t *nn_op_find(const char *op_type)
+{
+    for (size_t i = 0; i < sizeof nn_op_table / sizeof nn_op_table[0]; i++)
+        if (strcmp(nn_op_table[i].name, op_type) == 0)
+            return &nn_op_table[i];
+    return NULL;
+}
+
+int nn_const_ints(const nn_call_t *call, int input, int64_t *vals, int max,
+                  const char *what, nn_error_t *err)
+{
+    const nn_tensor_t *t = input < call->n_in ? call->in[input] : NULL;
+    if (!t)
+        return nn_node_fail(err, call->node, NN_EINVAL, "input '%s' is missing",
+                            what);
+    if (!t->data)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "input '%s' must be a constant known when the "
+                            "model is compiled", what);
+    if (t->rank > 1)
+        return nn_node_fail(err, call->node, NN_EINVAL,
+                            "input '%s' must be 1-D, got rank %d", what, t->rank);
+    int64_t n = nn_tensor_elems(t);
+    if (n > max)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "input '%s' has %lld values, at most %d supported",
+                            what, (long long)n, max);
+    for (int64_t i = 0; i < n; i++) {
+        if (t->dtype == NN_DTYPE_INT64)
+            vals[i] = ((const int64_t *)t->data)[i];
+        else if (t->dtype == NN_DTYPE_FLOAT)
+            vals[i] = (int64_t)((const float *)t->data)[i];
+        else
+            return nn_node_fail(err, call->node, NN_EINVAL,
+                                "input '%s' must be int64", what);
+    }
+    return (int)n;
+}
