@@ -1,0 +1,519 @@
+/* The public engine API: models, contexts and runs.
+ *
+ * DESIGN: loading parses and optimises the graph, then compiles a probe
+ * plan at batch 1 to validate every shape and to size the model. A context
+ * compiles plans lazily, one per batch size it is asked to run, all bound
+ * to one arena and one scratch buffer that grow to the largest plan. The
+ * model is never written after load; contexts only read it. */
+#include "model.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "onnx_load.h"
+#include "optimize.h"
+#include "pool.h"
+
+typedef struct op_count {
+    const char *op;
+    int count;
+} op_count_t;
+
+struct nn_model {
+    nn_graph_t g;
+    nn_tensor_info_t *inputs, *outputs;
+    int64_t *input_image_elems, *output_image_elems; /* at batch 1 */
+    int batch_symbolic;
+    op_count_t *op_counts;
+    int n_op_counts;
+    nn_model_stats_t stats;
+};
+
+struct nn_context {
+    const nn_model_t *model;
+    int max_batch;
+    nn_pool_t *pool;
+    nn_plan_t **plans; /* [max_batch + 1], built on first use */
+    void *arena, *scratch;
+    size_t arena_bytes, scratch_bytes;
+};
+
+int nn_read_file(const char *path, void **data, size_t *size, nn_error_t *err)
+{
+    *data = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return nn_fail(err, NN_EIO, "cannot open '%s': %s", path,
+                       strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return nn_fail(err, NN_EIO, "'%s' is not a readable file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n ? n : 1);
+    if (!buf) {
+        close(fd);
+        return nn_fail(err, NN_ENOMEM, "out of memory reading '%s'", path);
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : EIO;
+            free(buf);
+            close(fd);
+            return nn_fail(err, NN_EIO, "cannot read '%s': %s", path,
+                           strerror(e));
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    *data = buf;
+    *size = n;
+    return 0;
+}
+
+static int count_ops(nn_model_t *m)
+{
+    m->op_counts = calloc((size_t)m->g.n_nodes + 1, sizeof *m->op_counts);
+    if (!m->op_counts)
+        return -NN_ENOMEM;
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        const char *op = m->g.nodes[i].op_type;
+        int k = 0;
+        while (k < m->n_op_counts && strcmp(m->op_counts[k].op, op) != 0)
+            k++;
+        if (k == m->n_op_counts)
+            m->op_counts[m->n_op_counts++] = (op_count_t){op, 0};
+        m->op_counts[k].count++;
+    }
+    return 0;
+}
+
+/* Turns named graph inputs into constants (data copied). */
+static int bind_consts(nn_graph_t *g, const nn_load_options_t *opt,
+                       nn_error_t *err)
+{
+    for (int c = 0; c < opt->n_consts; c++) {
+        int v = nn_graph_find_value(g, opt->const_names[c]);
+        int pos = -1;
+        for (int i = 0; i < g->n_inputs && v >= 0; i++)
+            if (g->inputs[i] == v)
+                pos = i;
+        if (pos < 0)
+            return nn_fail(err, NN_EINVAL, "'%s' is not a graph input",
+                           opt->const_names[c]);
+        const nn_tensor_t *t = &opt->consts[c];
+        size_t bytes = nn_tensor_bytes(t);
+        void *copy = malloc(bytes ? bytes : 1);
+        if (!copy)
+            return nn_fail(err, NN_ENOMEM, "out of memory");
+        memcpy(copy, t->data, bytes);
+        nn_value_t *val = &g->values[v];
+        nn_tensor_set_shape(&val->t, t->dtype, t->rank, t->dims);
+        val->t.data = copy;
+        val->is_const = 1;
+        val->is_input = 0;
+        memmove(&g->inputs[pos], &g->inputs[pos + 1],
+                sizeof(int) * (size_t)(g->n_inputs - pos - 1));
+        g->n_inputs--;
+    }
+    return 0;
+}
+
+/* Declared input shapes with the batch axis at `batch`. */
+static int input_shapes(const nn_model_t *m, int batch, int lenient,
+                        nn_tensor_t *shapes, nn_error_t *err)
+{
+    for (int i = 0; i < m->g.n_inputs; i++) {
+        const nn_value_t *v = &m->g.values[m->g.inputs[i]];
+        shapes[i] = v->t;
+        shapes[i].data = NULL;
+        if (v->t.dtype != NN_DTYPE_FLOAT && !lenient)
+            return nn_fail(err, NN_EUNSUPPORTED,
+                           "input '%s': only float32 inputs are supported",
+                           v->name);
+        for (int d = 0; d < v->t.rank; d++) {
+            if (v->t.dims[d] >= 0)
+                continue;
+            if (d != 0 && !lenient)
+                return nn_fail(err, NN_EUNSUPPORTED,
+                               "input '%s': dimension %d is symbolic; only "
+                               "the leading batch dimension may be",
+                               v->name, d);
+            shapes[i].dims[d] = d == 0 ? batch : 1;
+        }
+        if (v->t.rank == 0 && !lenient)
+            return nn_fail(err, NN_EUNSUPPORTED,
+                           "input '%s' has no declared shape", v->name);
+    }
+    return 0;
+}
+
+static int build_probe(nn_model_t *m, const nn_load_options_t *opt,
+                       nn_plan_t **probe, nn_error_t *err)
+{
+    int n_in = m->g.n_inputs;
+    nn_tensor_t shapes[n_in > 0 ? n_in : 1];
+    if (opt && opt->input_shapes) {
+        for (int i = 0; i < n_in; i++)
+            shapes[i] = opt->input_shapes[i];
+    } else {
+        int rc = input_shapes(m, 1, opt && opt->lenient, shapes, err);
+        if (rc)
+            return rc;
+    }
+    return nn_plan_create(probe, &m->g, shapes, err);
+}
+
+static int describe(nn_model_t *m, const nn_plan_t *probe)
+{
+    const nn_graph_t *g = &m->g;
+    m->inputs = calloc((size_t)g->n_inputs + 1, sizeof *m->inputs);
+    m->outputs = calloc((size_t)g->n_outputs + 1, sizeof *m->outputs);
+    m->input_image_elems = calloc((size_t)g->n_inputs + 1, sizeof(int64_t));
+    m->output_image_elems = calloc((size_t)g->n_outputs + 1, sizeof(int64_t));
+    if (!m->inputs || !m->outputs || !m->input_image_elems ||
+        !m->output_image_elems)
+        return -NN_ENOMEM;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const nn_value_t *v = &g->values[g->inputs[i]];
+        const nn_tensor_t *t = nn_plan_value(probe, g->inputs[i]);
+        m->inputs[i] = (nn_tensor_info_t){.name = v->name, .dtype = t->dtype,
+                                          .rank = t->rank};
+        for (int d = 0; d < t->rank; d++)
+            m->inputs[i].dims[d] = v->t.dims[d];
+        if (v->t.rank > 0 && v->t.dims[0] < 0)
+            m->batch_symbolic = 1;
+        m->input_image_elems[i] = nn_tensor_elems(t);
+    }
+    for (int i = 0; i < g->n_outputs; i++) {
+        const nn_value_t *v = &g->values[g->outputs[i]];
+        const nn_tensor_t *t = nn_plan_output(probe, i);
+        m->outputs[i] = (nn_tensor_info_t){.name = v->name, .dtype = t->dtype,
+                                           .rank = t->rank};
+        for (int d = 0; d < t->rank; d++)
+            m->outputs[i].dims[d] = t->dims[d];
+        if (m->batch_symbolic && t->rank > 0 && t->dims[0] == 1)
+            m->outputs[i].dims[0] = -1;
+        m->output_image_elems[i] = nn_tensor_elems(t);
+    }
+    return 0;
+}
+
+static void compute_stats(nn_model_t *m, const nn_plan_t *probe)
+{
+    const nn_graph_t *g = &m->g;
+    nn_model_stats_t *s = &m->stats;
+    s->activation_bytes = nn_plan_arena_bytes(probe);
+    s->scratch_bytes = nn_plan_scratch_bytes(probe);
+    s->flops = nn_plan_flops(probe);
+    s->node_count = nn_plan_call_count(probe);
+    s->opset = g->opset;
+    /* Weights: constants read by live nodes, each counted once. */
+    char *seen = calloc((size_t)g->n_values + 1, 1);
+    if (!seen)
+        return;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const nn_node_t *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->n_inputs; k++) {
+            int v = n->inputs[k];
+            if (v >= 0 && g->values[v].is_const && !seen[v]) {
+                seen[v] = 1;
+                s->weight_bytes += nn_tensor_bytes(&g->values[v].t);
+            }
+        }
+    }
+    free(seen);
+}
+
+int nn_model_load_ex(nn_model_t **out, const void *data, size_t size,
+                     const char *base_dir, const nn_load_options_t *opt,
+                     nn_error_t *err)
+{
+    *out = NULL;
+    nn_model_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return nn_fail(err, NN_ENOMEM, "out of memory loading the model");
+    nn_plan_t *probe = NULL;
+    int rc = nn_onnx_load(&m->g, data, size, base_dir, err);
+    if (rc == 0 && (rc = count_ops(m)))
+        nn_fail(err, NN_ENOMEM, "out of memory loading the model");
+    if (rc == 0 && opt && opt->n_consts)
+        rc = bind_consts(&m->g, opt, err);
+    if (rc == 0)
+        rc = nn_optimize(&m->g, err);
+    if (rc == 0)
+        rc = build_probe(m, opt, &probe, err);
+    if (rc == 0) {
+        /* Residual fusion needs shapes: fuse, then compile again. */
+        const nn_tensor_t **shapes =
+            calloc((size_t)m->g.n_values + 1, sizeof *shapes);
+        if (!shapes) {
+            rc = nn_fail(err, NN_ENOMEM, "out of memory loading the model");
+        } else {
+            for (int v = 0; v < m->g.n_values; v++)
+                shapes[v] = nn_plan_value(probe, v);
+            int before = m->g.n_nodes;
+            int dead_before = 0;
+            for (int i = 0; i < before; i++)
+                dead_before += m->g.nodes[i].dead;
+            rc = nn_fuse_residuals(&m->g, shapes, err);
+            free(shapes);
+            int live_after = 0;
+            for (int i = 0; i < m->g.n_nodes; i++)
+                live_after += !m->g.nodes[i].dead;
+            if (rc == 0 && live_after != before - dead_before) {
+                nn_plan_free(probe);
+                probe = NULL;
+                rc = build_probe(m, opt, &probe, err);
+            }
+        }
+    }
+    if (rc == 0 && (rc = describe(m, probe)))
+        nn_fail(err, NN_ENOMEM, "out of memory loading the model");
+    if (rc == 0)
+        compute_stats(m, probe);
+    nn_plan_free(probe);
+    if (rc) {
+        nn_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+
+int nn_model_load_buffer(nn_model_t **out, const void *data, size_t size,
+                         const char *base_dir, nn_error_t *err)
+{
+    return nn_model_load_ex(out, data, size, base_dir, NULL, err);
+}
+
+int nn_model_load(nn_model_t **out, const char *path, nn_error_t *err)
+{
+    *out = NULL;
+    void *data;
+    size_t size;
+    int rc = nn_read_file(path, &data, &size, err);
+    if (rc)
+        return rc;
+    char *dir = strdup(path);
+    if (!dir) {
+        free(data);
+        return nn_fail(err, NN_ENOMEM, "out of memory");
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[slash == dir ? 1 : 0] = '\0';
+    else
+        strcpy(dir, ".");
+    rc = nn_model_load_ex(out, data, size, dir, NULL, err);
+    free(dir);
+    free(data);
+    return rc;
+}
+
+void nn_model_free(nn_model_t *m)
+{
+    if (!m)
+        return;
+    nn_graph_free(&m->g);
+    free(m->inputs);
+    free(m->outputs);
+    free(m->input_image_elems);
+    free(m->output_image_elems);
+    free(m->op_counts);
+    free(m);
+}
+
+const nn_graph_t *nn_model_graph(const nn_model_t *m) { return &m->g; }
+int nn_model_input_count(const nn_model_t *m) { return m->g.n_inputs; }
+int nn_model_output_count(const nn_model_t *m) { return m->g.n_outputs; }
+
+const nn_tensor_info_t *nn_model_input(const nn_model_t *m, int i)
+{
+    return i >= 0 && i < m->g.n_inputs ? &m->inputs[i] : NULL;
+}
+
+const nn_tensor_info_t *nn_model_output(const nn_model_t *m, int i)
+{
+    return i >= 0 && i < m->g.n_outputs ? &m->outputs[i] : NULL;
+}
+
+size_t nn_model_input_elems(const nn_model_t *m, int i, int batch)
+{
+    return (size_t)m->input_image_elems[i] * (size_t)batch;
+}
+
+size_t nn_model_output_elems(const nn_model_t *m, int i, int batch)
+{
+    return (size_t)m->output_image_elems[i] * (size_t)batch;
+}
+
+void nn_model_stats(const nn_model_t *m, nn_model_stats_t *stats)
+{
+    *stats = m->stats;
+}
+
+void nn_model_op_counts(const nn_model_t *m,
+                        void (*fn)(const char *op, int count, void *arg),
+                        void *arg)
+{
+    for (int k = 0; k < m->n_op_counts; k++)
+        fn(m->op_counts[k].op, m->op_counts[k].count, arg);
+}
+
+/* ---- contexts ---------------------------------------------------------- */
+
+static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
+
+/* Grows arena/scratch to fit plan, rebinding every plan if they moved. */
+static int fit_plan(nn_context_t *c, nn_plan_t *plan, nn_error_t *err)
+{
+    size_t need_a = round64(nn_plan_arena_bytes(plan));
+    size_t need_s = round64(nn_plan_scratch_bytes(plan));
+    if (need_a > c->arena_bytes || need_s > c->scratch_bytes) {
+        if (need_a > c->arena_bytes) {
+            void *a = aligned_alloc(64, need_a);
+            if (!a)
+                return nn_fail(err, NN_ENOMEM,
+                               "out of memory for %zu activation bytes", need_a);
+            free(c->arena);
+            c->arena = a;
+            c->arena_bytes = need_a;
+        }
+        if (need_s > c->scratch_bytes) {
+            void *s = aligned_alloc(64, need_s);
+            if (!s)
+                return nn_fail(err, NN_ENOMEM,
+                               "out of memory for %zu scratch bytes", need_s);
+            free(c->scratch);
+            c->scratch = s;
+            c->scratch_bytes = need_s;
+        }
+        for (int b = 0; b <= c->max_batch; b++)
+            if (c->plans[b])
+                nn_plan_bind(c->plans[b], c->arena, c->scratch, c->pool);
+    }
+    nn_plan_bind(plan, c->arena, c->scratch, c->pool);
+    return 0;
+}
+
+static int get_plan(nn_context_t *c, int batch, nn_plan_t **out,
+                    nn_error_t *err)
+{
+    if (c->plans[batch]) {
+        *out = c->plans[batch];
+        return 0;
+    }
+    const nn_model_t *m = c->model;
+    int n_in = m->g.n_inputs;
+    nn_tensor_t shapes[n_in > 0 ? n_in : 1];
+    int rc = input_shapes(m, batch, 0, shapes, err);
+    if (rc)
+        return rc;
+    nn_plan_t *plan;
+    if ((rc = nn_plan_create(&plan, &m->g, shapes, err)))
+        return rc;
+    for (int i = 0; i < m->g.n_outputs; i++) {
+        if (nn_tensor_elems(nn_plan_output(plan, i)) !=
+            m->output_image_elems[i] * batch) {
+            nn_plan_free(plan);
+            return nn_fail(err, NN_EUNSUPPORTED,
+                           "output '%s' does not scale with the batch size",
+                           m->outputs[i].name);
+        }
+    }
+    c->plans[batch] = plan;
+    if ((rc = fit_plan(c, plan, err))) {
+        c->plans[batch] = NULL;
+        nn_plan_free(plan);
+        return rc;
+    }
+    *out = plan;
+    return 0;
+}
+
+int nn_context_create(nn_context_t **out, const nn_model_t *model,
+                      int max_batch, int threads, nn_error_t *err)
+{
+    *out = NULL;
+    if (max_batch < 1 || max_batch > 4096)
+        return nn_fail(err, NN_EINVAL, "max_batch must be 1..4096, got %d",
+                       max_batch);
+    if (threads < 1 || threads > 256)
+        return nn_fail(err, NN_EINVAL, "threads must be 1..256, got %d",
+                       threads);
+    if (!model->batch_symbolic && max_batch != 1) {
+        const nn_tensor_info_t *in = &model->inputs[0];
+        if (model->g.n_inputs == 0 || in->rank == 0 || in->dims[0] != 1)
+            return nn_fail(err, NN_EINVAL,
+                           "the model has a fixed batch size; max_batch must be 1");
+    }
+    /* Our pool threads call OpenBLAS; its own threads would oversubscribe.
+     * This is process-wide and idempotent. */
+    openblas_set_num_threads(1);
+    nn_context_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return nn_fail(err, NN_ENOMEM, "out of memory");
+    c->model = model;
+    c->max_batch = max_batch;
+    c->plans = calloc((size_t)max_batch + 1, sizeof *c->plans);
+    if (!c->plans) {
+        free(c);
+        return nn_fail(err, NN_ENOMEM, "out of memory");
+    }
+    int rc = nn_pool_create(&c->pool, threads);
+    if (rc) {
+        nn_context_free(c);
+        return nn_fail(err, NN_ENOMEM, "cannot start %d threads", threads);
+    }
+    nn_plan_t *plan;
+    if ((rc = get_plan(c, max_batch, &plan, err))) {
+        nn_context_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void nn_context_free(nn_context_t *c)
+{
+    if (!c)
+        return;
+    for (int b = 0; b <= c->max_batch; b++)
+        nn_plan_free(c->plans[b]);
+    free(c->plans);
+    nn_pool_free(c->pool);
+    free(c->arena);
+    free(c->scratch);
+    free(c);
+}
+
+int nn_context_run(nn_context_t *c, int batch, const float *const *inputs,
+                   float *const *outputs, nn_error_t *err)
+{
+    if (batch < 1 || batch > c->max_batch)
+        return nn_fail(err, NN_EINVAL, "batch %d is outside 1..%d", batch,
+                       c->max_batch);
+    nn_plan_t *plan;
+    int rc = get_plan(c, batch, &plan, err);
+    if (rc)
+        return rc;
+    nn_plan_run(plan, (const void *const *)inputs, (void *const *)outputs);
+    return 0;
+}

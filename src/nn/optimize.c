@@ -1,0 +1,394 @@
+/* Graph optimisation passes. All rewrite the model's graph in place before
+ * it is shared; a pass that does not apply leaves the graph untouched. */
+#include "optimize.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "plan.h"
+
+/* Consumers of each value among live nodes; graph outputs count as one. */
+typedef struct {
+    int *uses;     /* per value */
+    int *producer; /* node index per value, -1 if none */
+} usage_t;
+
+static void usage_free(usage_t *u)
+{
+    free(u->uses);
+    free(u->producer);
+}
+
+static int usage_build(const nn_graph_t *g, usage_t *u, nn_error_t *err)
+{
+    u->uses = calloc((size_t)g->n_values + 1, sizeof(int));
+    u->producer = malloc(sizeof(int) * ((size_t)g->n_values + 1));
+    if (!u->uses || !u->producer) {
+        usage_free(u);
+        return nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
+    }
+    for (int v = 0; v < g->n_values; v++)
+        u->producer[v] = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const nn_node_t *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0)
+                u->uses[n->inputs[k]]++;
+        for (int k = 0; k < n->n_outputs; k++)
+            u->producer[n->outputs[k]] = i;
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        u->uses[g->outputs[i]]++;
+    return 0;
+}
+
+static int is_op(const nn_node_t *n, const char *op)
+{
+    return !n->dead && strcmp(n->op_type, op) == 0;
+}
+
+/* The single live consumer of value v, or NULL. */
+static nn_node_t *only_consumer(nn_graph_t *g, const usage_t *u, int v)
+{
+    if (u->uses[v] != 1 || g->values[v].is_output)
+        return NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        nn_node_t *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] == v)
+                return n;
+    }
+    return NULL;
+}
+
+static void replace_uses(nn_graph_t *g, int from, int to)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        nn_node_t *n = &g->nodes[i];
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] == from)
+                n->inputs[k] = to;
+    }
+}
+
+static int drop_identities(nn_graph_t *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        nn_node_t *n = &g->nodes[i];
+        if (!is_op(n, "Identity") && !is_op(n, "Dropout"))
+            continue;
+        if (n->n_inputs < 1 || n->inputs[0] < 0 || n->n_outputs < 1)
+            continue;
+        if (n->n_outputs > 1 || g->values[n->outputs[0]].is_output)
+            continue; /* a mask is wanted, or the name must survive */
+        if (is_op(n, "Dropout") && n->n_inputs >= 3 && n->inputs[2] >= 0)
+            continue; /* training_mode given: let the op judge it */
+        replace_uses(g, n->outputs[0], n->inputs[0]);
+        n->dead = 1;
+    }
+    return 0;
+}
+
+static int const_float(const nn_graph_t *g, int v)
+{
+    return v >= 0 && g->values[v].is_const &&
+           g->values[v].t.dtype == NN_DTYPE_FLOAT;
+}
+
+static int fold_constants(nn_graph_t *g, nn_error_t *err)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        nn_node_t *n = &g->nodes[i];
+        if (n->dead || n->n_inputs == 0)
+            continue;
+        int all_const = 1;
+        for (int k = 0; k < n->n_inputs && all_const; k++)
+            if (n->inputs[k] >= 0 && !g->values[n->inputs[k]].is_const)
+                all_const = 0;
+        if (!all_const)
+            continue;
+        nn_tensor_t *ins[n->n_inputs];
+        for (int k = 0; k < n->n_inputs; k++)
+            ins[k] = n->inputs[k] >= 0 ? &g->values[n->inputs[k]].t : NULL;
+        nn_tensor_t outs[n->n_outputs];
+        int rc = nn_eval_node(n, ins, n->n_inputs, outs, err);
+        if (rc)
+            return rc;
+        for (int k = 0; k < n->n_outputs; k++) {
+            nn_value_t *val = &g->values[n->outputs[k]];
+            val->t = outs[k];
+            val->is_const = 1;
+        }
+        n->dead = 1;
+    }
+    return 0;
+}
+
+static int ensure_inputs(nn_node_t *n, int count)
+{
+    if (n->n_inputs >= count)
+        return 0;
+    int *in = realloc(n->inputs, sizeof(int) * (size_t)count);
+    if (!in)
+        return -NN_ENOMEM;
+    for (int k = n->n_inputs; k < count; k++)
+        in[k] = -1;
+    n->inputs = in;
+    n->n_inputs = count;
+    return 0;
+}
+
+/* Conv -> BatchNormalization becomes one Conv with scaled weights. */
+static int fold_batchnorm(nn_graph_t *g, nn_node_t *conv, nn_node_t *bn,
+                          nn_error_t *err)
+{
+    if (bn->n_inputs != 5 || bn->n_outputs != 1 || conv->n_inputs < 2 ||
+        conv->n_inputs > 3 || !const_float(g, conv->inputs[1]))
+        return 0;
+    for (int k = 1; k < 5; k++)
+        if (!const_float(g, bn->inputs[k]))
+            return 0;
+    if (conv->n_inputs == 3 && conv->inputs[2] >= 0 &&
+        !const_float(g, conv->inputs[2]))
+        return 0;
+    if (nn_attr_int(bn, "training_mode", 0) != 0)
+        return 0;
+    const nn_tensor_t *w = &g->values[conv->inputs[1]].t;
+    int64_t cout = w->rank >= 1 ? w->dims[0] : 0;
+    for (int k = 1; k < 5; k++)
+        if (nn_tensor_elems(&g->values[bn->inputs[k]].t) != cout)
+            return 0;
+    if (cout <= 0)
+        return 0;
+    const float *scale = g->values[bn->inputs[1]].t.data;
+    const float *shift = g->values[bn->inputs[2]].t.data;
+    const float *mean = g->values[bn->inputs[3]].t.data;
+    const float *var = g->values[bn->inputs[4]].t.data;
+    const float *bias = conv->n_inputs == 3 && conv->inputs[2] >= 0
+                            ? g->values[conv->inputs[2]].t.data
+                            : NULL;
+    if (bias && nn_tensor_elems(&g->values[conv->inputs[2]].t) != cout)
+        return 0;
+    float eps = nn_attr_float(bn, "epsilon", 1e-5f);
+    int64_t per = nn_tensor_elems(w) / cout;
+    float *nw = malloc(nn_tensor_bytes(w));
+    float *nb = malloc(sizeof(float) * (size_t)cout);
+    if (!nw || !nb) {
+        free(nw);
+        free(nb);
+        return nn_fail(err, NN_ENOMEM, "out of memory folding BatchNormalization");
+    }
+    const float *wd = w->data;
+    for (int64_t c = 0; c < cout; c++) {
+        double s = scale[c] / sqrt((double)var[c] + eps);
+        for (int64_t j = 0; j < per; j++)
+            nw[c * per + j] = (float)(wd[c * per + j] * s);
+        nb[c] = (float)(((bias ? bias[c] : 0.0) - mean[c]) * s + shift[c]);
+    }
+    int64_t bdims[1] = {cout}, wdims[NN_MAX_RANK];
+    int wrank = w->rank; /* w dangles once add_const grows the values */
+    memcpy(wdims, w->dims, sizeof wdims);
+    char name[512];
+    snprintf(name, sizeof name, "%s/bn_weight", bn->name);
+    int wid = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, wrank, wdims, nw);
+    if (wid < 0) {
+        free(nb);
+        return nn_fail(err, -wid, "out of memory folding BatchNormalization");
+    }
+    snprintf(name, sizeof name, "%s/bn_bias", bn->name);
+    int bid = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, bdims, nb);
+    if (bid < 0)
+        return nn_fail(err, -bid, "out of memory folding BatchNormalization");
+    if (ensure_inputs(conv, 3))
+        return nn_fail(err, NN_ENOMEM, "out of memory folding BatchNormalization");
+    conv->inputs[1] = wid;
+    conv->inputs[2] = bid;
+    conv->outputs[0] = bn->outputs[0];
+    bn->dead = 1;
+    return 1;
+}
+
+static int scalar_const(const nn_graph_t *g, const nn_node_t *n, int k,
+                        float *out)
+{
+    if (k >= n->n_inputs || n->inputs[k] < 0)
+        return 1; /* absent: keep the default */
+    int v = n->inputs[k];
+    if (!const_float(g, v) || nn_tensor_elems(&g->values[v].t) != 1)
+        return 0;
+    *out = *(const float *)g->values[v].t.data;
+    return 1;
+}
+
+/* Fuses the activation consuming producer's output, if there is one. */
+static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
+{
+    int y = prod->outputs[0];
+    if (prod->fusion.act != NN_ACT_NONE || g->values[y].is_output)
+        return 0;
+    nn_fusion_t f = prod->fusion;
+    nn_node_t *act = NULL;
+    if (u->uses[y] == 1) {
+        act = only_consumer(g, u, y);
+        if (!act || act->n_outputs != 1)
+            return 0;
+        if (is_op(act, "Relu")) {
+            f.act = NN_ACT_RELU;
+        } else if (is_op(act, "LeakyRelu")) {
+            f.act = NN_ACT_LEAKY;
+            f.alpha = nn_attr_float(act, "alpha", 0.01f);
+        } else if (is_op(act, "HardSwish")) {
+            f.act = NN_ACT_HARDSWISH;
+            f.alpha = 1.0f / 6.0f;
+            f.beta = 0.5f;
+        } else if (is_op(act, "Clip")) {
+            f.act = NN_ACT_CLIP;
+            f.alpha = -INFINITY;
+            f.beta = INFINITY;
+            if (act->opset < 11) {
+                f.alpha = nn_attr_float(act, "min", -INFINITY);
+                f.beta = nn_attr_float(act, "max", INFINITY);
+            } else if (!scalar_const(g, act, 1, &f.alpha) ||
+                       !scalar_const(g, act, 2, &f.beta)) {
+                return 0;
+            }
+        } else {
+            return 0;
+        }
+    } else if (u->uses[y] == 2) {
+        /* x * sigmoid(x) or x * hardsigmoid(x): the gate and the Mul. */
+        nn_node_t *gate = NULL, *mul = NULL;
+        for (int i = 0; i < g->n_nodes; i++) {
+            nn_node_t *n = &g->nodes[i];
+            if (n->dead || n->n_inputs < 1)
+                continue;
+            if ((is_op(n, "Sigmoid") || is_op(n, "HardSigmoid")) &&
+                n->inputs[0] == y)
+                gate = n;
+            else if (is_op(n, "Mul") && n->n_inputs == 2 &&
+                     (n->inputs[0] == y || n->inputs[1] == y))
+                mul = n;
+        }
+        if (!gate || !mul || u->uses[gate->outputs[0]] != 1 ||
+            g->values[gate->outputs[0]].is_output)
+            return 0;
+        int other = mul->inputs[0] == y ? mul->inputs[1] : mul->inputs[0];
+        if (other != gate->outputs[0])
+            return 0;
+        if (is_op(gate, "Sigmoid")) {
+            f.act = NN_ACT_SILU;
+        } else {
+            f.act = NN_ACT_HARDSWISH;
+            f.alpha = nn_attr_float(gate, "alpha", 0.2f);
+            f.beta = nn_attr_float(gate, "beta", 0.5f);
+        }
+        gate->dead = 1;
+        act = mul;
+    } else {
+        return 0;
+    }
+    prod->fusion = f;
+    prod->outputs[0] = act->outputs[0];
+    act->dead = 1;
+    return 1;
+}
+
+int nn_optimize(nn_graph_t *g, nn_error_t *err)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].opset == 0)
+            g->nodes[i].opset = g->opset;
+        g->nodes[i].fusion.residual = -1;
+    }
+    int rc = drop_identities(g);
+    if (rc == 0)
+        rc = fold_constants(g, err);
+    if (rc)
+        return rc;
+
+    usage_t u;
+    for (int i = 0; i < g->n_nodes; i++) {
+        nn_node_t *n = &g->nodes[i];
+        if (!is_op(n, "Conv") && !is_op(n, "Gemm"))
+            continue;
+        if ((rc = usage_build(g, &u, err)))
+            return rc;
+        nn_node_t *next = is_op(n, "Conv") ? only_consumer(g, &u, n->outputs[0])
+                                           : NULL;
+        if (next && is_op(next, "BatchNormalization")) {
+            rc = fold_batchnorm(g, n, next, err);
+            if (rc > 0) {
+                usage_free(&u);
+                if ((rc = usage_build(g, &u, err)))
+                    return rc;
+            }
+        }
+        if (rc >= 0) {
+            n = &g->nodes[i]; /* add_const may not move nodes, but be safe */
+            fuse_activation(g, &u, n);
+            rc = 0;
+        }
+        usage_free(&u);
+        if (rc)
+            return rc;
+    }
+    return nn_graph_sort(g, err);
+}
+
+static int same_shape(const nn_tensor_t *a, const nn_tensor_t *b)
+{
+    if (a->dtype != b->dtype || a->rank != b->rank)
+        return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return 0;
+    return 1;
+}
+
+int nn_fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
+                      nn_error_t *err)
+{
+    int changed = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        nn_node_t *conv = &g->nodes[i];
+        if (!is_op(conv, "Conv") || conv->fusion.act != NN_ACT_NONE ||
+            conv->fusion.residual >= 0 || conv->n_inputs > 3)
+            continue;
+        usage_t u;
+        int rc = usage_build(g, &u, err);
+        if (rc)
+            return rc;
+        int y = conv->outputs[0];
+        nn_node_t *add = only_consumer(g, &u, y);
+        if (add && is_op(add, "Add") && add->n_inputs == 2 &&
+            add->n_outputs == 1 && add->inputs[0] != add->inputs[1]) {
+            int other = add->inputs[0] == y ? add->inputs[1] : add->inputs[0];
+            if (!g->values[other].is_const && shapes[other] && shapes[y] &&
+                same_shape(shapes[other], shapes[y]) &&
+                shapes[y]->dtype == NN_DTYPE_FLOAT) {
+                if (ensure_inputs(conv, 4)) {
+                    usage_free(&u);
+                    return nn_fail(err, NN_ENOMEM, "out of memory fusing Add");
+                }
+                conv->inputs[3] = other;
+                conv->fusion.residual = other;
+                conv->outputs[0] = add->outputs[0];
+                add->dead = 1;
+                changed = 1;
+                usage_free(&u);
+                if ((rc = usage_build(g, &u, err)))
+                    return rc;
+                fuse_activation(g, &u, conv);
+            }
+        }
+        usage_free(&u);
+    }
+    return changed ? nn_graph_sort(g, err) : 0;
+}

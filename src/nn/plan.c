@@ -1,0 +1,369 @@
+/* Plan building: shape inference, folding, memory planning; and running. */
+#include "plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+#define NN_ALIGN 64
+
+enum value_class { VAL_UNUSED = 0, VAL_CONST, VAL_FOLDED, VAL_INPUT, VAL_ACT };
+
+struct nn_plan {
+    const nn_graph_t *g;
+    nn_tensor_t *vals;      /* one per graph value */
+    unsigned char *cls;     /* enum value_class per value */
+    int *root;              /* buffer owner for views (value id) */
+    size_t *offset;         /* arena offset for VAL_ACT roots */
+    int n_calls;
+    nn_call_t *calls;
+    nn_tensor_t **io;       /* storage for every call's in/out pointers */
+    size_t arena_bytes, scratch_bytes;
+    double flops;
+};
+
+static size_t align_up(size_t n)
+{
+    return (n + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN;
+}
+
+/* Runs prepare + exec on constant inputs into malloc'd outputs. */
+int nn_eval_node(const nn_node_t *node, nn_tensor_t **ins, int n_in,
+                 nn_tensor_t *outs, nn_error_t *err)
+{
+    nn_call_t *call = calloc(1, sizeof *call);
+    nn_tensor_t **outp = calloc((size_t)node->n_outputs + 1, sizeof *outp);
+    if (!call || !outp) {
+        free(call);
+        free(outp);
+        return nn_fail(err, NN_ENOMEM, "out of memory folding constants");
+    }
+    for (int k = 0; k < node->n_outputs; k++) {
+        memset(&outs[k], 0, sizeof outs[k]);
+        outp[k] = &outs[k];
+    }
+    call->node = node;
+    call->n_in = n_in;
+    call->in = ins;
+    call->n_out = node->n_outputs;
+    call->out = outp;
+    int rc = node->def->prepare(call, err);
+    void *scratch = NULL;
+    if (rc == 0 && call->scratch_bytes) {
+        scratch = aligned_alloc(NN_ALIGN, align_up(call->scratch_bytes));
+        if (!scratch)
+            rc = nn_fail(err, NN_ENOMEM, "out of memory folding constants");
+    }
+    for (int k = 0; rc == 0 && k < node->n_outputs; k++) {
+        size_t bytes = nn_tensor_bytes(&outs[k]);
+        outs[k].data = malloc(bytes ? bytes : 1);
+        if (!outs[k].data)
+            rc = nn_fail(err, NN_ENOMEM, "out of memory folding constants");
+    }
+    if (rc == 0) {
+        call->scratch = scratch;
+        node->def->exec(call);
+    } else {
+        for (int k = 0; k < node->n_outputs; k++) {
+            free(outs[k].data);
+            outs[k].data = NULL;
+        }
+    }
+    free(scratch);
+    free(outp);
+    free(call);
+    return rc;
+}
+
+void nn_plan_free(nn_plan_t *p)
+{
+    if (!p)
+        return;
+    if (p->cls)
+        for (int v = 0; v < p->g->n_values; v++)
+            if (p->cls[v] == VAL_FOLDED)
+                free(p->vals[v].data);
+    free(p->vals);
+    free(p->cls);
+    free(p->root);
+    free(p->offset);
+    free(p->calls);
+    free(p->io);
+    free(p);
+}
+
+/* Node output folding: every input constant (or, for Shape, just known). */
+static int node_is_foldable(const nn_plan_t *p, const nn_node_t *n)
+{
+    if (strcmp(n->op_type, "Shape") == 0)
+        return 1;
+    for (int i = 0; i < n->n_inputs; i++) {
+        int v = n->inputs[i];
+        if (v >= 0 && p->cls[v] != VAL_CONST && p->cls[v] != VAL_FOLDED)
+            return 0;
+    }
+    return 1;
+}
+
+static int fold_call(nn_plan_t *p, nn_call_t *call, nn_error_t *err)
+{
+    const nn_node_t *n = call->node;
+    nn_tensor_t outs[n->n_outputs > 0 ? n->n_outputs : 1];
+    int rc = nn_eval_node(n, call->in, call->n_in, outs, err);
+    if (rc)
+        return rc;
+    for (int k = 0; k < n->n_outputs; k++) {
+        int v = n->outputs[k];
+        p->vals[v] = outs[k];
+        p->cls[v] = VAL_FOLDED;
+    }
+    return 0;
+}
+
+/* Greedy first-fit by decreasing size over lifetime intervals. */
+typedef struct {
+    int v;
+    int first, last;
+    size_t size;
+} live_t;
+
+static int cmp_size_desc(const void *a, const void *b)
+{
+    const live_t *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    return x->first - y->first;
+}
+
+static int plan_memory(nn_plan_t *p, nn_error_t *err)
+{
+    const nn_graph_t *g = p->g;
+    int nv = g->n_values;
+    int *first = malloc(sizeof(int) * (size_t)nv);
+    int *last = malloc(sizeof(int) * (size_t)nv);
+    live_t *lv = malloc(sizeof(live_t) * (size_t)nv);
+    live_t **placed = malloc(sizeof(live_t *) * (size_t)nv);
+    if (!first || !last || !lv || !placed) {
+        free(first);
+        free(last);
+        free(lv);
+        free(placed);
+        return nn_fail(err, NN_ENOMEM, "out of memory planning activations");
+    }
+    for (int v = 0; v < nv; v++) {
+        first[v] = -1;
+        last[v] = -1;
+    }
+    for (int c = 0; c < p->n_calls; c++) {
+        const nn_call_t *call = &p->calls[c];
+        const nn_node_t *n = call->node;
+        for (int k = 0; k < n->n_outputs; k++) {
+            int r = p->root[n->outputs[k]];
+            if (first[r] < 0)
+                first[r] = c;
+            if (last[r] < c)
+                last[r] = c;
+        }
+        for (int i = 0; i < n->n_inputs; i++) {
+            int v = n->inputs[i];
+            if (v < 0)
+                continue;
+            int r = p->root[v];
+            if (last[r] < c)
+                last[r] = c;
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        last[p->root[g->outputs[i]]] = p->n_calls;
+
+    int n_live = 0;
+    for (int v = 0; v < nv; v++)
+        if (p->cls[v] == VAL_ACT && p->root[v] == v && first[v] >= 0)
+            lv[n_live++] = (live_t){v, first[v], last[v],
+                                    align_up(nn_tensor_bytes(&p->vals[v]))};
+    qsort(lv, (size_t)n_live, sizeof *lv, cmp_size_desc);
+
+    size_t total = 0;
+    int n_placed = 0;
+    for (int i = 0; i < n_live; i++) {
+        live_t *b = &lv[i];
+        size_t off = 0;
+        /* Lowest offset not overlapping any placed buffer alive meanwhile;
+         * placed is kept sorted by offset. */
+        for (int j = 0; j < n_placed; j++) {
+            live_t *o = placed[j];
+            if (o->last < b->first || b->last < o->first)
+                continue;
+            size_t o_off = p->offset[o->v];
+            if (off + b->size <= o_off)
+                break;
+            if (o_off + o->size > off)
+                off = o_off + o->size;
+        }
+        p->offset[b->v] = off;
+        if (off + b->size > total)
+            total = off + b->size;
+        int pos = n_placed;
+        while (pos > 0 && p->offset[placed[pos - 1]->v] > off) {
+            placed[pos] = placed[pos - 1];
+            pos--;
+        }
+        placed[pos] = b;
+        n_placed++;
+    }
+    p->arena_bytes = total;
+    free(first);
+    free(last);
+    free(lv);
+    free(placed);
+    return 0;
+}
+
+int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
+                   const nn_tensor_t *inputs, nn_error_t *err)
+{
+    *out = NULL;
+    nn_plan_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return nn_fail(err, NN_ENOMEM, "out of memory compiling the model");
+    p->g = g;
+    int nv = g->n_values;
+    size_t n_io = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        n_io += (size_t)(g->nodes[i].n_inputs + g->nodes[i].n_outputs);
+    p->vals = calloc((size_t)nv + 1, sizeof *p->vals);
+    p->cls = calloc((size_t)nv + 1, 1);
+    p->root = malloc(sizeof(int) * ((size_t)nv + 1));
+    p->offset = calloc((size_t)nv + 1, sizeof *p->offset);
+    p->calls = calloc((size_t)g->n_nodes + 1, sizeof *p->calls);
+    p->io = calloc(n_io + 1, sizeof *p->io);
+    if (!p->vals || !p->cls || !p->root || !p->offset || !p->calls || !p->io) {
+        nn_plan_free(p);
+        return nn_fail(err, NN_ENOMEM, "out of memory compiling the model");
+    }
+    for (int v = 0; v < nv; v++) {
+        p->root[v] = v;
+        if (g->values[v].is_const) {
+            p->vals[v] = g->values[v].t;
+            p->cls[v] = VAL_CONST;
+        }
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        int v = g->inputs[i];
+        p->vals[v] = inputs[i];
+        p->vals[v].data = NULL;
+        p->cls[v] = VAL_INPUT;
+    }
+
+    int rc = 0;
+    size_t io_used = 0;
+    for (int i = 0; i < g->n_nodes && rc == 0; i++) {
+        const nn_node_t *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        nn_call_t *call = &p->calls[p->n_calls];
+        call->node = n;
+        call->n_in = n->n_inputs;
+        call->n_out = n->n_outputs;
+        call->in = p->io + io_used;
+        call->out = p->io + io_used + n->n_inputs;
+        io_used += (size_t)(n->n_inputs + n->n_outputs);
+        for (int k = 0; k < n->n_inputs; k++) {
+            int v = n->inputs[k];
+            if (v < 0) {
+                call->in[k] = NULL;
+                continue;
+            }
+            if (p->cls[v] == VAL_UNUSED) {
+                rc = nn_node_fail(err, n, NN_EFORMAT,
+                                  "input '%s' has no producer",
+                                  g->values[v].name);
+                break;
+            }
+            call->in[k] = &p->vals[v];
+        }
+        if (rc)
+            break;
+        for (int k = 0; k < n->n_outputs; k++) {
+            int v = n->outputs[k];
+            memset(&p->vals[v], 0, sizeof p->vals[v]);
+            call->out[k] = &p->vals[v];
+        }
+        if (node_is_foldable(p, n)) {
+            rc = fold_call(p, call, err);
+            memset(call, 0, sizeof *call);
+            continue;
+        }
+        rc = n->def->prepare(call, err);
+        if (rc)
+            break;
+        for (int k = 0; k < n->n_outputs; k++) {
+            int v = n->outputs[k];
+            if (nn_dtype_size(p->vals[v].dtype) == 0) {
+                rc = nn_node_fail(err, n, NN_EUNSUPPORTED,
+                                  "output %d has an unsupported type", k);
+                break;
+            }
+            p->cls[v] = VAL_ACT;
+        }
+        /* A view shares its input's buffer when that buffer is ours. */
+        if (call->out_alias && call->in[0] && p->cls[n->inputs[0]] == VAL_ACT)
+            p->root[n->outputs[0]] = p->root[n->inputs[0]];
+        if (call->scratch_bytes > p->scratch_bytes)
+            p->scratch_bytes = call->scratch_bytes;
+        p->flops += call->flops;
+        p->n_calls++;
+    }
+    for (int i = 0; rc == 0 && i < g->n_outputs; i++)
+        if (p->cls[g->outputs[i]] == VAL_UNUSED)
+            rc = nn_fail(err, NN_EFORMAT, "graph output '%s' is never produced",
+                         g->values[g->outputs[i]].name);
+    if (rc == 0)
+        rc = plan_memory(p, err);
+    if (rc) {
+        nn_plan_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+size_t nn_plan_arena_bytes(const nn_plan_t *p) { return p->arena_bytes; }
+size_t nn_plan_scratch_bytes(const nn_plan_t *p) { return p->scratch_bytes; }
+double nn_plan_flops(const nn_plan_t *p) { return p->flops; }
+int nn_plan_call_count(const nn_plan_t *p) { return p->n_calls; }
+
+const nn_tensor_t *nn_plan_value(const nn_plan_t *p, int v)
+{
+    return &p->vals[v];
+}
+
+const nn_tensor_t *nn_plan_output(const nn_plan_t *p, int i)
+{
+    return &p->vals[p->g->outputs[i]];
+}
+
+void nn_plan_bind(nn_plan_t *p, void *arena, void *scratch, nn_pool_t *pool)
+{
+    for (int v = 0; v < p->g->n_values; v++)
+        if (p->cls[v] == VAL_ACT)
+            p->vals[v].data = (char *)arena + p->offset[p->root[v]];
+    for (int c = 0; c < p->n_calls; c++) {
+        p->calls[c].scratch = scratch;
+        p->calls[c].pool = pool;
+    }
+}
+
+void nn_plan_run(nn_plan_t *p, const void *const *inputs, void *const *outputs)
+{
+    const nn_graph_t *g = p->g;
+    for (int i = 0; i < g->n_inputs; i++)
+        p->vals[g->inputs[i]].data = (void *)inputs[i];
+    for (int c = 0; c < p->n_calls; c++)
+        p->calls[c].node->def->exec(&p->calls[c]);
+    for (int i = 0; i < g->n_outputs; i++) {
+        const nn_tensor_t *t = &p->vals[g->outputs[i]];
+        memcpy(outputs[i], t->data, nn_tensor_bytes(t));
+    }
+}

@@ -1,0 +1,47 @@
+/* Execution plans: the graph compiled for one set of input shapes.
+ *
+ * Building a plan infers every tensor's shape (op prepare functions), folds
+ * everything computable from constants and shapes alone (PyTorch's
+ * Shape/Gather/Concat chains), and lays out the remaining activations in one
+ * arena, reusing memory between tensors whose lifetimes do not overlap. A
+ * plan borrows the graph, which must outlive it. A plan is used by one
+ * thread at a time. */
+#ifndef NN_PLAN_H
+#define NN_PLAN_H
+
+#include "graph.h"
+#include "op.h"
+#include "pool.h"
+
+typedef struct nn_plan nn_plan_t;
+
+/* inputs[i] gives dtype and shape of the graph's i-th run-time input (data
+ * ignored). */
+int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
+                   const nn_tensor_t *inputs, nn_error_t *err);
+void nn_plan_free(nn_plan_t *plan);
+
+size_t nn_plan_arena_bytes(const nn_plan_t *plan);
+size_t nn_plan_scratch_bytes(const nn_plan_t *plan);
+double nn_plan_flops(const nn_plan_t *plan);
+int nn_plan_call_count(const nn_plan_t *plan);
+/* The plan's view of value id v (shape; data if constant or bound). */
+const nn_tensor_t *nn_plan_value(const nn_plan_t *plan, int v);
+/* Shape and dtype of graph output i. */
+const nn_tensor_t *nn_plan_output(const nn_plan_t *plan, int i);
+
+/* Binds the arena (arena_bytes, 64-byte aligned), the scratch buffer and
+ * the pool used by subsequent runs. */
+void nn_plan_bind(nn_plan_t *plan, void *arena, void *scratch, nn_pool_t *pool);
+
+/* Runs the plan: inputs[i] is graph input i's data, outputs[i] receives
+ * graph output i (nn_tensor_bytes(nn_plan_output(plan, i)) bytes). */
+void nn_plan_run(nn_plan_t *plan, const void *const *inputs,
+                 void *const *outputs);
+
+/* Evaluates one node whose inputs all have data, writing freshly
+ * allocated (malloc) outputs into outs[k]; used for constant folding. */
+int nn_eval_node(const nn_node_t *node, nn_tensor_t **ins, int n_in,
+                 nn_tensor_t *outs, nn_error_t *err);
+
+#endif

@@ -1,0 +1,328 @@
+/* imgclass: the engine's command-line tool, for people who debug and size
+ * models.
+ *   imgclass info  MODEL.onnx
+ *   imgclass run   MODEL.onnx IN.npy OUT.npy [--threads T]
+ *   imgclass bench MODEL.onnx [--batch N] [--threads T] [--runs R] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "imgclass/nn.h"
+#include "util/npy.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: imgclass info  MODEL.onnx\n"
+            "       imgclass run   MODEL.onnx IN.npy OUT.npy [--threads T]\n"
+            "       imgclass bench MODEL.onnx [--batch N] [--threads T] [--runs R]\n");
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int parse_int(const char *s, int lo, int hi, const char *what, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "imgclass: %s must be an integer in %d..%d, got '%s'\n",
+                what, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static const char *dims_str(const nn_tensor_info_t *t, char *buf, size_t size)
+{
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < t->rank && used < size; d++) {
+        if (t->dims[d] < 0)
+            used += (size_t)snprintf(buf + used, size - used, "%sN", d ? "," : "");
+        else
+            used += (size_t)snprintf(buf + used, size - used, "%s%lld",
+                                     d ? "," : "", (long long)t->dims[d]);
+    }
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+    return buf;
+}
+
+static nn_model_t *load(const char *path, double *ms)
+{
+    nn_error_t err = {{0}};
+    nn_model_t *m;
+    double t0 = now_ms();
+    int rc = nn_model_load(&m, path, &err);
+    if (ms)
+        *ms = now_ms() - t0;
+    if (rc) {
+        fprintf(stderr, "imgclass: %s: %s\n", path, err.msg);
+        return NULL;
+    }
+    return m;
+}
+
+static void print_op(const char *op, int count, void *arg)
+{
+    (void)arg;
+    printf("  %-24s %d\n", op, count);
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    if (argc != 1) {
+        usage(stderr);
+        return 2;
+    }
+    nn_model_t *m = load(argv[0], NULL);
+    if (!m)
+        return 1;
+    char buf[128];
+    nn_model_stats_t s;
+    nn_model_stats(m, &s);
+    printf("model: %s\nopset: %d\n", argv[0], s.opset);
+    for (int i = 0; i < nn_model_input_count(m); i++)
+        printf("input:  %s float32 %s\n", nn_model_input(m, i)->name,
+               dims_str(nn_model_input(m, i), buf, sizeof buf));
+    for (int i = 0; i < nn_model_output_count(m); i++)
+        printf("output: %s float32 %s\n", nn_model_output(m, i)->name,
+               dims_str(nn_model_output(m, i), buf, sizeof buf));
+    printf("operators (as in the file):\n");
+    nn_model_op_counts(m, print_op, NULL);
+    printf("nodes after optimisation: %d\n", s.node_count);
+    printf("flops per image: %.3f G\n", s.flops / 1e9);
+    printf("weight bytes: %zu (%.2f MiB)\n", s.weight_bytes,
+           s.weight_bytes / 1048576.0);
+    printf("peak activation bytes per image: %zu (%.2f MiB)\n",
+           s.activation_bytes, s.activation_bytes / 1048576.0);
+    printf("scratch bytes per image: %zu (%.2f MiB)\n", s.scratch_bytes,
+           s.scratch_bytes / 1048576.0);
+    nn_model_free(m);
+    return 0;
+}
+
+/* Checks that an input array fits input 0 and returns its batch size. */
+static int check_input(const nn_model_t *m, const npy_array_t *a,
+                       const char *path)
+{
+    const nn_tensor_info_t *in = nn_model_input(m, 0);
+    char want[128];
+    dims_str(in, want, sizeof want);
+    if (a->rank != in->rank) {
+        fprintf(stderr, "imgclass: %s has rank %d; the model's input '%s' is %s\n",
+                path, a->rank, in->name, want);
+        return -1;
+    }
+    for (int d = 0; d < a->rank; d++) {
+        if (in->dims[d] >= 0 && in->dims[d] != a->dims[d]) {
+            fprintf(stderr, "imgclass: %s dimension %d is %lld; the model's "
+                            "input '%s' is %s\n",
+                    path, d, (long long)a->dims[d], in->name, want);
+            return -1;
+        }
+    }
+    if (a->rank == 0 || a->dims[0] < 1 || a->dims[0] > 4096) {
+        fprintf(stderr, "imgclass: %s: batch size must be 1..4096\n", path);
+        return -1;
+    }
+    return (int)a->dims[0];
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    int threads = 1;
+    if (argc == 5 && strcmp(argv[3], "--threads") == 0) {
+        if (parse_int(argv[4], 1, 256, "--threads", &threads))
+            return 2;
+    } else if (argc != 3) {
+        usage(stderr);
+        return 2;
+    }
+    nn_model_t *m = load(argv[0], NULL);
+    if (!m)
+        return 1;
+    int rc = 1;
+    nn_context_t *ctx = NULL;
+    float **outs = NULL;
+    char msg[256];
+    npy_array_t a;
+    if (nn_model_input_count(m) != 1) {
+        fprintf(stderr, "imgclass: run supports models with one input; this one has %d\n",
+                nn_model_input_count(m));
+        nn_model_free(m);
+        return 1;
+    }
+    if (npy_read(argv[1], &a, msg, sizeof msg)) {
+        fprintf(stderr, "imgclass: %s: %s\n", argv[1], msg);
+        nn_model_free(m);
+        return 1;
+    }
+    int batch = check_input(m, &a, argv[1]);
+    if (batch < 0)
+        goto out;
+    nn_error_t err = {{0}};
+    if (nn_context_create(&ctx, m, batch, threads, &err)) {
+        fprintf(stderr, "imgclass: %s\n", err.msg);
+        goto out;
+    }
+    int n_out = nn_model_output_count(m);
+    outs = calloc((size_t)n_out, sizeof *outs);
+    for (int i = 0; outs && i < n_out; i++)
+        if (!(outs[i] = malloc(nn_model_output_elems(m, i, batch) * sizeof(float) + 1)))
+            goto oom;
+    if (!outs)
+        goto oom;
+    const float *ins[1] = {a.data};
+    if (nn_context_run(ctx, batch, ins, outs, &err)) {
+        fprintf(stderr, "imgclass: %s\n", err.msg);
+        goto out;
+    }
+    const nn_tensor_info_t *o = nn_model_output(m, 0);
+    int64_t dims[NN_MAX_RANK];
+    for (int d = 0; d < o->rank; d++)
+        dims[d] = o->dims[d] < 0 ? batch : o->dims[d];
+    if (npy_write(argv[2], outs[0], o->rank, dims, msg, sizeof msg)) {
+        fprintf(stderr, "imgclass: %s\n", msg);
+        goto out;
+    }
+    rc = 0;
+    goto out;
+oom:
+    fprintf(stderr, "imgclass: out of memory\n");
+out:
+    if (outs)
+        for (int i = 0; i < nn_model_output_count(m); i++)
+            free(outs[i]);
+    free(outs);
+    nn_context_free(ctx);
+    npy_free(&a);
+    nn_model_free(m);
+    return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    int batch = 1, threads = 1, runs = 20;
+    if (argc < 1 || argc % 2 == 0) {
+        usage(stderr);
+        return 2;
+    }
+    for (int i = 1; i + 1 < argc; i += 2) {
+        int bad;
+        if (strcmp(argv[i], "--batch") == 0)
+            bad = parse_int(argv[i + 1], 1, 4096, "--batch", &batch);
+        else if (strcmp(argv[i], "--threads") == 0)
+            bad = parse_int(argv[i + 1], 1, 256, "--threads", &threads);
+        else if (strcmp(argv[i], "--runs") == 0)
+            bad = parse_int(argv[i + 1], 1, 100000, "--runs", &runs);
+        else {
+            fprintf(stderr, "imgclass: unknown option '%s'\n", argv[i]);
+            bad = 1;
+        }
+        if (bad)
+            return 2;
+    }
+    double load_ms;
+    nn_model_t *m = load(argv[0], &load_ms);
+    if (!m)
+        return 1;
+    int rc = 1, n_in = nn_model_input_count(m), n_out = nn_model_output_count(m);
+    float **ins = calloc((size_t)n_in + 1, sizeof *ins);
+    float **outs = calloc((size_t)n_out + 1, sizeof *outs);
+    double *lat = calloc((size_t)runs, sizeof *lat);
+    nn_context_t *ctx = NULL;
+    nn_error_t err = {{0}};
+    if (!ins || !outs || !lat)
+        goto oom;
+    unsigned seed = 12345;
+    for (int i = 0; i < n_in; i++) {
+        size_t n = nn_model_input_elems(m, i, batch);
+        if (!(ins[i] = malloc(n * sizeof(float) + 1)))
+            goto oom;
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            ins[i][k] = (float)((seed >> 9) & 0xffff) / 32768.0f - 1.0f;
+        }
+    }
+    for (int i = 0; i < n_out; i++)
+        if (!(outs[i] = malloc(nn_model_output_elems(m, i, batch) * sizeof(float) + 1)))
+            goto oom;
+    if (nn_context_create(&ctx, m, batch, threads, &err)) {
+        fprintf(stderr, "imgclass: %s\n", err.msg);
+        goto out;
+    }
+    for (int w = 0; w < 3; w++)
+        if (nn_context_run(ctx, batch, (const float *const *)ins, outs, &err)) {
+            fprintf(stderr, "imgclass: %s\n", err.msg);
+            goto out;
+        }
+    double total = 0;
+    for (int r = 0; r < runs; r++) {
+        double t0 = now_ms();
+        nn_context_run(ctx, batch, (const float *const *)ins, outs, &err);
+        lat[r] = now_ms() - t0;
+        total += lat[r];
+    }
+    qsort(lat, (size_t)runs, sizeof *lat, cmp_double);
+    double median = runs % 2 ? lat[runs / 2]
+                             : (lat[runs / 2 - 1] + lat[runs / 2]) / 2;
+    double p90 = lat[(int)((runs - 1) * 0.9 + 0.5)];
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("model: %s\nbatch: %d\nthreads: %d\nruns: %d\n", argv[0], batch,
+           threads, runs);
+    printf("load_ms: %.2f\nmedian_ms: %.3f\np90_ms: %.3f\nmean_ms: %.3f\n",
+           load_ms, median, p90, total / runs);
+    printf("images_per_s: %.2f\npeak_rss_mb: %.1f\n", batch * 1000.0 / median,
+           ru.ru_maxrss / 1024.0);
+    rc = 0;
+    goto out;
+oom:
+    fprintf(stderr, "imgclass: out of memory\n");
+out:
+    for (int i = 0; ins && i < n_in; i++)
+        free(ins[i]);
+    for (int i = 0; outs && i < n_out; i++)
+        free(outs[i]);
+    free(ins);
+    free(outs);
+    free(lat);
+    nn_context_free(ctx);
+    nn_model_free(m);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "info") == 0)
+        return cmd_info(argc - 2, argv + 2);
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 2, argv + 2);
+    if (strcmp(argv[1], "bench") == 0)
+        return cmd_bench(argc - 2, argv + 2);
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "imgclass: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
