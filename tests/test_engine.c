@@ -1,0 +1,179 @@
+/* The engine's API contract: errors as values, graph optimisations really
+ * applied, batch limits, and one model shared by concurrent contexts. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imgclass/nn.h"
+#include "nn/model.h"
+#include "testutil.h"
+#include "util/npy.h"
+
+static nn_model_t *load_path(const char *path)
+{
+    nn_error_t err = {{0}};
+    nn_model_t *m;
+    ck_assert_msg(nn_model_load(&m, path, &err) == 0, "%s: %s", path, err.msg);
+    return m;
+}
+
+static int live_ops(const nn_model_t *m, const char *op)
+{
+    const nn_graph_t *g = nn_model_graph(m);
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        n += !g->nodes[i].dead && strcmp(g->nodes[i].op_type, op) == 0;
+    return n;
+}
+
+START_TEST(test_missing_file)
+{
+    nn_error_t err = {{0}};
+    nn_model_t *m = (nn_model_t *)1;
+    int rc = nn_model_load(&m, "/nonexistent/model.onnx", &err);
+    ck_assert_int_eq(rc, -NN_EIO);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(err.msg, "/nonexistent/model.onnx"), "%s", err.msg);
+    ck_assert_str_eq(nn_strerror(rc), "I/O error");
+}
+END_TEST
+
+START_TEST(test_garbage)
+{
+    static const unsigned char junk[] = "this is not a protobuf \xff\xff\xff\xff";
+    nn_error_t err = {{0}};
+    nn_model_t *m;
+    int rc = nn_model_load_buffer(&m, junk, sizeof junk, NULL, &err);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strlen(err.msg) > 0, "no message");
+}
+END_TEST
+
+START_TEST(test_resnet18_optimised)
+{
+    char path[512];
+    nn_model_t *m = load_path(tu_path(path, sizeof path, "%s/resnet18/model.onnx",
+                                      tu_models_dir()));
+    /* BatchNorm folded into Conv; Relu and the residual Add fused. */
+    ck_assert_int_eq(live_ops(m, "BatchNormalization"), 0);
+    ck_assert_int_eq(live_ops(m, "Relu"), 0);
+    ck_assert_int_eq(live_ops(m, "Add"), 0);
+    ck_assert_int_eq(live_ops(m, "Conv"), 20);
+    nn_model_stats_t s;
+    nn_model_stats(m, &s);
+    /* 11.69 M parameters; 1.82 G multiply-adds. */
+    ck_assert_msg(s.weight_bytes > 46000000 && s.weight_bytes < 47500000,
+                  "weight bytes %zu", s.weight_bytes);
+    ck_assert_msg(s.flops > 3.5e9 && s.flops < 3.8e9, "flops %g", s.flops);
+    /* The biggest activation is 64x112x112 floats (3.2 MB); the plan must
+     * reuse memory instead of summing ~20 MB of activations. */
+    ck_assert_msg(s.activation_bytes > 3000000 && s.activation_bytes < 10000000,
+                  "activation bytes %zu", s.activation_bytes);
+    nn_model_free(m);
+}
+END_TEST
+
+START_TEST(test_batch_limits)
+{
+    char path[512];
+    nn_model_t *m = load_path(tu_path(path, sizeof path,
+                                      "%s/imagenet/mobilenet_v1_0.25_128.onnx",
+                                      tu_shared_dir()));
+    ck_assert_int_eq(live_ops(m, "Clip"), 0); /* ReLU6 fused */
+    nn_error_t err = {{0}};
+    nn_context_t *ctx;
+    ck_assert_int_eq(nn_context_create(&ctx, m, 0, 1, &err), -NN_EINVAL);
+    ck_assert_int_eq(nn_context_create(&ctx, m, 2, 0, &err), -NN_EINVAL);
+    ck_assert_int_eq(nn_context_create(&ctx, m, 2, 1, &err), 0);
+    size_t n = nn_model_input_elems(m, 0, 3);
+    float *x = calloc(n, sizeof(float));
+    float *y = calloc(nn_model_output_elems(m, 0, 3), sizeof(float));
+    const float *ins[1] = {x};
+    float *outs[1] = {y};
+    ck_assert_int_eq(nn_context_run(ctx, 3, ins, outs, &err), -NN_EINVAL);
+    ck_assert_msg(strstr(err.msg, "batch 3"), "%s", err.msg);
+    ck_assert_int_eq(nn_context_run(ctx, 0, ins, outs, &err), -NN_EINVAL);
+    ck_assert_int_eq(nn_context_run(ctx, 2, ins, outs, &err), 0);
+    free(x);
+    free(y);
+    nn_context_free(ctx);
+    nn_model_free(m);
+}
+END_TEST
+
+typedef struct {
+    const nn_model_t *model;
+    const npy_array_t *in;
+    float *out; /* [8 x 1001] */
+    int rounds;
+    int rc;
+} worker_t;
+
+static void *worker(void *arg)
+{
+    worker_t *w = arg;
+    nn_error_t err;
+    nn_context_t *ctx;
+    if ((w->rc = nn_context_create(&ctx, w->model, 4, 1, &err)))
+        return NULL;
+    size_t per_image = w->in->count / 8;
+    for (int r = 0; r < w->rounds && !w->rc; r++) {
+        for (int b = 0; b < 8 && !w->rc; b += 4) {
+            const float *ins[1] = {w->in->data + per_image * b};
+            float *outs[1] = {w->out + 1001 * b};
+            w->rc = nn_context_run(ctx, 4, ins, outs, &err);
+        }
+    }
+    nn_context_free(ctx);
+    return NULL;
+}
+
+START_TEST(test_concurrent_contexts)
+{
+    char path[512], msg[256];
+    nn_model_t *m = load_path(tu_path(path, sizeof path,
+                                      "%s/imagenet/mobilenet_v2_1.0_224.onnx",
+                                      tu_shared_dir()));
+    npy_array_t in;
+    ck_assert_msg(npy_read(tu_path(path, sizeof path, "%s/imagenet/tensors/batch.npy",
+                                   tu_shared_dir()),
+                           &in, msg, sizeof msg) == 0, "%s", msg);
+    float *ref = malloc(8 * 1001 * sizeof(float));
+    worker_t one = {m, &in, ref, 1, 0};
+    worker(&one);
+    ck_assert_int_eq(one.rc, 0);
+    enum { N = 3 };
+    worker_t w[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        w[i] = (worker_t){m, &in, malloc(8 * 1001 * sizeof(float)), 2, 0};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, worker, &w[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(w[i].rc, 0);
+        ck_assert_msg(memcmp(w[i].out, ref, 8 * 1001 * sizeof(float)) == 0,
+                      "context %d computed different results", i);
+        free(w[i].out);
+    }
+    free(ref);
+    npy_free(&in);
+    nn_model_free(m);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("api");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_missing_file);
+    tcase_add_test(tc, test_garbage);
+    tcase_add_test(tc, test_resnet18_optimised);
+    tcase_add_test(tc, test_batch_limits);
+    tcase_add_test(tc, test_concurrent_contexts);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}

@@ -1,0 +1,93 @@
+/* Real architectures: torchvision models exported by
+ * tools/export_torchvision.py (seeded weights, perturbed BatchNorm
+ * statistics, opset 13, symbolic batch) must reproduce PyTorch's own logits
+ * at batch 4 and batch 1: relative error <= 1e-4, same top-5. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imgclass/nn.h"
+#include "testutil.h"
+#include "util/npy.h"
+
+static const char *const models[] = {
+    "resnet18",       "resnet50",           "mobilenet_v2",
+    "mobilenet_v3_small", "efficientnet_b0", "squeezenet1_1",
+    "shufflenet_v2_x1_0", "densenet121",     "googlenet",
+    "regnet_y_400mf", "convnext_tiny",
+};
+#define N_MODELS (int)(sizeof models / sizeof models[0])
+
+static void check_against(nn_model_t *m, const char *name, const char *in_file,
+                          const char *want_file, int threads)
+{
+    char path[512], msg[256];
+    npy_array_t in, want;
+    ck_assert_msg(npy_read(tu_path(path, sizeof path, "%s/%s/%s",
+                                   tu_models_dir(), name, in_file),
+                           &in, msg, sizeof msg) == 0,
+                  "%s: %s (run `make models`)", name, msg);
+    ck_assert_msg(npy_read(tu_path(path, sizeof path, "%s/%s/%s",
+                                   tu_models_dir(), name, want_file),
+                           &want, msg, sizeof msg) == 0,
+                  "%s: %s", name, msg);
+    int batch = (int)in.dims[0];
+    nn_error_t err = {{0}};
+    nn_context_t *ctx;
+    ck_assert_msg(nn_context_create(&ctx, m, batch, threads, &err) == 0,
+                  "%s: %s", name, err.msg);
+    size_t n_out = nn_model_output_elems(m, 0, batch);
+    ck_assert_uint_eq(n_out, want.count);
+    float *out = malloc(n_out * sizeof(float));
+    ck_assert_ptr_nonnull(out);
+    const float *ins[1] = {in.data};
+    float *outs[1] = {out};
+    ck_assert_msg(nn_context_run(ctx, batch, ins, outs, &err) == 0, "%s: %s",
+                  name, err.msg);
+    size_t classes = n_out / (size_t)batch;
+    for (int b = 0; b < batch; b++) {
+        const float *got = out + (size_t)b * classes;
+        const float *exp = want.data + (size_t)b * classes;
+        double rel = tu_rel_error(got, exp, classes);
+        ck_assert_msg(rel <= 1e-4, "%s batch %d row %d: relative error %.3g",
+                      name, batch, b, rel);
+        int tg[5], te[5];
+        tu_topk(got, classes, 5, tg);
+        tu_topk(exp, classes, 5, te);
+        for (int k = 0; k < 5; k++)
+            ck_assert_msg(tg[k] == te[k], "%s row %d: top-%d is %d, PyTorch says %d",
+                          name, b, k + 1, tg[k], te[k]);
+    }
+    free(out);
+    nn_context_free(ctx);
+    npy_free(&in);
+    npy_free(&want);
+}
+
+START_TEST(test_model)
+{
+    const char *name = models[_i];
+    char path[512];
+    nn_error_t err = {{0}};
+    nn_model_t *m;
+    ck_assert_msg(nn_model_load(&m, tu_path(path, sizeof path, "%s/%s/model.onnx",
+                                            tu_models_dir(), name),
+                                &err) == 0,
+                  "%s: %s", name, err.msg);
+    const nn_tensor_info_t *in = nn_model_input(m, 0);
+    ck_assert_int_eq(in->dims[0], -1); /* symbolic batch */
+    check_against(m, name, "input.npy", "expected.npy", 2);
+    check_against(m, name, "input1.npy", "expected1.npy", 1);
+    nn_model_free(m);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("models");
+    TCase *tc = tcase_create("torchvision");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_model, 0, N_MODELS);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
