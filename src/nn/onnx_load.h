@@ -1,0 +1,28 @@
+/* ONNX protobuf -> nn_graph_t. */
+#ifndef NN_ONNX_LOAD_H
+#define NN_ONNX_LOAD_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "graph.h"
+
+/* Parses a serialized ModelProto into g, which must be zeroed. External
+ * tensor data is read from files relative to base_dir (NULL: refused).
+ * Supported: ai.onnx opsets 7..17, float32/int64 tensors, the ops of
+ * op.h. Constant nodes become constants; the nodes end up topologically
+ * sorted. Omitted optional inputs ("") are -1; omitted outputs are dropped
+ * when trailing, else get a private unused value (never -1). Node op_type
+ * points at the op table's static name. On error the graph is left partly
+ * filled, for nn_graph_free. */
+int nn_onnx_load(nn_graph_t *g, const void *data, size_t size,
+                 const char *base_dir, nn_error_t *err);
+
+/* Parses one serialized TensorProto (the input_N.pb / output_N.pb files of
+ * ONNX test cases). out->data is malloc'd (the caller frees it); *name, if
+ * name is not NULL, receives a malloc'd copy of the tensor name ("" when
+ * absent). On error nothing is left allocated. */
+int nn_onnx_read_tensor(const void *data, size_t size, nn_tensor_t *out,
+                        char **name, nn_error_t *err);
+
+#endif
