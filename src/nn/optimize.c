@@ -300,6 +300,29 @@ static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
     return 1;
 }
 
+/* Frees constants no live node reads any more (weights replaced by their
+ * BatchNorm-folded copies, inputs of folded subgraphs). */
+static void release_unused_constants(nn_graph_t *g)
+{
+    char *used = calloc((size_t)g->n_values + 1, 1);
+    if (!used)
+        return; /* only an optimisation */
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            if (!g->nodes[i].dead && g->nodes[i].inputs[k] >= 0)
+                used[g->nodes[i].inputs[k]] = 1;
+    for (int i = 0; i < g->n_outputs; i++)
+        used[g->outputs[i]] = 1;
+    for (int v = 0; v < g->n_values; v++) {
+        nn_value_t *val = &g->values[v];
+        if (val->is_const && !used[v] && val->t.data) {
+            free(val->t.data);
+            val->t.data = NULL;
+        }
+    }
+    free(used);
+}
+
 int nn_optimize(nn_graph_t *g, nn_error_t *err)
 {
     for (int i = 0; i < g->n_nodes; i++) {
@@ -339,7 +362,10 @@ int nn_optimize(nn_graph_t *g, nn_error_t *err)
         if (rc)
             return rc;
     }
-    return nn_graph_sort(g, err);
+    if ((rc = nn_graph_sort(g, err)))
+        return rc;
+    release_unused_constants(g);
+    return 0;
 }
 
 static int same_shape(const nn_tensor_t *a, const nn_tensor_t *b)

@@ -2,7 +2,12 @@
  * models.
  *   imgclass info  MODEL.onnx
  *   imgclass run   MODEL.onnx IN.npy OUT.npy [--threads T]
- *   imgclass bench MODEL.onnx [--batch N] [--threads T] [--runs R] */
+ *   imgclass bench MODEL.onnx [--batch N] [--threads T] [--runs R]
+ *                  [--instances K]
+ *
+ * bench with K instances runs K contexts of the one loaded model in K
+ * threads at once, as the daemon does, to show that weights are shared. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +22,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: imgclass info  MODEL.onnx\n"
             "       imgclass run   MODEL.onnx IN.npy OUT.npy [--threads T]\n"
-            "       imgclass bench MODEL.onnx [--batch N] [--threads T] [--runs R]\n");
+            "       imgclass bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--instances K]\n");
 }
 
 static double now_ms(void)
@@ -214,9 +219,65 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* One benchmarking instance: its own context, inputs and outputs. */
+typedef struct bench_instance {
+    const nn_model_t *model;
+    int batch, threads, runs;
+    double *lat; /* runs entries */
+    int rc;
+    nn_error_t err;
+} bench_instance_t;
+
+static void *bench_instance_main(void *arg)
+{
+    bench_instance_t *b = arg;
+    const nn_model_t *m = b->model;
+    int n_in = nn_model_input_count(m), n_out = nn_model_output_count(m);
+    float **ins = calloc((size_t)n_in + 1, sizeof *ins);
+    float **outs = calloc((size_t)n_out + 1, sizeof *outs);
+    nn_context_t *ctx = NULL;
+    b->rc = -NN_ENOMEM;
+    snprintf(b->err.msg, sizeof b->err.msg, "out of memory");
+    if (!ins || !outs)
+        goto out;
+    unsigned seed = 12345;
+    for (int i = 0; i < n_in; i++) {
+        size_t n = nn_model_input_elems(m, i, b->batch);
+        if (!(ins[i] = malloc(n * sizeof(float) + 1)))
+            goto out;
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            ins[i][k] = (float)((seed >> 9) & 0xffff) / 32768.0f - 1.0f;
+        }
+    }
+    for (int i = 0; i < n_out; i++)
+        if (!(outs[i] = malloc(nn_model_output_elems(m, i, b->batch) * sizeof(float) + 1)))
+            goto out;
+    if ((b->rc = nn_context_create(&ctx, m, b->batch, b->threads, &b->err)))
+        goto out;
+    for (int r = -3; r < b->runs; r++) { /* three warm-up runs */
+        double t0 = now_ms();
+        b->rc = nn_context_run(ctx, b->batch, (const float *const *)ins, outs,
+                               &b->err);
+        if (b->rc)
+            goto out;
+        if (r >= 0)
+            b->lat[r] = now_ms() - t0;
+    }
+out:
+    for (int i = 0; ins && i < n_in; i++)
+        free(ins[i]);
+    for (int i = 0; outs && i < n_out; i++)
+        free(outs[i]);
+    free(ins);
+    free(outs);
+    nn_context_free(ctx);
+    return NULL;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
-    int batch = 1, threads = 1, runs = 20;
+    int batch = 1, threads = 1, runs = 20, instances = 1;
     if (argc < 1 || argc % 2 == 0) {
         usage(stderr);
         return 2;
@@ -229,6 +290,8 @@ static int cmd_bench(int argc, char **argv)
             bad = parse_int(argv[i + 1], 1, 256, "--threads", &threads);
         else if (strcmp(argv[i], "--runs") == 0)
             bad = parse_int(argv[i + 1], 1, 100000, "--runs", &runs);
+        else if (strcmp(argv[i], "--instances") == 0)
+            bad = parse_int(argv[i + 1], 1, 64, "--instances", &instances);
         else {
             fprintf(stderr, "imgclass: unknown option '%s'\n", argv[i]);
             bad = 1;
@@ -240,68 +303,61 @@ static int cmd_bench(int argc, char **argv)
     nn_model_t *m = load(argv[0], &load_ms);
     if (!m)
         return 1;
-    int rc = 1, n_in = nn_model_input_count(m), n_out = nn_model_output_count(m);
-    float **ins = calloc((size_t)n_in + 1, sizeof *ins);
-    float **outs = calloc((size_t)n_out + 1, sizeof *outs);
-    double *lat = calloc((size_t)runs, sizeof *lat);
-    nn_context_t *ctx = NULL;
-    nn_error_t err = {{0}};
-    if (!ins || !outs || !lat)
-        goto oom;
-    unsigned seed = 12345;
-    for (int i = 0; i < n_in; i++) {
-        size_t n = nn_model_input_elems(m, i, batch);
-        if (!(ins[i] = malloc(n * sizeof(float) + 1)))
-            goto oom;
-        for (size_t k = 0; k < n; k++) {
-            seed = seed * 1103515245u + 12345u;
-            ins[i][k] = (float)((seed >> 9) & 0xffff) / 32768.0f - 1.0f;
-        }
-    }
-    for (int i = 0; i < n_out; i++)
-        if (!(outs[i] = malloc(nn_model_output_elems(m, i, batch) * sizeof(float) + 1)))
-            goto oom;
-    if (nn_context_create(&ctx, m, batch, threads, &err)) {
-        fprintf(stderr, "imgclass: %s\n", err.msg);
+    int rc = 1, started = 0;
+    bench_instance_t *inst = calloc((size_t)instances, sizeof *inst);
+    pthread_t *tid = calloc((size_t)instances, sizeof *tid);
+    double *lat = calloc((size_t)runs * (size_t)instances, sizeof *lat);
+    if (!inst || !tid || !lat) {
+        fprintf(stderr, "imgclass: out of memory\n");
         goto out;
     }
-    for (int w = 0; w < 3; w++)
-        if (nn_context_run(ctx, batch, (const float *const *)ins, outs, &err)) {
-            fprintf(stderr, "imgclass: %s\n", err.msg);
+    double t0 = now_ms();
+    for (int k = 0; k < instances; k++) {
+        inst[k] = (bench_instance_t){m, batch, threads, runs,
+                                     lat + (size_t)k * runs, 0, {{0}}};
+        if (pthread_create(&tid[k], NULL, bench_instance_main, &inst[k]) != 0) {
+            fprintf(stderr, "imgclass: cannot start a thread\n");
+            break;
+        }
+        started++;
+    }
+    for (int k = 0; k < started; k++)
+        pthread_join(tid[k], NULL);
+    double wall = now_ms() - t0;
+    if (started < instances)
+        goto out;
+    for (int k = 0; k < instances; k++) {
+        if (inst[k].rc) {
+            fprintf(stderr, "imgclass: %s\n", inst[k].err.msg);
             goto out;
         }
-    double total = 0;
-    for (int r = 0; r < runs; r++) {
-        double t0 = now_ms();
-        nn_context_run(ctx, batch, (const float *const *)ins, outs, &err);
-        lat[r] = now_ms() - t0;
-        total += lat[r];
     }
-    qsort(lat, (size_t)runs, sizeof *lat, cmp_double);
-    double median = runs % 2 ? lat[runs / 2]
-                             : (lat[runs / 2 - 1] + lat[runs / 2]) / 2;
-    double p90 = lat[(int)((runs - 1) * 0.9 + 0.5)];
+    int n = runs * instances;
+    double total = 0;
+    for (int i = 0; i < n; i++)
+        total += lat[i];
+    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+    double median = n % 2 ? lat[n / 2] : (lat[n / 2 - 1] + lat[n / 2]) / 2;
+    double p90 = lat[(int)((n - 1) * 0.9 + 0.5)];
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("model: %s\nbatch: %d\nthreads: %d\nruns: %d\n", argv[0], batch,
-           threads, runs);
+    nn_model_stats_t s;
+    nn_model_stats(m, &s);
+    printf("model: %s\nbatch: %d\nthreads: %d\ninstances: %d\nruns: %d\n",
+           argv[0], batch, threads, instances, runs);
     printf("load_ms: %.2f\nmedian_ms: %.3f\np90_ms: %.3f\nmean_ms: %.3f\n",
-           load_ms, median, p90, total / runs);
-    printf("images_per_s: %.2f\npeak_rss_mb: %.1f\n", batch * 1000.0 / median,
+           load_ms, median, p90, total / n);
+    /* One instance: from the median. Several: what they did together. */
+    printf("images_per_s: %.2f\n", instances == 1
+                                       ? batch * 1000.0 / median
+                                       : (double)batch * n * 1000.0 / wall);
+    printf("weight_mb: %.1f\npeak_rss_mb: %.1f\n", s.weight_bytes / 1048576.0,
            ru.ru_maxrss / 1024.0);
     rc = 0;
-    goto out;
-oom:
-    fprintf(stderr, "imgclass: out of memory\n");
 out:
-    for (int i = 0; ins && i < n_in; i++)
-        free(ins[i]);
-    for (int i = 0; outs && i < n_out; i++)
-        free(outs[i]);
-    free(ins);
-    free(outs);
+    free(inst);
+    free(tid);
     free(lat);
-    nn_context_free(ctx);
     nn_model_free(m);
     return rc;
 }
