@@ -50,7 +50,7 @@ $(BUILD)/imgclass: $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/conformance: $(BUILD)/tests/conformance.o $(TEST_UTIL) $(BUILD)/libnn.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL) $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LIBS)
