@@ -452,9 +452,10 @@ END_TEST
 
 /* ---- LayerNormalization ------------------------------------------------------ */
 
+/* n_out 1..3: Y, then the optional Mean and InvStdDev (one per row). */
 static void check_layernorm(int r, const int64_t *d, int has_axis,
                             int64_t axis, int with_b, int scalar_scale,
-                            nn_pool_t *pool)
+                            int n_out, nn_pool_t *pool)
 {
     int64_t total = prod(d, r);
     int64_t a = has_axis ? (axis < 0 ? axis + r : axis) : r - 1;
@@ -464,6 +465,9 @@ static void check_layernorm(int r, const int64_t *d, int has_axis,
     float *sc = rand_f((size_t)n, &s), *b = rand_f((size_t)n, &s);
     float eps = 1e-3f;
     double *ref = malloc((size_t)total * sizeof *ref);
+    double *ref_mean = malloc((size_t)rows * sizeof *ref_mean);
+    double *ref_inv = malloc((size_t)rows * sizeof *ref_inv);
+    ck_assert(ref && ref_mean && ref_inv);
     for (int64_t i = 0; i < rows; i++) {
         const float *xr = x + i * n;
         double m = 0, v = 0;
@@ -473,12 +477,14 @@ static void check_layernorm(int r, const int64_t *d, int has_axis,
         for (int64_t k = 0; k < n; k++)
             v += (xr[k] - m) * (xr[k] - m);
         v /= (double)n;
+        ref_mean[i] = m;
+        ref_inv[i] = 1.0 / sqrt(v + eps);
         for (int64_t k = 0; k < n; k++)
             ref[i * n + k] = (xr[k] - m) / sqrt(v + eps) *
                                  sc[scalar_scale ? 0 : k] +
                              (with_b ? b[k] : 0.0);
     }
-    tc_t *t = tc_new("LayerNormalization", 17, 1);
+    tc_t *t = tc_new("LayerNormalization", 17, n_out);
     if (has_axis)
         tc_attr_i(t, "axis", axis);
     tc_attr_f(t, "epsilon", eps);
@@ -491,10 +497,24 @@ static void check_layernorm(int r, const int64_t *d, int has_axis,
         tc_in(t, 2, NN_DTYPE_FLOAT, r - (int)a, d + a, b);
     ck_assert_msg(tc_prepare(t) == 0, "%s", t->err.msg);
     tc_shape_is(&t->outs[0], r, d);
+    /* Statistics keep the leading axes and set the normalised ones to 1. */
+    int64_t sd[NN_MAX_RANK];
+    for (int i = 0; i < r; i++)
+        sd[i] = i < a ? d[i] : 1;
+    for (int k = 1; k < n_out; k++) {
+        ck_assert_int_eq(t->outs[k].dtype, NN_DTYPE_FLOAT);
+        tc_shape_is(&t->outs[k], r, sd);
+    }
     tc_exec(t, pool, 0);
     expect_close(t->outs[0].data, ref, total, 2e-5, "LayerNormalization");
+    if (n_out > 1)
+        expect_close(t->outs[1].data, ref_mean, rows, 2e-5, "Mean");
+    if (n_out > 2)
+        expect_close(t->outs[2].data, ref_inv, rows, 2e-5, "InvStdDev");
     tc_free(t);
     free(ref);
+    free(ref_mean);
+    free(ref_inv);
     free(x);
     free(sc);
     free(b);
@@ -505,19 +525,22 @@ START_TEST(test_layernorm)
     nn_pool_t *pool = pool2();
     for (int pi = 0; pi < 2; pi++) {
         nn_pool_t *p = pi ? pool : NULL;
-        check_layernorm(3, I64(2, 197, 384), 0, 0, 1, 0, p);
-        check_layernorm(3, I64(2, 197, 384), 1, -1, 0, 0, p);
-        check_layernorm(4, I64(2, 3, 4, 5), 1, 1, 1, 0, p);
-        check_layernorm(4, I64(2, 3, 4, 5), 1, -2, 1, 0, p);
-        check_layernorm(4, I64(2, 3, 4, 5), 1, 0, 0, 0, p);
-        check_layernorm(2, I64(5, 8), 1, -1, 0, 1, p);
+        check_layernorm(3, I64(2, 197, 384), 0, 0, 1, 0, 1, p);
+        check_layernorm(3, I64(2, 197, 384), 1, -1, 0, 0, 3, p);
+        check_layernorm(4, I64(2, 3, 4, 5), 1, 1, 1, 0, 3, p);
+        check_layernorm(4, I64(2, 3, 4, 5), 1, -2, 1, 0, 2, p);
+        check_layernorm(4, I64(2, 3, 4, 5), 1, 0, 0, 0, 3, p);
+        check_layernorm(4, I64(2, 3, 4, 5), 1, -4, 1, 0, 2, p);
+        check_layernorm(2, I64(5, 8), 1, -1, 0, 1, 3, p);
+        check_layernorm(2, I64(5, 8), 1, 0, 1, 0, 3, p);
+        check_layernorm(3, I64(2, 3, 5), 1, 2, 1, 0, 3, p);
     }
     nn_pool_free(pool);
     float x[6] = {1, 2, 3, 4, 5, 6}, sc[3] = {1, 1, 1};
-    tc_t *t = tc_new("LayerNormalization", 17, 3);
+    tc_t *t = tc_new("LayerNormalization", 17, 4);
     tc_in(t, 0, NN_DTYPE_FLOAT, 2, I64(2, 3), x);
     tc_in(t, 1, NN_DTYPE_FLOAT, 1, I64(3), sc);
-    tc_expect_fail(t, NN_EUNSUPPORTED, "Mean");
+    tc_expect_fail(t, NN_EINVAL, "outputs");
     t = tc_new("LayerNormalization", 17, 1);
     tc_attr_i(t, "stash_type", 0);
     tc_in(t, 0, NN_DTYPE_FLOAT, 2, I64(2, 3), x);
@@ -538,6 +561,43 @@ START_TEST(test_layernorm)
 }
 END_TEST
 
+/* Mean/InvStdDev by hand on a small case, and an empty normalised extent
+ * (statistics are 0/0 = NaN, Y is empty). */
+START_TEST(test_layernorm_stats)
+{
+    float x[6] = {1, 2, 3, 4, 4, 4}, sc[3] = {2, 2, 2};
+    tc_t *t = tc_new("LayerNormalization", 17, 3);
+    tc_attr_f(t, "epsilon", 0.0f);
+    tc_in(t, 0, NN_DTYPE_FLOAT, 2, I64(2, 3), x);
+    tc_in(t, 1, NN_DTYPE_FLOAT, 1, I64(3), sc);
+    ck_assert_msg(tc_prepare(t) == 0, "%s", t->err.msg);
+    tc_shape_is(&t->outs[1], 2, I64(2, 1));
+    tc_shape_is(&t->outs[2], 2, I64(2, 1));
+    tc_exec(t, NULL, 0);
+    const float *m = t->outs[1].data, *inv = t->outs[2].data;
+    const float *y = t->outs[0].data;
+    ck_assert_float_eq_tol(m[0], 2.0f, 1e-6f);
+    ck_assert_float_eq_tol(m[1], 4.0f, 1e-6f);
+    ck_assert_float_eq_tol(inv[0], (float)(1.0 / sqrt(2.0 / 3.0)), 1e-6f);
+    ck_assert(isinf(inv[1])); /* zero variance, epsilon 0 */
+    ck_assert_float_eq_tol(y[0], (float)(-2.0 / sqrt(2.0 / 3.0)), 1e-5f);
+    tc_free(t);
+
+    int64_t ed[2] = {3, 0};
+    t = tc_new("LayerNormalization", 17, 3);
+    tc_in(t, 0, NN_DTYPE_FLOAT, 2, ed, x);
+    tc_in(t, 1, NN_DTYPE_FLOAT, 1, ed + 1, sc);
+    ck_assert_msg(tc_prepare(t) == 0, "%s", t->err.msg);
+    tc_shape_is(&t->outs[1], 2, I64(3, 1));
+    tc_exec(t, NULL, 0);
+    for (int i = 0; i < 3; i++) {
+        ck_assert(isnan(((float *)t->outs[1].data)[i]));
+        ck_assert(isnan(((float *)t->outs[2].data)[i]));
+    }
+    tc_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("normalize");
@@ -547,6 +607,7 @@ int main(void)
     tcase_add_test(tc, test_softmax);
     tcase_add_test(tc, test_lrn);
     tcase_add_test(tc, test_layernorm);
+    tcase_add_test(tc, test_layernorm_stats);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -432,7 +432,9 @@ void nn_op_lrn_exec(const nn_call_t *call)
 
 /* ---- LayerNormalization (opset 17) ------------------------------------------
  * Rows = X viewed as [prod(dims[:axis]), prod(dims[axis:])]; Scale and B
- * are either one value per row element or a single value. */
+ * are either one value per row element or a single value. The optional
+ * outputs Mean and InvStdDev hold one value per row, shaped like X with the
+ * normalised axes [axis, rank) set to 1. */
 
 typedef struct {
     int64_t rows, n;
@@ -447,11 +449,9 @@ int nn_op_layernorm_prepare(nn_call_t *call, nn_error_t *err)
     if (rc)
         return rc;
     const nn_tensor_t *in = call->in[0];
-    for (int k = 1; k < call->n_out; k++)
-        if (!call->node->outputs || call->node->outputs[k] >= 0)
-            return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
-                                "output %d (%s) is not supported", k,
-                                k == 1 ? "Mean" : "InvStdDev");
+    if (call->n_out < 1 || call->n_out > 3)
+        return nn_node_fail(err, call->node, NN_EINVAL,
+                            "expects 1 to 3 outputs, got %d", call->n_out);
     int64_t stash = nn_attr_int(call->node, "stash_type", 1);
     if (stash != 1)
         return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
@@ -492,6 +492,14 @@ int nn_op_layernorm_prepare(nn_call_t *call, nn_error_t *err)
         *one[k - 1] = e == 1 && p->n != 1;
     }
     nn_tensor_like(call->out[0], in);
+    /* Mean and InvStdDev are always shaped, even when nothing reads them:
+     * the planner still gives every output a buffer. */
+    int64_t rdims[NN_MAX_RANK];
+    for (int i = 0; i < in->rank; i++)
+        rdims[i] = i < axis ? in->dims[i] : 1;
+    for (int k = 1; k < call->n_out; k++)
+        if (call->out[k])
+            nn_tensor_set_shape(call->out[k], NN_DTYPE_FLOAT, in->rank, rdims);
     call->flops = 8.0 * (double)nn_tensor_elems(in);
     return 0;
 }
@@ -500,6 +508,7 @@ typedef struct {
     const nn_lnorm_params_t *p;
     const float *x, *scale, *bias;
     float *y;
+    float *mean, *inv_std; /* NULL when the output is omitted */
 } nn_lnorm_job_t;
 
 static void nn_lnorm_run(void *arg, int64_t begin, int64_t end, int tid)
@@ -521,6 +530,10 @@ static void nn_lnorm_run(void *arg, int64_t begin, int64_t end, int tid)
         }
         float inv = (float)(1.0 / sqrt(sq / (double)n + p->eps));
         float m = (float)mean;
+        if (job->mean)
+            job->mean[r] = m;
+        if (job->inv_std)
+            job->inv_std[r] = inv;
         for (int64_t k = 0; k < n; k++) {
             float s = job->scale[p->scale_one ? 0 : k];
             float b = job->bias ? job->bias[p->bias_one ? 0 : k] : 0.0f;
@@ -529,13 +542,28 @@ static void nn_lnorm_run(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+static float *nn_lnorm_out(const nn_call_t *call, int k)
+{
+    return call->n_out > k && call->out[k] ? call->out[k]->data : NULL;
+}
+
 void nn_op_layernorm_exec(const nn_call_t *call)
 {
     const nn_lnorm_params_t *p = NN_PARAMS(call, const nn_lnorm_params_t);
-    if (p->n == 0)
+    float *mean = nn_lnorm_out(call, 1), *inv_std = nn_lnorm_out(call, 2);
+    if (p->n == 0) {
+        /* Statistics of an empty row are 0/0, as in the reference. */
+        for (int64_t r = 0; r < p->rows; r++) {
+            if (mean)
+                mean[r] = NAN;
+            if (inv_std)
+                inv_std[r] = NAN;
+        }
         return;
+    }
     const nn_tensor_t *b = call->n_in > 2 ? call->in[2] : NULL;
-    nn_lnorm_job_t job = {p, call->in[0]->data, call->in[1]->data,
-                          b ? b->data : NULL, call->out[0]->data};
+    nn_lnorm_job_t job = {p,    call->in[0]->data, call->in[1]->data,
+                          b ? b->data : NULL,      call->out[0]->data,
+                          mean, inv_std};
     nn_norm_for(call, p->rows * p->n, p->rows, nn_lnorm_run, &job);
 }
