@@ -7,7 +7,7 @@
 
 #include "imgclass/nn.h"
 #include "nn/model.h"
-#include "testutil.h"
+#include "util/testutil.h"
 #include "util/npy.h"
 
 static nn_model_t *load_path(const char *path)

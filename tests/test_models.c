@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "imgclass/nn.h"
-#include "testutil.h"
+#include "util/testutil.h"
 #include "util/npy.h"
 
 static const char *const models[] = {

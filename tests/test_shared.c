@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "imgclass/nn.h"
-#include "testutil.h"
+#include "util/testutil.h"
 #include "util/npy.h"
 
 static nn_model_t *load_shared(const char *file)

@@ -1,0 +1,746 @@
+/* Conv (1-D and 2-D) and inference BatchNormalization.
+ *
+ * Conv takes one of three paths, chosen in prepare:
+ *   - pointwise (1x1, stride 1, no padding): the input already is the GEMM
+ *     operand, out[Mg x P] = W[Mg x Cg] * x[Cg x P];
+ *   - im2col + sgemm for everything else, with one of two splits chosen in
+ *     exec once the thread count is known:
+ *       columns: work items are (image, block of CB output columns); each
+ *         thread unfolds its block into its own slot of the scratch
+ *         (K x CB, small enough to stay in L2) and multiplies it at once;
+ *       rows (few output columns, e.g. 7x7 maps): the whole K x P matrix
+ *         is unfolded by all threads, then each multiplies a range of
+ *         output channels. Splitting columns there would make every
+ *         thread pack the whole (large) weight matrix for a handful of
+ *         columns;
+ *   - depthwise (group == C, one input channel per group): a direct kernel
+ *     parallel over (image, output channel), with 8-wide vector code on the
+ *     interior of each row (strides 1 and 2) and checked code on borders.
+ * Bias, the fused residual and the activation are applied to each output
+ * block right after it is computed, while it is in cache. */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "nn/error.h"
+#include "nn/op.h"
+
+/* gcc's -O2 cost model refuses loops of unknown trip count (bias fill,
+ * strided im2col copies, BatchNormalization); ask for the usual one. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic", "fp-contract=fast")
+#endif
+
+enum { NN_CONV_POINTWISE, NN_CONV_IM2COL, NN_CONV_DEPTHWISE };
+
+typedef struct nn_conv_params {
+    int kind;
+    int N, C, H, W;      /* input; 1-D convolutions use H = 1 */
+    int M, Ho, Wo;       /* output channels and spatial size */
+    int kh, kw, sh, sw, dh, dw, pt, pl;
+    int group, Cg, Mg, K; /* K = Cg * kh * kw */
+    int has_bias, has_res;
+    int Hp, Wp;          /* depthwise: padded input plane */
+} nn_conv_params_t;
+NN_PARAMS_FIT(nn_conv_params_t);
+
+/* Target bytes of one thread's im2col block (kept in L2). */
+#define NN_CONV_BLOCK_BYTES (512 * 1024)
+
+/* ---- attribute parsing ------------------------------------------------------- */
+
+/* Reads an INTS attribute of exactly n values (default def when absent). */
+static int nn_conv_ints(const nn_call_t *call, const char *name, int n,
+                        int64_t *out, int64_t def, int64_t minv,
+                        nn_error_t *err)
+{
+    const int64_t *v;
+    int cnt = nn_attr_ints(call->node, name, &v);
+    if (cnt < 0) {
+        if (nn_attr_find(call->node, name))
+            return nn_node_fail(err, call->node, NN_EINVAL,
+                                "attribute '%s' must be a list of ints", name);
+        for (int i = 0; i < n; i++)
+            out[i] = def;
+        return 0;
+    }
+    if (cnt != n)
+        return nn_node_fail(err, call->node, NN_EINVAL,
+                            "%s must have %d values, got %d", name, n, cnt);
+    for (int i = 0; i < n; i++) {
+        if (v[i] < minv || v[i] > 65536)
+            return nn_node_fail(err, call->node, NN_EINVAL,
+                                "%s[%d] = %lld is out of range", name, i,
+                                (long long)v[i]);
+        out[i] = v[i];
+    }
+    return 0;
+}
+
+static int nn_conv_float_input(nn_call_t *call, int k, const char *what,
+                               nn_error_t *err)
+{
+    if (call->in[k]->dtype != NN_DTYPE_FLOAT)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "input %d (%s) must be float32", k, what);
+    return 0;
+}
+
+int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
+{
+    nn_conv_params_t *p = NN_PARAMS(call, nn_conv_params_t);
+    memset(p, 0, sizeof *p);
+    const nn_node_t *node = call->node;
+    if (call->n_in < 2 || !call->in[0] || !call->in[1] || call->n_out < 1)
+        return nn_node_fail(err, node, NN_EINVAL, "Conv needs inputs X and W");
+    int rc;
+    if ((rc = nn_conv_float_input(call, 0, "X", err)) ||
+        (rc = nn_conv_float_input(call, 1, "W", err)))
+        return rc;
+    const nn_tensor_t *X = call->in[0], *Wt = call->in[1];
+    const nn_tensor_t *B = call->n_in > 2 ? call->in[2] : NULL;
+    char bx[64], bw[64];
+    if (X->rank == 5)
+        return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                            "3-D convolution is not supported");
+    if (X->rank != 3 && X->rank != 4)
+        return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                            "Conv input %s must have rank 3 or 4",
+                            nn_shape_str(X, bx, sizeof bx));
+    if (Wt->rank != X->rank)
+        return nn_node_fail(err, node, NN_ESHAPE,
+                            "weight %s and input %s ranks differ",
+                            nn_shape_str(Wt, bw, sizeof bw),
+                            nn_shape_str(X, bx, sizeof bx));
+    int ns = X->rank - 2;
+    int64_t ks[2], st[2], di[2], pads[4];
+    if ((rc = nn_conv_ints(call, "strides", ns, st, 1, 1, err)) ||
+        (rc = nn_conv_ints(call, "dilations", ns, di, 1, 1, err)) ||
+        (rc = nn_conv_ints(call, "pads", 2 * ns, pads, 0, 0, err)))
+        return rc;
+    if (nn_attr_find(node, "kernel_shape")) {
+        if ((rc = nn_conv_ints(call, "kernel_shape", ns, ks, 1, 1, err)))
+            return rc;
+        for (int i = 0; i < ns; i++)
+            if (ks[i] != Wt->dims[2 + i])
+                return nn_node_fail(err, node, NN_ESHAPE,
+                                    "kernel_shape[%d] = %lld but weight is %s",
+                                    i, (long long)ks[i],
+                                    nn_shape_str(Wt, bw, sizeof bw));
+    }
+    for (int i = 0; i < ns; i++) {
+        ks[i] = Wt->dims[2 + i];
+        if (ks[i] < 1)
+            return nn_node_fail(err, node, NN_ESHAPE, "empty kernel %s",
+                                nn_shape_str(Wt, bw, sizeof bw));
+    }
+    int64_t group = nn_attr_int(node, "group", 1);
+    int64_t N = X->dims[0], C = X->dims[1], M = Wt->dims[0];
+    if (group < 1 || C % group != 0 || M % group != 0)
+        return nn_node_fail(err, node, NN_EINVAL,
+                            "group %lld does not divide input channels %lld "
+                            "and output channels %lld", (long long)group,
+                            (long long)C, (long long)M);
+    if (Wt->dims[1] != C / group)
+        return nn_node_fail(err, node, NN_ESHAPE,
+                            "weight %s expects %lld input channels per group, "
+                            "input %s has %lld", nn_shape_str(Wt, bw, sizeof bw),
+                            (long long)Wt->dims[1],
+                            nn_shape_str(X, bx, sizeof bx),
+                            (long long)(C / group));
+    if (B) {
+        if ((rc = nn_conv_float_input(call, 2, "B", err)))
+            return rc;
+        if (nn_tensor_elems(B) != M || B->rank != 1)
+            return nn_node_fail(err, node, NN_ESHAPE,
+                                "bias %s must be [%lld]",
+                                nn_shape_str(B, bw, sizeof bw), (long long)M);
+    }
+
+    const char *ap = nn_attr_string(node, "auto_pad", "NOTSET");
+    int64_t out_sp[2];
+    for (int i = 0; i < ns; i++) {
+        int64_t in = X->dims[2 + i];
+        int64_t ext = (ks[i] - 1) * di[i] + 1;
+        if (strcmp(ap, "NOTSET") == 0) {
+            out_sp[i] = (in + pads[i] + pads[i + ns] - ext) / st[i] + 1;
+            if (in + pads[i] + pads[i + ns] < ext)
+                out_sp[i] = 0;
+        } else if (strcmp(ap, "VALID") == 0) {
+            pads[i] = pads[i + ns] = 0;
+            out_sp[i] = in >= ext ? (in - ext) / st[i] + 1 : 0;
+        } else if (strcmp(ap, "SAME_UPPER") == 0 ||
+                   strcmp(ap, "SAME_LOWER") == 0) {
+            out_sp[i] = (in + st[i] - 1) / st[i];
+            int64_t total = (out_sp[i] - 1) * st[i] + ext - in;
+            if (total < 0)
+                total = 0;
+            int64_t small = total / 2;
+            pads[i] = ap[5] == 'U' ? small : total - small;
+            pads[i + ns] = total - pads[i];
+        } else {
+            return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                                "auto_pad '%s' is not supported", ap);
+        }
+        if (out_sp[i] < 1)
+            return nn_node_fail(err, node, NN_ESHAPE,
+                                "kernel %s is larger than the padded input %s",
+                                nn_shape_str(Wt, bw, sizeof bw),
+                                nn_shape_str(X, bx, sizeof bx));
+    }
+
+    int64_t odims[4] = {N, M, out_sp[0], ns == 2 ? out_sp[1] : 0};
+    int64_t big = N * C * X->dims[2] * (ns == 2 ? X->dims[3] : 1);
+    if (big > INT32_MAX || M * out_sp[0] * (ns == 2 ? out_sp[1] : 1) > INT32_MAX)
+        return nn_node_fail(err, node, NN_EUNSUPPORTED, "Conv too large");
+    p->N = (int)N;
+    p->C = (int)C;
+    p->M = (int)M;
+    p->group = (int)group;
+    p->Cg = (int)(C / group);
+    p->Mg = (int)(M / group);
+    if (ns == 2) {
+        p->H = (int)X->dims[2];
+        p->W = (int)X->dims[3];
+        p->kh = (int)ks[0];
+        p->kw = (int)ks[1];
+        p->sh = (int)st[0];
+        p->sw = (int)st[1];
+        p->dh = (int)di[0];
+        p->dw = (int)di[1];
+        p->pt = (int)pads[0];
+        p->pl = (int)pads[1];
+        p->Ho = (int)out_sp[0];
+        p->Wo = (int)out_sp[1];
+    } else {
+        p->H = 1;
+        p->W = (int)X->dims[2];
+        p->kh = p->sh = p->dh = 1;
+        p->pt = 0;
+        p->kw = (int)ks[0];
+        p->sw = (int)st[0];
+        p->dw = (int)di[0];
+        p->pl = (int)pads[0];
+        p->Ho = 1;
+        p->Wo = (int)out_sp[0];
+    }
+    p->K = p->Cg * p->kh * p->kw;
+    p->has_bias = B != NULL;
+    nn_tensor_set_shape(call->out[0], NN_DTYPE_FLOAT, X->rank, odims);
+
+    if (node->fusion.residual >= 0) {
+        const nn_tensor_t *R = call->n_in > 3 ? call->in[3] : NULL;
+        if (!R || R->dtype != NN_DTYPE_FLOAT ||
+            nn_tensor_elems(R) != nn_tensor_elems(call->out[0]) ||
+            R->rank != X->rank)
+            return nn_node_fail(err, node, NN_ESHAPE,
+                                "fused residual must be a float tensor of "
+                                "the output's shape");
+        for (int i = 0; i < R->rank; i++)
+            if (R->dims[i] != odims[i])
+                return nn_node_fail(err, node, NN_ESHAPE,
+                                    "fused residual %s differs from the output",
+                                    nn_shape_str(R, bx, sizeof bx));
+        p->has_res = 1;
+    }
+
+    int64_t P = (int64_t)p->Ho * p->Wo;
+    if (p->group > 1 && p->Cg == 1)
+        p->kind = NN_CONV_DEPTHWISE;
+    else if (p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 &&
+             p->pt == 0 && p->pl == 0 && pads[ns] == 0 &&
+             (ns == 1 || pads[3] == 0))
+        p->kind = NN_CONV_POINTWISE;
+    else
+        p->kind = NN_CONV_IM2COL;
+    if (p->kind == NN_CONV_IM2COL)
+        call->scratch_bytes = (size_t)p->K * (size_t)P * sizeof(float);
+    if (p->kind == NN_CONV_DEPTHWISE) {
+        /* Rows and columns the taps reach, the columns rounded up to whole
+         * 8-wide output blocks; one padded plane per (image, channel). */
+        int64_t wo8 = ((int64_t)p->Wo + 7) / 8 * 8;
+        int64_t hp = (int64_t)(p->Ho - 1) * p->sh + (int64_t)(p->kh - 1) * p->dh + 1;
+        int64_t wp = (wo8 - 1) * p->sw + (int64_t)(p->kw - 1) * p->dw + 1;
+        if (hp * wp > INT32_MAX / 2 || N * C * hp * wp > INT32_MAX)
+            return nn_node_fail(err, node, NN_EUNSUPPORTED, "Conv too large");
+        p->Hp = (int)hp;
+        p->Wp = (int)wp;
+        call->scratch_bytes = (size_t)(N * C * hp * wp) * sizeof(float);
+    }
+    call->flops = 2.0 * (double)N * (double)M * (double)P * (double)p->K;
+    return 0;
+}
+
+/* ---- im2col + sgemm ------------------------------------------------------------- */
+
+/* Unfolds output columns [p0, p1) of one image-group x (Cg planes) into
+ * col (K rows, row stride ld, column p0 stored at col[0]). */
+static void nn_im2col(const nn_conv_params_t *p, const float *x, float *col,
+                      int ld, int p0, int p1)
+{
+    const int H = p->H, W = p->W, Wo = p->Wo, sw = p->sw;
+    for (int c = 0; c < p->Cg; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        for (int ky = 0; ky < p->kh; ky++) {
+            for (int kx = 0; kx < p->kw; kx++) {
+                float *dst = col + (size_t)((c * p->kh + ky) * p->kw + kx) * ld;
+                int off = kx * p->dw - p->pl; /* ix = ox * sw + off */
+                /* ox range with 0 <= ix < W */
+                int lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+                int hi = W - 1 - off >= 0 ? (W - 1 - off) / sw + 1 : 0;
+                int pos = p0, oy = p0 / Wo, ox = p0 % Wo;
+                while (pos < p1) {
+                    int end = Wo < ox + (p1 - pos) ? Wo : ox + (p1 - pos);
+                    float *d = dst + (pos - p0) - ox; /* indexed by ox */
+                    int iy = oy * p->sh - p->pt + ky * p->dh;
+                    if (iy < 0 || iy >= H) {
+                        for (int q = ox; q < end; q++)
+                            d[q] = 0.0f;
+                    } else {
+                        const float *row = xc + (size_t)iy * W + off;
+                        int a = lo > ox ? lo : ox;
+                        int b = hi < end ? hi : end;
+                        if (b < a)
+                            b = a;
+                        for (int q = ox; q < a && q < end; q++)
+                            d[q] = 0.0f;
+                        if (sw == 1)
+                            memcpy(d + a, row + a, (size_t)(b - a) * sizeof *d);
+                        else
+                            for (int q = a; q < b; q++)
+                                d[q] = row[q * sw];
+                        for (int q = b > ox ? b : ox; q < end; q++)
+                            d[q] = 0.0f;
+                    }
+                    pos += end - ox;
+                    oy++;
+                    ox = 0;
+                }
+            }
+        }
+    }
+}
+
+typedef struct nn_conv_job {
+    const nn_conv_params_t *p;
+    const nn_fusion_t *fusion;
+    const float *x, *w, *bias, *res;
+    float *y;
+    float *scratch;
+    int cb;      /* columns per block (column split) */
+    int nblocks; /* blocks per image */
+    int n;       /* image (row split) */
+    int g;       /* group (row split) */
+    int mgrain;  /* rows per item (row split) */
+} nn_conv_job_t;
+
+/* Output rows [m0, m1) x columns [p0, p1) of image-group (n, g):
+ * y = W * B (+ bias + residual), then the activation. B holds the unfolded
+ * (or pointwise: original) input with row stride ldb, column p0 first. */
+static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
+                          int m1, int p0, int p1, const float *B, int ldb)
+{
+    const nn_conv_params_t *p = j->p;
+    const int P = p->Ho * p->Wo;
+    const int mbase = g * p->Mg;
+    const size_t img = (size_t)n * p->M * P;
+    float *y = j->y + img + (size_t)mbase * P + p0;
+    const float *r = j->res ? j->res + img + (size_t)mbase * P + p0 : NULL;
+    const int cols = p1 - p0;
+    float beta = 0.0f;
+    if (j->bias || r) {
+        /* Pre-fill so that sgemm accumulates onto bias + residual (this
+         * also stays correct when the residual shares the output buffer). */
+        for (int m = m0; m < m1; m++) {
+            float *ym = y + (size_t)m * P;
+            const float bv = j->bias ? j->bias[mbase + m] : 0.0f;
+            if (r && r != y) {
+                const float *rm = r + (size_t)m * P;
+                for (int q = 0; q < cols; q++)
+                    ym[q] = rm[q] + bv;
+            } else if (r) {
+                if (bv != 0.0f)
+                    for (int q = 0; q < cols; q++)
+                        ym[q] += bv;
+            } else {
+                for (int q = 0; q < cols; q++)
+                    ym[q] = bv;
+            }
+        }
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m1 - m0, cols,
+                p->K, 1.0f, j->w + (size_t)(mbase + m0) * p->K, p->K, B, ldb,
+                beta, y + (size_t)m0 * P, P);
+    if (j->fusion->act != NN_ACT_NONE)
+        for (int m = m0; m < m1; m++)
+            nn_apply_act(j->fusion, y + (size_t)m * P, cols);
+}
+
+/* Column split: items are (image, block of cb columns). */
+static void nn_conv_cols(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const nn_conv_job_t *j = arg;
+    const nn_conv_params_t *p = j->p;
+    const int P = p->Ho * p->Wo;
+    const size_t in_img = (size_t)p->C * p->H * p->W;
+    const size_t in_grp = (size_t)p->Cg * p->H * p->W;
+    float *slot = j->scratch ? j->scratch + (size_t)tid * p->K * j->cb : NULL;
+    for (int64_t it = begin; it < end; it++) {
+        int n = (int)(it / j->nblocks);
+        int p0 = (int)(it % j->nblocks) * j->cb;
+        int p1 = p0 + j->cb < P ? p0 + j->cb : P;
+        for (int g = 0; g < p->group; g++) {
+            const float *x = j->x + n * in_img + g * in_grp;
+            if (p->kind == NN_CONV_POINTWISE) {
+                nn_conv_block(j, n, g, 0, p->Mg, p0, p1, x + p0, P);
+            } else {
+                nn_im2col(p, x, slot, p1 - p0, p0, p1);
+                nn_conv_block(j, n, g, 0, p->Mg, p0, p1, slot, p1 - p0);
+            }
+        }
+    }
+}
+
+/* Row split, phase 1: unfold columns [begin, end) of image-group (n, g)
+ * into the shared K x P matrix. */
+static void nn_conv_unfold(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_conv_job_t *j = arg;
+    const nn_conv_params_t *p = j->p;
+    const int P = p->Ho * p->Wo;
+    const float *x = j->x + (size_t)j->n * p->C * p->H * p->W +
+                     (size_t)j->g * p->Cg * p->H * p->W;
+    nn_im2col(p, x, j->scratch + begin, P, (int)begin, (int)end);
+}
+
+/* Row split, phase 2: items are blocks of mgrain output channels. */
+static void nn_conv_rows(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_conv_job_t *j = arg;
+    const nn_conv_params_t *p = j->p;
+    const int P = p->Ho * p->Wo;
+    int m0 = (int)begin * j->mgrain;
+    int m1 = (int)end * j->mgrain;
+    if (m1 > p->Mg)
+        m1 = p->Mg;
+    if (m0 >= m1)
+        return;
+    const float *B = j->scratch;
+    if (p->kind == NN_CONV_POINTWISE)
+        B = j->x + (size_t)j->n * p->C * P + (size_t)j->g * p->Cg * P;
+    nn_conv_block(j, j->n, j->g, m0, m1, 0, P, B, P);
+}
+
+/* ---- depthwise ------------------------------------------------------------------ */
+
+typedef float nn_v8 __attribute__((vector_size(32)));
+
+/* Loads go through memcpy (unaligned, no aliasing issue); macros rather
+ * than functions because passing 32-byte vectors by value changes the ABI
+ * in the non-AVX clone. */
+#define NN_V8_LOAD(v, s) memcpy(&(v), (s), sizeof(v))
+/* 8 even elements s[0], s[2], ..., s[14] (reads s[0..14] only). */
+#define NN_V8_LOAD_EVEN(v, s)                                              \
+    do {                                                                   \
+        nn_v8 a_, b_;                                                      \
+        NN_V8_LOAD(a_, (s));                                               \
+        NN_V8_LOAD(b_, (s) + 7);                                           \
+        (v) = __builtin_shufflevector(a_, b_, 0, 2, 4, 6, 9, 11, 13, 15);  \
+    } while (0)
+
+/* Copies input plane x into a zero-padded plane xp (Hp x Wp) so that the
+ * kernel below needs no bounds checks, and so that whole 8-wide vectors
+ * can be computed even for the last, partial block of a row. */
+static void nn_dw_pad(const nn_conv_params_t *p, const float *x, float *xp)
+{
+    const int H = p->H, W = p->W, Hp = p->Hp, Wp = p->Wp, pl = p->pl;
+    int n = W < Wp - pl ? W : Wp - pl;
+    if (n < 0)
+        n = 0;
+    for (int r = 0; r < Hp; r++) {
+        float *d = xp + (size_t)r * Wp;
+        int iy = r - p->pt;
+        if (iy < 0 || iy >= H) {
+            memset(d, 0, (size_t)Wp * sizeof *d);
+            continue;
+        }
+        int a = pl < Wp ? pl : Wp;
+        memset(d, 0, (size_t)a * sizeof *d);
+        memcpy(d + a, x + (size_t)iy * W, (size_t)n * sizeof *d);
+        memset(d + a + n, 0, (size_t)(Wp - a - n) * sizeof *d);
+    }
+}
+
+/* One output row: y[ox] = bias + r[ox] + sum_taps k * xp, 8 outputs at a
+ * time (strides 1 and 2). kw is a constant in the 3x3 and 5x5 callers so
+ * that the tap loop unrolls. rr may alias yr: each element is read before
+ * it is written. */
+static inline __attribute__((always_inline)) void
+nn_dw_row(const float *xr, int Wp, int Wo, int sw, int kh, int kw, int dh,
+          int dw, const float *k, float bias, const float *rr, float *yr)
+{
+    for (int ox = 0; ox < Wo; ox += 8) {
+        nn_v8 acc = {bias, bias, bias, bias, bias, bias, bias, bias};
+        const int n = Wo - ox < 8 ? Wo - ox : 8;
+        if (rr) {
+            nn_v8 rv = {0};
+            if (n == 8)
+                NN_V8_LOAD(rv, rr + ox);
+            else
+                memcpy(&rv, rr + ox, (size_t)n * sizeof(float));
+            acc += rv;
+        }
+        for (int ky = 0; ky < kh; ky++) {
+            const float *row = xr + (size_t)ky * dh * Wp + (size_t)ox * sw;
+            const float *kr = k + ky * kw;
+            if (sw == 1) {
+                for (int kx = 0; kx < kw; kx++) {
+                    nn_v8 v;
+                    NN_V8_LOAD(v, row + kx * dw);
+                    acc += kr[kx] * v;
+                }
+            } else {
+                for (int kx = 0; kx < kw; kx++) {
+                    nn_v8 v;
+                    NN_V8_LOAD_EVEN(v, row + kx * dw);
+                    acc += kr[kx] * v;
+                }
+            }
+        }
+        if (n == 8)
+            memcpy(yr + ox, &acc, sizeof acc);
+        else
+            memcpy(yr + ox, &acc, (size_t)n * sizeof(float));
+    }
+}
+
+/* One output plane from the padded input plane xp, plus bias and the
+ * residual plane r (NULL if none; may be y itself). */
+__attribute__((target_clones("fma", "default")))
+static void nn_dw_plane(const nn_conv_params_t *p, const float *xp,
+                        const float *k, float bias, const float *r, float *y)
+{
+    const int Wp = p->Wp, Wo = p->Wo, kh = p->kh, kw = p->kw;
+    const int sh = p->sh, sw = p->sw, dh = p->dh, dw = p->dw;
+    for (int oy = 0; oy < p->Ho; oy++) {
+        const float *xr = xp + (size_t)oy * sh * Wp;
+        float *yr = y + (size_t)oy * Wo;
+        const float *rr = r ? r + (size_t)oy * Wo : NULL;
+        if (sw > 2) {
+            for (int ox = 0; ox < Wo; ox++) {
+                float acc = rr ? bias + rr[ox] : bias;
+                for (int ky = 0; ky < kh; ky++) {
+                    const float *row = xr + (size_t)ky * dh * Wp + (size_t)ox * sw;
+                    for (int kx = 0; kx < kw; kx++)
+                        acc += k[ky * kw + kx] * row[kx * dw];
+                }
+                yr[ox] = acc;
+            }
+        } else if (kh == 3 && kw == 3) {
+            nn_dw_row(xr, Wp, Wo, sw, 3, 3, dh, dw, k, bias, rr, yr);
+        } else if (kh == 5 && kw == 5) {
+            nn_dw_row(xr, Wp, Wo, sw, 5, 5, dh, dw, k, bias, rr, yr);
+        } else {
+            nn_dw_row(xr, Wp, Wo, sw, kh, kw, dh, dw, k, bias, rr, yr);
+        }
+    }
+}
+
+/* Items are (image, input channel): pad the plane once, then compute its
+ * `mult` output channels. */
+static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_conv_job_t *j = arg;
+    const nn_conv_params_t *p = j->p;
+    const size_t P = (size_t)p->Ho * p->Wo, HW = (size_t)p->H * p->W;
+    const size_t padded = (size_t)p->Hp * p->Wp;
+    const int mult = p->Mg; /* output channels per input channel */
+    for (int64_t it = begin; it < end; it++) {
+        int n = (int)(it / p->C), c = (int)(it % p->C);
+        float *xp = j->scratch + (size_t)it * padded;
+        nn_dw_pad(p, j->x + ((size_t)n * p->C + c) * HW, xp);
+        for (int m = c * mult; m < (c + 1) * mult; m++) {
+            float *y = j->y + ((size_t)n * p->M + m) * P;
+            const float *r = j->res ? j->res + ((size_t)n * p->M + m) * P : NULL;
+            nn_dw_plane(p, xp, j->w + (size_t)m * p->kh * p->kw,
+                        j->bias ? j->bias[m] : 0.0f, r, y);
+            if (j->fusion->act != NN_ACT_NONE)
+                nn_apply_act(j->fusion, y, (int64_t)P);
+        }
+    }
+}
+
+/* ---- exec ------------------------------------------------------------------------ */
+
+void nn_op_conv_exec(const nn_call_t *call)
+{
+    const nn_conv_params_t *p = NN_PARAMS(call, nn_conv_params_t);
+    nn_conv_job_t j = {
+        .p = p,
+        .fusion = &call->node->fusion,
+        .x = call->in[0]->data,
+        .w = call->in[1]->data,
+        .bias = p->has_bias ? call->in[2]->data : NULL,
+        .res = p->has_res ? call->in[3]->data : NULL,
+        .y = call->out[0]->data,
+        .scratch = call->scratch,
+    };
+    nn_pool_t *pool = call->pool;
+    const int nt = nn_pool_threads(pool);
+    const int P = p->Ho * p->Wo;
+
+    if (p->kind == NN_CONV_DEPTHWISE) {
+        nn_pool_for(pool, (int64_t)p->N * p->C, nn_conv_dw, &j);
+        return;
+    }
+    /* Splitting rows pays when the output map is small next to the
+     * weights: each thread then packs only its share of W. */
+    int split_rows = nt > 1 && p->Mg >= 8 * nt &&
+                     (P < 32 * nt || (P < 256 && p->Mg >= 2 * P));
+    if (!split_rows) {
+        /* Blocks of about NN_CONV_BLOCK_BYTES of unfolded input (or of
+         * output), at least 256 columns so that re-packing W per block
+         * stays cheap, and the same number of blocks for every thread. */
+        int wide = p->K > p->Mg ? p->K : p->Mg;
+        int target = NN_CONV_BLOCK_BYTES / (int)sizeof(float) / wide;
+        if (target < 256)
+            target = 256;
+        int per_thread = (P + nt - 1) / nt;
+        int nb = (per_thread + target - 1) / target;
+        int cb = (per_thread + nb - 1) / nb;
+        /* Whole cache lines per block row, unless that would unbalance
+         * small maps (196 columns: 112 + 84). */
+        if (per_thread >= 256)
+            cb = (cb + 15) / 16 * 16;
+        /* nt slots of K x cb must fit the K x P scratch. */
+        if (p->kind == NN_CONV_IM2COL && cb > P / nt)
+            cb = P / nt > 0 ? P / nt : 1;
+        if (cb > P)
+            cb = P;
+        j.cb = cb;
+        j.nblocks = (P + cb - 1) / cb;
+        /* Fewer columns than threads: the slots would not fit. */
+        if (p->kind == NN_CONV_IM2COL && (int64_t)cb * nt > P)
+            pool = NULL;
+        nn_pool_for(pool, (int64_t)p->N * j.nblocks, nn_conv_cols, &j);
+        return;
+    }
+    int grain = (p->Mg + nt - 1) / nt;
+    grain = (grain + 3) / 4 * 4;
+    j.mgrain = grain;
+    int items = (p->Mg + grain - 1) / grain;
+    for (int n = 0; n < p->N; n++) {
+        for (int g = 0; g < p->group; g++) {
+            j.n = n;
+            j.g = g;
+            if (p->kind == NN_CONV_IM2COL)
+                nn_pool_for(pool, P, nn_conv_unfold, &j);
+            nn_pool_for(pool, items, nn_conv_rows, &j);
+        }
+    }
+}
+
+/* ---- BatchNormalization ------------------------------------------------------ */
+
+typedef struct nn_bn_params {
+    float eps;
+    int64_t N, C, S; /* S: elements per channel per image */
+} nn_bn_params_t;
+NN_PARAMS_FIT(nn_bn_params_t);
+
+int nn_op_batchnorm_prepare(nn_call_t *call, nn_error_t *err)
+{
+    nn_bn_params_t *p = NN_PARAMS(call, nn_bn_params_t);
+    memset(p, 0, sizeof *p);
+    const nn_node_t *node = call->node;
+    static const char *const names[5] = {"X", "scale", "B", "mean", "var"};
+    if (call->n_in < 5 || call->n_out < 1)
+        return nn_node_fail(err, node, NN_EINVAL,
+                            "BatchNormalization needs 5 inputs");
+    for (int k = 0; k < 5; k++) {
+        if (!call->in[k])
+            return nn_node_fail(err, node, NN_EINVAL, "input '%s' is missing",
+                                names[k]);
+        if (call->in[k]->dtype != NN_DTYPE_FLOAT)
+            return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                                "input %d (%s) must be float32", k, names[k]);
+    }
+    if (nn_attr_int(node, "training_mode", 0) != 0)
+        return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                            "training_mode=1 is not supported");
+    if (node->opset < 9 && nn_attr_int(node, "spatial", 1) != 1)
+        return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                            "spatial=0 is not supported");
+    for (int k = 1; k < call->n_out && k < node->n_outputs; k++)
+        if (call->out[k] && node->outputs[k] >= 0)
+            return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                                "training outputs (mean, var...) are not "
+                                "supported");
+    const nn_tensor_t *X = call->in[0];
+    char buf[64];
+    if (X->rank < 2)
+        return nn_node_fail(err, node, NN_ESHAPE,
+                            "input %s must have rank >= 2",
+                            nn_shape_str(X, buf, sizeof buf));
+    int64_t C = X->dims[1];
+    for (int k = 1; k < 5; k++)
+        if (call->in[k]->rank != 1 || call->in[k]->dims[0] != C)
+            return nn_node_fail(err, node, NN_ESHAPE,
+                                "%s %s must be [%lld]", names[k],
+                                nn_shape_str(call->in[k], buf, sizeof buf),
+                                (long long)C);
+    p->eps = nn_attr_float(node, "epsilon", 1e-5f);
+    p->N = X->dims[0];
+    p->C = C;
+    p->S = 1;
+    for (int i = 2; i < X->rank; i++)
+        p->S *= X->dims[i];
+    nn_tensor_like(call->out[0], X);
+    call->flops = 2.0 * (double)nn_tensor_elems(X);
+    return 0;
+}
+
+typedef struct nn_bn_job {
+    const nn_bn_params_t *p;
+    const float *x, *scale, *bias, *mean, *var;
+    float *y;
+} nn_bn_job_t;
+
+/* Items are (image, channel) planes. */
+static void nn_bn_planes(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_bn_job_t *j = arg;
+    const nn_bn_params_t *p = j->p;
+    for (int64_t it = begin; it < end; it++) {
+        int64_t c = it % p->C;
+        float a = j->scale[c] / sqrtf(j->var[c] + p->eps);
+        float b = j->bias[c] - j->mean[c] * a;
+        const float *x = j->x + it * p->S;
+        float *y = j->y + it * p->S;
+        for (int64_t i = 0; i < p->S; i++)
+            y[i] = x[i] * a + b;
+    }
+}
+
+void nn_op_batchnorm_exec(const nn_call_t *call)
+{
+    const nn_bn_params_t *p = NN_PARAMS(call, nn_bn_params_t);
+    nn_bn_job_t j = {
+        p,
+        call->in[0]->data,
+        call->in[1]->data,
+        call->in[2]->data,
+        call->in[3]->data,
+        call->in[4]->data,
+        call->out[0]->data,
+    };
+    int64_t items = p->N * p->C;
+    /* Small tensors are not worth a hand-off. */
+    nn_pool_t *pool = items * p->S < 16384 ? NULL : call->pool;
+    nn_pool_for(pool, items, nn_bn_planes, &j);
+}

@@ -1,0 +1,371 @@
+/* Gemm and MatMul on OpenBLAS.
+ *
+ * OpenBLAS runs single-threaded inside our pool threads (the engine sets
+ * openblas_set_num_threads(1)), so each op splits its product itself: by
+ * rows of the output when there are enough of them, otherwise by columns
+ * (a batch-1 fully connected layer is 1 x N: splitting N also halves the
+ * weight traffic per thread). */
+#include <cblas.h>
+#include <string.h>
+
+#include "nn/error.h"
+#include "nn/op.h"
+
+/* Below this many multiply-adds a product runs on one thread. */
+#define NN_GEMM_PAR_MIN (64 * 1024)
+
+/* One sgemm Y = alpha*op(A)*op(B) + beta*Y split over the pool. */
+typedef struct nn_gemm_job {
+    int ta, tb;
+    int M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *Y;
+    int lda, ldb, ldy;
+    int split_m; /* split rows (else columns) */
+    int grain;   /* rows/columns per work item */
+    int items;
+    const nn_fusion_t *act; /* applied to each finished block, or NULL */
+} nn_gemm_job_t;
+
+static void nn_gemm_block(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_gemm_job_t *j = arg;
+    int lo = (int)begin * j->grain;
+    int hi = (int)end * j->grain;
+    int lim = j->split_m ? j->M : j->N;
+    if (hi > lim)
+        hi = lim;
+    if (lo >= hi)
+        return;
+    const float *A = j->A, *B = j->B;
+    float *Y = j->Y;
+    int M = j->M, N = j->N;
+    if (j->split_m) {
+        A += j->ta ? (size_t)lo : (size_t)lo * j->lda;
+        Y += (size_t)lo * j->ldy;
+        M = hi - lo;
+    } else {
+        B += j->tb ? (size_t)lo * j->ldb : (size_t)lo;
+        Y += lo;
+        N = hi - lo;
+    }
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans,
+                j->tb ? CblasTrans : CblasNoTrans, M, N, j->K, j->alpha, A,
+                j->lda, B, j->ldb, j->beta, Y, j->ldy);
+    if (j->act && j->act->act != NN_ACT_NONE)
+        for (int m = 0; m < M; m++)
+            nn_apply_act(j->act, Y + (size_t)m * j->ldy, N);
+}
+
+/* Chooses the split and runs the job on the pool. */
+static void nn_gemm_run(nn_pool_t *pool, nn_gemm_job_t *j)
+{
+    int nt = nn_pool_threads(pool);
+    double work = (double)j->M * j->N * j->K;
+    if (nt <= 1 || work < NN_GEMM_PAR_MIN) {
+        j->split_m = 1;
+        j->grain = j->M > 0 ? j->M : 1;
+        j->items = 1;
+        nn_gemm_block(j, 0, 1, 0);
+        return;
+    }
+    /* Rows when each thread gets a reasonable panel, else columns. */
+    j->split_m = j->M >= 16 * nt || j->M >= j->N;
+    int len = j->split_m ? j->M : j->N;
+    int align = j->split_m ? 4 : 16;
+    int grain = (len + nt - 1) / nt;
+    grain = (grain + align - 1) / align * align;
+    if (grain < 1)
+        grain = 1;
+    j->grain = grain;
+    j->items = (len + grain - 1) / grain;
+    nn_pool_for(pool, j->items, nn_gemm_block, j);
+}
+
+/* ---- Gemm ------------------------------------------------------------------ */
+
+typedef struct nn_gemm_params {
+    int ta, tb, M, N, K;
+    float alpha, beta;
+    int c_rank;          /* 0: no C */
+    int64_t c_rows, c_cols; /* C viewed as [c_rows, c_cols] broadcast to [M,N] */
+} nn_gemm_params_t;
+NN_PARAMS_FIT(nn_gemm_params_t);
+
+static int nn_check_float(nn_call_t *call, int k, const char *what,
+                          nn_error_t *err)
+{
+    const nn_tensor_t *t = call->in[k];
+    if (t->dtype != NN_DTYPE_FLOAT)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "input %d (%s) must be float32", k, what);
+    return 0;
+}
+
+int nn_op_gemm_prepare(nn_call_t *call, nn_error_t *err)
+{
+    nn_gemm_params_t *p = NN_PARAMS(call, nn_gemm_params_t);
+    memset(p, 0, sizeof *p);
+    if (call->n_in < 2 || !call->in[0] || !call->in[1])
+        return nn_node_fail(err, call->node, NN_EINVAL,
+                            "Gemm needs inputs A and B");
+    if (call->n_out < 1)
+        return nn_node_fail(err, call->node, NN_EINVAL, "Gemm needs an output");
+    int rc;
+    if ((rc = nn_check_float(call, 0, "A", err)) ||
+        (rc = nn_check_float(call, 1, "B", err)))
+        return rc;
+    const nn_tensor_t *A = call->in[0], *B = call->in[1];
+    const nn_tensor_t *C = call->n_in > 2 ? call->in[2] : NULL;
+    if (A->rank != 2 || B->rank != 2)
+        return nn_node_fail(err, call->node, NN_ESHAPE,
+                            "A and B must be 2-D, got rank %d and %d", A->rank,
+                            B->rank);
+    if (nn_attr_int(call->node, "broadcast", 1) != 1 && call->node->opset < 7)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "broadcast=0 is not supported");
+    p->ta = nn_attr_int(call->node, "transA", 0) != 0;
+    p->tb = nn_attr_int(call->node, "transB", 0) != 0;
+    p->alpha = nn_attr_float(call->node, "alpha", 1.0f);
+    p->beta = nn_attr_float(call->node, "beta", 1.0f);
+    int64_t M = p->ta ? A->dims[1] : A->dims[0];
+    int64_t K = p->ta ? A->dims[0] : A->dims[1];
+    int64_t K2 = p->tb ? B->dims[1] : B->dims[0];
+    int64_t N = p->tb ? B->dims[0] : B->dims[1];
+    if (K != K2)
+        return nn_node_fail(err, call->node, NN_ESHAPE,
+                            "inner dimensions differ: A gives K=%lld, B gives "
+                            "K=%lld", (long long)K, (long long)K2);
+    if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "Gemm dimensions too large");
+    p->M = (int)M;
+    p->N = (int)N;
+    p->K = (int)K;
+    if (C) {
+        if ((rc = nn_check_float(call, 2, "C", err)))
+            return rc;
+        if (C->rank > 2)
+            return nn_node_fail(err, call->node, NN_ESHAPE,
+                                "C must have rank <= 2, got %d", C->rank);
+        /* Unidirectional broadcast of C to [M, N]. */
+        int64_t cr = C->rank == 2 ? C->dims[0] : 1;
+        int64_t cc = C->rank >= 1 ? C->dims[C->rank - 1] : 1;
+        if ((cr != 1 && cr != M) || (cc != 1 && cc != N)) {
+            char buf[64];
+            return nn_node_fail(err, call->node, NN_ESHAPE,
+                                "C %s does not broadcast to [%lld,%lld]",
+                                nn_shape_str(C, buf, sizeof buf), (long long)M,
+                                (long long)N);
+        }
+        p->c_rank = C->rank > 0 ? C->rank : 1;
+        p->c_rows = cr;
+        p->c_cols = cc;
+    }
+    int64_t dims[2] = {M, N};
+    nn_tensor_set_shape(call->out[0], NN_DTYPE_FLOAT, 2, dims);
+    call->flops = 2.0 * (double)M * (double)N * (double)K;
+    return 0;
+}
+
+void nn_op_gemm_exec(const nn_call_t *call)
+{
+    const nn_gemm_params_t *p = NN_PARAMS(call, nn_gemm_params_t);
+    const float *A = call->in[0]->data, *B = call->in[1]->data;
+    float *Y = call->out[0]->data;
+    float beta = 0.0f;
+    if (p->c_rank && p->beta != 0.0f) {
+        const float *C = call->in[2]->data;
+        /* Y = broadcast C, then sgemm accumulates with beta. */
+        for (int m = 0; m < p->M; m++) {
+            float *y = Y + (size_t)m * p->N;
+            const float *c = C + (p->c_rows == 1 ? 0 : (size_t)m * p->c_cols);
+            if (p->c_cols == 1)
+                for (int n = 0; n < p->N; n++)
+                    y[n] = c[0];
+            else
+                memcpy(y, c, (size_t)p->N * sizeof *y);
+        }
+        beta = p->beta;
+    }
+    nn_gemm_job_t j = {
+        .ta = p->ta, .tb = p->tb, .M = p->M, .N = p->N, .K = p->K,
+        .alpha = p->alpha, .beta = beta, .A = A, .B = B, .Y = Y,
+        .lda = p->ta ? p->M : p->K, .ldb = p->tb ? p->K : p->N, .ldy = p->N,
+        .act = &call->node->fusion,
+    };
+    if (p->M == 0 || p->N == 0)
+        return;
+    if (p->K == 0) {
+        /* sgemm would leave beta*Y; make the empty sum explicit. */
+        for (size_t i = 0; i < (size_t)p->M * p->N; i++)
+            Y[i] *= beta;
+        if (j.act->act != NN_ACT_NONE)
+            nn_apply_act(j.act, Y, (int64_t)p->M * p->N);
+        return;
+    }
+    nn_gemm_run(call->pool, &j);
+}
+
+/* ---- MatMul ---------------------------------------------------------------- */
+
+typedef struct nn_matmul_params {
+    int M, N, K;
+    int batch_rank;                  /* broadcast batch dims of the output */
+    int64_t bdims[NN_MAX_RANK];
+    int64_t a_stride[NN_MAX_RANK];   /* per batch dim, in matrices; 0 = bcast */
+    int64_t b_stride[NN_MAX_RANK];
+    int64_t batches;
+    int fold;                        /* B shared by all batches, A contiguous:
+                                        one [batches*M, K] x [K, N] product */
+} nn_matmul_params_t;
+NN_PARAMS_FIT(nn_matmul_params_t);
+
+int nn_op_matmul_prepare(nn_call_t *call, nn_error_t *err)
+{
+    nn_matmul_params_t *p = NN_PARAMS(call, nn_matmul_params_t);
+    memset(p, 0, sizeof *p);
+    if (call->n_in < 2 || !call->in[0] || !call->in[1] || call->n_out < 1)
+        return nn_node_fail(err, call->node, NN_EINVAL,
+                            "MatMul needs inputs A and B");
+    int rc;
+    if ((rc = nn_check_float(call, 0, "A", err)) ||
+        (rc = nn_check_float(call, 1, "B", err)))
+        return rc;
+    const nn_tensor_t *A = call->in[0], *B = call->in[1];
+    if (A->rank < 1 || B->rank < 1)
+        return nn_node_fail(err, call->node, NN_ESHAPE,
+                            "MatMul inputs must have rank >= 1");
+    /* 1-D promotion: A [K] -> [1,K], B [K] -> [K,1]; dropped afterwards. */
+    int64_t M = A->rank >= 2 ? A->dims[A->rank - 2] : 1;
+    int64_t K = A->dims[A->rank - 1];
+    int64_t K2 = B->rank >= 2 ? B->dims[B->rank - 2] : B->dims[0];
+    int64_t N = B->rank >= 2 ? B->dims[B->rank - 1] : 1;
+    if (K != K2) {
+        char ba[64], bb[64];
+        return nn_node_fail(err, call->node, NN_ESHAPE,
+                            "MatMul shapes %s and %s do not match",
+                            nn_shape_str(A, ba, sizeof ba),
+                            nn_shape_str(B, bb, sizeof bb));
+    }
+    if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "MatMul dimensions too large");
+    int ab = A->rank > 2 ? A->rank - 2 : 0;
+    int bb = B->rank > 2 ? B->rank - 2 : 0;
+    int br = ab > bb ? ab : bb;
+    if (br + 2 > NN_MAX_RANK)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "MatMul rank too large");
+    /* Batch dims aligned to the right; strides in whole matrices. */
+    int64_t sa = 1, sb = 1;
+    for (int i = br - 1; i >= 0; i--) {
+        int ia = i - (br - ab), ib = i - (br - bb);
+        int64_t da = ia >= 0 ? A->dims[ia] : 1;
+        int64_t db = ib >= 0 ? B->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1) {
+            char bufa[64], bufb[64];
+            return nn_node_fail(err, call->node, NN_ESHAPE,
+                                "MatMul batch dims of %s and %s do not "
+                                "broadcast", nn_shape_str(A, bufa, sizeof bufa),
+                                nn_shape_str(B, bufb, sizeof bufb));
+        }
+        p->bdims[i] = da > db ? da : db;
+        p->a_stride[i] = da == 1 ? 0 : sa;
+        p->b_stride[i] = db == 1 ? 0 : sb;
+        sa *= da;
+        sb *= db;
+    }
+    p->batch_rank = br;
+    p->batches = 1;
+    for (int i = 0; i < br; i++)
+        p->batches *= p->bdims[i];
+    p->M = (int)M;
+    p->N = (int)N;
+    p->K = (int)K;
+    /* B without batch (or all ones) and A covering every batch index. */
+    p->fold = sb == 1 && sa == p->batches &&
+              (double)p->batches * (double)M <= INT32_MAX;
+
+    int64_t dims[NN_MAX_RANK];
+    int r = 0;
+    for (int i = 0; i < br; i++)
+        dims[r++] = p->bdims[i];
+    if (A->rank >= 2)
+        dims[r++] = M;
+    if (B->rank >= 2)
+        dims[r++] = N;
+    nn_tensor_set_shape(call->out[0], NN_DTYPE_FLOAT, r, dims);
+    call->flops = 2.0 * (double)p->batches * (double)M * (double)N * (double)K;
+    return 0;
+}
+
+typedef struct nn_matmul_job {
+    const nn_matmul_params_t *p;
+    const float *A, *B;
+    float *Y;
+} nn_matmul_job_t;
+
+/* Work items are whole batch matrices. */
+static void nn_matmul_batches(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_matmul_job_t *j = arg;
+    const nn_matmul_params_t *p = j->p;
+    size_t asz = (size_t)p->M * p->K, bsz = (size_t)p->K * p->N,
+           ysz = (size_t)p->M * p->N;
+    for (int64_t b = begin; b < end; b++) {
+        int64_t rem = b, ao = 0, bo = 0;
+        for (int i = p->batch_rank - 1; i >= 0; i--) {
+            int64_t idx = rem % p->bdims[i];
+            rem /= p->bdims[i];
+            ao += idx * p->a_stride[i];
+            bo += idx * p->b_stride[i];
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->M, p->N,
+                    p->K, 1.0f, j->A + (size_t)ao * asz, p->K,
+                    j->B + (size_t)bo * bsz, p->N, 0.0f,
+                    j->Y + (size_t)b * ysz, p->N);
+    }
+}
+
+void nn_op_matmul_exec(const nn_call_t *call)
+{
+    const nn_matmul_params_t *p = NN_PARAMS(call, nn_matmul_params_t);
+    const float *A = call->in[0]->data, *B = call->in[1]->data;
+    float *Y = call->out[0]->data;
+    if (p->M == 0 || p->N == 0 || p->batches == 0)
+        return;
+    if (p->K == 0) {
+        memset(Y, 0, (size_t)p->batches * p->M * p->N * sizeof *Y);
+        return;
+    }
+    int nt = nn_pool_threads(call->pool);
+    if (p->fold || p->batches == 1 || (nt > 1 && p->batches < nt)) {
+        /* One product per batch, each split over the pool. */
+        int64_t nb = p->fold ? 1 : p->batches;
+        int rows = p->fold ? (int)(p->batches * p->M) : p->M;
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t ao = 0, bo = 0, rem = b;
+            for (int i = p->batch_rank - 1; !p->fold && i >= 0; i--) {
+                int64_t idx = rem % p->bdims[i];
+                rem /= p->bdims[i];
+                ao += idx * p->a_stride[i];
+                bo += idx * p->b_stride[i];
+            }
+            nn_gemm_job_t j = {
+                .M = rows, .N = p->N, .K = p->K, .alpha = 1.0f, .beta = 0.0f,
+                .A = A + (size_t)ao * p->M * p->K,
+                .B = B + (size_t)bo * p->K * p->N,
+                .Y = Y + (size_t)b * p->M * p->N,
+                .lda = p->K, .ldb = p->N, .ldy = p->N,
+            };
+            nn_gemm_run(call->pool, &j);
+        }
+        return;
+    }
+    nn_matmul_job_t j = {p, A, B, Y};
+    nn_pool_for(call->pool, p->batches, nn_matmul_batches, &j);
+}

@@ -1,0 +1,673 @@
+/* Conv and BatchNormalization against naive references.
+ * IMGCLASS_BENCH=1 also times a few typical layers. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn/op.h"
+#include "nn/pool.h"
+#include "util/testutil.h"
+
+/* OpenBLAS runs single-threaded under our pool (as the engine sets it). */
+void openblas_set_num_threads(int n);
+
+/* ---- hand-built nodes ----------------------------------------------------------- */
+
+typedef struct tc_node {
+    nn_node_t node;
+    nn_attr_t attrs[8];
+} tc_node_t;
+
+static void tc_node_init(tc_node_t *t, const char *op)
+{
+    memset(t, 0, sizeof *t);
+    t->node.name = (char *)"test";
+    t->node.op_type = op;
+    t->node.opset = 13;
+    t->node.attrs = t->attrs;
+    t->node.fusion.residual = -1;
+    t->node.n_outputs = 1;
+}
+
+static void tc_attr_ints(tc_node_t *t, const char *name, const int64_t *v,
+                         int n)
+{
+    nn_attr_t *a = &t->attrs[t->node.n_attrs++];
+    a->name = (char *)name;
+    a->type = NN_ATTR_INTS;
+    a->ints = (int64_t *)v;
+    a->n = n;
+}
+
+static void tc_attr_int(tc_node_t *t, const char *name, int64_t v)
+{
+    nn_attr_t *a = &t->attrs[t->node.n_attrs++];
+    a->name = (char *)name;
+    a->type = NN_ATTR_INT;
+    a->i = v;
+}
+
+static void tc_attr_str(tc_node_t *t, const char *name, const char *s)
+{
+    nn_attr_t *a = &t->attrs[t->node.n_attrs++];
+    a->name = (char *)name;
+    a->type = NN_ATTR_STRING;
+    a->s = (char *)s;
+}
+
+static void tc_attr_float(tc_node_t *t, const char *name, float f)
+{
+    nn_attr_t *a = &t->attrs[t->node.n_attrs++];
+    a->name = (char *)name;
+    a->type = NN_ATTR_FLOAT;
+    a->f = f;
+}
+
+static uint64_t tc_rng = 88172645463325252ull;
+
+static float tc_rand(void)
+{
+    tc_rng ^= tc_rng << 13;
+    tc_rng ^= tc_rng >> 7;
+    tc_rng ^= tc_rng << 17;
+    return (float)((tc_rng >> 40) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
+}
+
+static float *tc_alloc_rand(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    if (!p) { /* also used by the benchmark, outside any test */
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = tc_rand();
+    return p;
+}
+
+static void tc_tensor(nn_tensor_t *t, int rank, const int64_t *dims, void *data)
+{
+    memset(t, 0, sizeof *t);
+    nn_tensor_set_shape(t, NN_DTYPE_FLOAT, rank, dims);
+    t->data = data;
+}
+
+/* ---- conv cases ----------------------------------------------------------------- */
+
+typedef struct conv_case {
+    int ns;            /* spatial dims: 1 or 2 */
+    int N, C, H, W, M; /* H ignored for ns == 1 */
+    int kh, kw, sh, sw, dh, dw;
+    int pads[4];       /* t, l, b, r (2-D) or l, r (1-D, pads[0..1]) */
+    const char *auto_pad; /* NULL: attribute absent */
+    int group;
+    int bias;
+    int residual;      /* fused residual + relu */
+    int alias;         /* residual shares the output buffer */
+    int kernel_attr;   /* pass kernel_shape */
+} conv_case_t;
+
+/* Effective pads and output sizes, computed independently of conv.c. */
+static void ref_geometry(const conv_case_t *c, int in, int k, int s, int d,
+                         int pb, int pe, int *ob, int *out)
+{
+    int ext = (k - 1) * d + 1;
+    if (!c->auto_pad || strcmp(c->auto_pad, "NOTSET") == 0) {
+        *ob = pb;
+        *out = (in + pb + pe - ext) / s + 1;
+    } else if (strcmp(c->auto_pad, "VALID") == 0) {
+        *ob = 0;
+        *out = (in - ext) / s + 1;
+    } else {
+        *out = (in + s - 1) / s;
+        int total = (*out - 1) * s + ext - in;
+        if (total < 0)
+            total = 0;
+        *ob = strcmp(c->auto_pad, "SAME_UPPER") == 0 ? total / 2
+                                                     : total - total / 2;
+    }
+}
+
+static void ref_conv(const conv_case_t *c, int H, int W, int kh, int kw,
+                     int sh, int sw, int dh, int dw, int pt, int pl, int Ho,
+                     int Wo, const float *x, const float *w, const float *b,
+                     const float *res, float *y)
+{
+    int Cg = c->C / c->group, Mg = c->M / c->group;
+    for (int n = 0; n < c->N; n++)
+        for (int m = 0; m < c->M; m++) {
+            int g = m / Mg;
+            for (int oy = 0; oy < Ho; oy++)
+                for (int ox = 0; ox < Wo; ox++) {
+                    double acc = b ? b[m] : 0.0;
+                    for (int ci = 0; ci < Cg; ci++)
+                        for (int ky = 0; ky < kh; ky++)
+                            for (int kx = 0; kx < kw; kx++) {
+                                int iy = oy * sh - pt + ky * dh;
+                                int ix = ox * sw - pl + kx * dw;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                    continue;
+                                int cin = g * Cg + ci;
+                                acc += (double)x[((size_t)(n * c->C + cin) * H + iy) * W + ix] *
+                                       w[((size_t)(m * Cg + ci) * kh + ky) * kw + kx];
+                            }
+                    size_t o = ((size_t)(n * c->M + m) * Ho + oy) * Wo + ox;
+                    if (res) {
+                        acc += res[o];
+                        if (acc < 0)
+                            acc = 0;
+                    }
+                    y[o] = (float)acc;
+                }
+        }
+}
+
+static void run_conv_case(const conv_case_t *c, nn_pool_t *pool)
+{
+    int H = c->ns == 2 ? c->H : 1;
+    int kh = c->ns == 2 ? c->kh : 1, sh = c->ns == 2 ? c->sh : 1,
+        dh = c->ns == 2 ? c->dh : 1;
+    int pt, pl, Ho, Wo;
+    if (c->ns == 2) {
+        ref_geometry(c, H, kh, sh, dh, c->pads[0], c->pads[2], &pt, &Ho);
+        ref_geometry(c, c->W, c->kw, c->sw, c->dw, c->pads[1], c->pads[3], &pl,
+                     &Wo);
+    } else {
+        pt = 0;
+        Ho = 1;
+        ref_geometry(c, c->W, c->kw, c->sw, c->dw, c->pads[0], c->pads[1], &pl,
+                     &Wo);
+    }
+    int Cg = c->C / c->group;
+    int64_t xd[4], wd[4], yd[4], bd[1] = {c->M};
+    int rank = c->ns + 2;
+    xd[0] = c->N; xd[1] = c->C;
+    wd[0] = c->M; wd[1] = Cg;
+    yd[0] = c->N; yd[1] = c->M;
+    if (c->ns == 2) {
+        xd[2] = H; xd[3] = c->W;
+        wd[2] = kh; wd[3] = c->kw;
+        yd[2] = Ho; yd[3] = Wo;
+    } else {
+        xd[2] = c->W;
+        wd[2] = c->kw;
+        yd[2] = Wo;
+    }
+    size_t nx = (size_t)c->N * c->C * H * c->W;
+    size_t nw = (size_t)c->M * Cg * kh * c->kw;
+    size_t ny = (size_t)c->N * c->M * Ho * Wo;
+    float *x = tc_alloc_rand(nx), *w = tc_alloc_rand(nw),
+          *b = tc_alloc_rand((size_t)c->M), *res = tc_alloc_rand(ny),
+          *y = tc_alloc_rand(ny), *ref = malloc(ny * sizeof *ref);
+    ck_assert_ptr_nonnull(ref);
+    if (c->alias)
+        memcpy(y, res, ny * sizeof *y);
+    ref_conv(c, H, c->W, kh, c->kw, sh, c->sw, dh, c->dw, pt, pl, Ho, Wo, x, w,
+             c->bias ? b : NULL, c->residual ? res : NULL, ref);
+
+    tc_node_t tn;
+    tc_node_init(&tn, "Conv");
+    int64_t st[2] = {sh, c->sw}, di[2] = {dh, c->dw}, ks[2] = {kh, c->kw};
+    int64_t pads[4];
+    for (int i = 0; i < 4; i++)
+        pads[i] = c->pads[i];
+    if (c->ns == 1) {
+        st[0] = c->sw; di[0] = c->dw; ks[0] = c->kw;
+    }
+    tc_attr_ints(&tn, "strides", st, c->ns);
+    tc_attr_ints(&tn, "dilations", di, c->ns);
+    if (!c->auto_pad || strcmp(c->auto_pad, "NOTSET") == 0)
+        tc_attr_ints(&tn, "pads", pads, 2 * c->ns);
+    if (c->auto_pad)
+        tc_attr_str(&tn, "auto_pad", c->auto_pad);
+    if (c->group != 1)
+        tc_attr_int(&tn, "group", c->group);
+    if (c->kernel_attr)
+        tc_attr_ints(&tn, "kernel_shape", ks, c->ns);
+    if (c->residual) {
+        tn.node.fusion.residual = 7;
+        tn.node.fusion.act = NN_ACT_RELU;
+    }
+    nn_tensor_t tx, tw, tb, tr, ty;
+    tc_tensor(&tx, rank, xd, x);
+    tc_tensor(&tw, rank, wd, w);
+    tc_tensor(&tb, 1, bd, b);
+    tc_tensor(&tr, rank, yd, c->alias ? y : res);
+    memset(&ty, 0, sizeof ty);
+    nn_tensor_t *ins[4] = {&tx, &tw, c->bias ? &tb : NULL, &tr};
+    nn_tensor_t *outs[1] = {&ty};
+    nn_call_t call;
+    memset(&call, 0, sizeof call);
+    call.node = &tn.node;
+    call.n_in = c->residual ? 4 : (c->bias ? 3 : 2);
+    call.in = ins;
+    call.n_out = 1;
+    call.out = outs;
+    nn_error_t err = {{0}};
+    int rc = nn_op_conv_prepare(&call, &err);
+    ck_assert_msg(rc == 0, "prepare failed: %s", err.msg);
+    ck_assert_int_eq(ty.rank, rank);
+    for (int i = 0; i < rank; i++)
+        ck_assert_int_eq(ty.dims[i], yd[i]);
+    double flops = 2.0 * c->N * c->M * Ho * Wo * Cg * kh * c->kw;
+    ck_assert(fabs(call.flops - flops) < 0.5);
+    void *scratch = NULL;
+    if (call.scratch_bytes) {
+        scratch = aligned_alloc(64, (call.scratch_bytes + 63) / 64 * 64);
+        ck_assert_ptr_nonnull(scratch);
+    }
+    call.scratch = scratch;
+    call.pool = pool;
+    ty.data = y;
+    nn_op_conv_exec(&call);
+    double e = tu_rel_error(y, ref, ny);
+    ck_assert_msg(e < 1e-4,
+                  "conv N%d C%d H%d W%d M%d k%dx%d s%d,%d d%d,%d g%d "
+                  "auto_pad %s threads %d: rel error %g",
+                  c->N, c->C, H, c->W, c->M, kh, c->kw, sh, c->sw, dh, c->dw,
+                  c->group, c->auto_pad ? c->auto_pad : "-",
+                  nn_pool_threads(pool), e);
+    free(scratch);
+    free(x);
+    free(w);
+    free(b);
+    free(res);
+    free(y);
+    free(ref);
+}
+
+static const conv_case_t conv_cases[] = {
+    /* ns N  C  H  W  M  kh kw sh sw dh dw pads        auto  g  b  r */
+    {2, 1, 3, 9, 11, 5, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 1},
+    {2, 1, 4, 10, 10, 6, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, 0, 0, 0},
+    {2, 3, 4, 13, 9, 8, 3, 2, 3, 1, 1, 1, {0, 2, 1, 0}, NULL, 1, 1, 0, 0, 0},
+    {2, 1, 6, 12, 12, 4, 3, 3, 1, 1, 2, 2, {2, 2, 2, 2}, NULL, 2, 1, 0, 0, 0},
+    {2, 2, 8, 11, 7, 8, 3, 3, 2, 1, 2, 3, {1, 0, 2, 3}, NULL, 4, 1, 1, 0, 0},
+    /* depthwise, multiplier 1 and 2 */
+    {2, 1, 8, 17, 19, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 8, 1, 0, 0, 0},
+    {2, 2, 8, 17, 40, 8, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 8, 1, 1, 0, 0},
+    {2, 1, 4, 20, 37, 8, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, NULL, 4, 0, 0, 0, 0},
+    {2, 1, 4, 20, 37, 8, 5, 5, 2, 2, 1, 1, {1, 2, 2, 1}, NULL, 4, 1, 0, 0, 0},
+    {2, 1, 5, 23, 41, 5, 3, 3, 3, 3, 2, 2, {2, 3, 1, 0}, NULL, 5, 1, 1, 0, 0},
+    {2, 1, 5, 30, 30, 5, 3, 3, 1, 2, 1, 3, {0, 0, 0, 0}, "SAME_UPPER", 5, 1, 0, 0, 0},
+    {2, 3, 3, 5, 4, 3, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 3, 1, 1, 1, 0},
+    {2, 1, 16, 56, 56, 16, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 16, 1, 1, 0, 0},
+    {2, 1, 16, 56, 56, 16, 3, 3, 2, 2, 1, 1, {0, 0, 1, 1}, NULL, 16, 1, 0, 0, 0},
+    /* auto_pad modes */
+    {2, 1, 3, 10, 9, 4, 3, 4, 2, 3, 1, 1, {0}, "SAME_UPPER", 1, 1, 0, 0, 0},
+    {2, 1, 3, 10, 9, 4, 3, 4, 2, 3, 1, 1, {0}, "SAME_LOWER", 1, 1, 0, 0, 0},
+    {2, 1, 3, 10, 9, 4, 3, 4, 2, 3, 1, 1, {0}, "VALID", 1, 1, 0, 0, 0},
+    {2, 1, 3, 10, 9, 4, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, "NOTSET", 1, 1, 0, 0, 0},
+    /* 1x1: pointwise path, strided 1x1, padded 1x1 */
+    {2, 1, 16, 14, 14, 32, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 1, 0, 1},
+    {2, 3, 16, 14, 14, 32, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 0, 0, 0, 0},
+    {2, 2, 16, 14, 14, 32, 1, 1, 1, 1, 1, 1, {0}, NULL, 2, 1, 1, 1, 0},
+    {2, 1, 16, 14, 14, 32, 1, 1, 2, 2, 1, 1, {0}, NULL, 1, 1, 0, 0, 0},
+    {2, 1, 4, 5, 5, 8, 1, 1, 1, 1, 1, 1, {1, 0, 0, 1}, NULL, 1, 1, 0, 0, 0},
+    /* small maps with many channels (row split), batch 3 */
+    {2, 1, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 0, 0},
+    {2, 3, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 1, 0},
+    {2, 3, 64, 7, 7, 128, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 1, 0, 0},
+    {2, 2, 32, 4, 4, 64, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 2, 1, 0, 0, 0},
+    {2, 1, 8, 1, 1, 16, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 0, 0, 0},
+    /* larger im2col with several column blocks */
+    {2, 2, 16, 40, 36, 24, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 0, 0},
+    {2, 1, 3, 64, 64, 16, 7, 7, 2, 2, 1, 1, {3, 3, 3, 3}, NULL, 1, 1, 0, 0, 0},
+    /* 1-D */
+    {1, 1, 3, 0, 20, 4, 0, 3, 0, 1, 0, 1, {1, 1}, NULL, 1, 1, 0, 0, 1},
+    {1, 3, 4, 0, 31, 6, 0, 5, 0, 2, 0, 2, {3, 0}, NULL, 2, 1, 1, 0, 0},
+    {1, 2, 6, 0, 25, 6, 0, 3, 0, 1, 0, 1, {0}, "SAME_LOWER", 6, 0, 0, 0, 0},
+    {1, 1, 8, 0, 50, 16, 0, 1, 0, 1, 0, 1, {0, 0}, NULL, 1, 1, 0, 0, 0},
+};
+
+static void run_all_conv(nn_pool_t *pool)
+{
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
+        run_conv_case(&conv_cases[i], pool);
+}
+
+START_TEST(conv_single_thread)
+{
+    run_all_conv(NULL);
+}
+END_TEST
+
+START_TEST(conv_two_threads)
+{
+    nn_pool_t *pool;
+    ck_assert_int_eq(nn_pool_create(&pool, 2), 0);
+    run_all_conv(pool);
+    nn_pool_free(pool);
+}
+END_TEST
+
+/* Random shapes, with and without the pool. */
+START_TEST(conv_random)
+{
+    nn_pool_t *pool;
+    ck_assert_int_eq(nn_pool_create(&pool, 2), 0);
+    static const char *const modes[] = {NULL, "SAME_UPPER", "SAME_LOWER",
+                                        "VALID"};
+    for (int it = 0; it < 150; it++) {
+        conv_case_t c;
+        memset(&c, 0, sizeof c);
+        c.ns = (tc_rng % 5) == 0 ? 1 : 2;
+        int kind = (int)((tc_rand() + 1.0f) * 2.0f); /* 0..3 */
+        c.N = 1 + (int)((tc_rand() + 1.0f) * 1.5f);
+        c.group = 1;
+        int cg = 1 + (int)((tc_rand() + 1.0f) * 4.0f);
+        int mg = 1 + (int)((tc_rand() + 1.0f) * 6.0f);
+        if (kind == 1) {
+            c.group = 1 + (int)((tc_rand() + 1.0f) * 2.0f);
+        } else if (kind >= 2) { /* depthwise, multiplier 1 or 2 */
+            c.group = 2 + (int)((tc_rand() + 1.0f) * 4.0f);
+            cg = 1;
+            mg = kind == 2 ? 1 : 2;
+        }
+        c.C = cg * c.group;
+        c.M = mg * c.group;
+        c.kh = 1 + (int)((tc_rand() + 1.0f) * 2.0f);
+        c.kw = 1 + (int)((tc_rand() + 1.0f) * 2.5f);
+        c.sh = 1 + (int)((tc_rand() + 1.0f) * 1.5f);
+        c.sw = 1 + (int)((tc_rand() + 1.0f) * 1.5f);
+        c.dh = 1 + (tc_rand() > 0.6f);
+        c.dw = 1 + (tc_rand() > 0.6f);
+        c.auto_pad = modes[(int)((tc_rand() + 1.0f) * 1.99f)];
+        for (int i = 0; i < 4; i++)
+            c.pads[i] = (int)((tc_rand() + 1.0f) * 1.5f);
+        if (c.ns == 1) {
+            c.kh = c.sh = c.dh = 1;
+            c.pads[2] = c.pads[3] = 0;
+        }
+        c.H = (c.kh - 1) * c.dh + 1 + (int)((tc_rand() + 1.0f) * 12.0f);
+        c.W = (c.kw - 1) * c.dw + 1 + (int)((tc_rand() + 1.0f) * 20.0f);
+        c.bias = tc_rand() > 0;
+        c.residual = tc_rand() > 0.3f;
+        c.alias = c.residual && tc_rand() > 0.5f;
+        c.kernel_attr = tc_rand() > 0;
+        run_conv_case(&c, it % 2 ? pool : NULL);
+    }
+    nn_pool_free(pool);
+}
+END_TEST
+
+/* ---- refused attributes --------------------------------------------------------- */
+
+static int conv_prepare_with(tc_node_t *tn, int64_t *xd, int64_t *wd, int rank,
+                             nn_error_t *err)
+{
+    nn_tensor_t tx, tw, ty;
+    tc_tensor(&tx, rank, xd, NULL);
+    tc_tensor(&tw, rank, wd, NULL);
+    memset(&ty, 0, sizeof ty);
+    nn_tensor_t *ins[2] = {&tx, &tw}, *outs[1] = {&ty};
+    nn_call_t call;
+    memset(&call, 0, sizeof call);
+    call.node = &tn->node;
+    call.n_in = 2;
+    call.in = ins;
+    call.n_out = 1;
+    call.out = outs;
+    memset(err, 0, sizeof *err);
+    return nn_op_conv_prepare(&call, err);
+}
+
+START_TEST(conv_bad_attrs)
+{
+    int64_t xd[5] = {1, 4, 8, 8, 8}, wd[5] = {6, 4, 3, 3, 3};
+    nn_error_t err;
+    tc_node_t tn;
+
+    tc_node_init(&tn, "Conv");
+    int64_t pads3[3] = {1, 1, 1};
+    tc_attr_ints(&tn, "pads", pads3, 3);
+    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err), -NN_EINVAL);
+    ck_assert_msg(strstr(err.msg, "pads must have 4 values, got 3"), "%s",
+                  err.msg);
+
+    tc_node_init(&tn, "Conv");
+    wd[1] = 3; /* W expects 3 channels, X has 4 */
+    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err), -NN_ESHAPE);
+    wd[1] = 4;
+
+    tc_node_init(&tn, "Conv");
+    tc_attr_int(&tn, "group", 3); /* 3 does not divide 4 */
+    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err), -NN_EINVAL);
+    ck_assert_msg(strstr(err.msg, "group"), "%s", err.msg);
+
+    tc_node_init(&tn, "Conv");
+    tc_attr_str(&tn, "auto_pad", "FOO");
+    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err),
+                     -NN_EUNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "FOO"), "%s", err.msg);
+
+    tc_node_init(&tn, "Conv");
+    int64_t ks[2] = {5, 5};
+    tc_attr_ints(&tn, "kernel_shape", ks, 2);
+    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err), -NN_ESHAPE);
+
+    tc_node_init(&tn, "Conv");
+    int64_t st0[2] = {0, 1};
+    tc_attr_ints(&tn, "strides", st0, 2);
+    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err), -NN_EINVAL);
+
+    tc_node_init(&tn, "Conv");
+    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 5, &err),
+                     -NN_EUNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "3-D convolution is not supported"), "%s",
+                  err.msg);
+
+    tc_node_init(&tn, "Conv");
+    int64_t xs[4] = {1, 4, 2, 2};
+    ck_assert_int_eq(conv_prepare_with(&tn, xs, wd, 4, &err), -NN_ESHAPE);
+}
+END_TEST
+
+/* ---- BatchNormalization --------------------------------------------------------- */
+
+static void run_bn(int rank, const int64_t *dims, nn_pool_t *pool)
+{
+    int64_t C = dims[1];
+    size_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= (size_t)dims[i];
+    size_t S = n / (size_t)dims[0] / (size_t)C;
+    float *x = tc_alloc_rand(n), *y = malloc(n * sizeof *y),
+          *ref = malloc(n * sizeof *ref);
+    float *sc = tc_alloc_rand((size_t)C), *bb = tc_alloc_rand((size_t)C),
+          *mean = tc_alloc_rand((size_t)C), *var = tc_alloc_rand((size_t)C);
+    ck_assert(y && ref);
+    for (int64_t c = 0; c < C; c++)
+        var[c] = var[c] + 1.5f;
+    const float eps = 1e-3f;
+    for (size_t i = 0; i < n; i++) {
+        size_t c = (i / S) % (size_t)C;
+        ref[i] = (float)(sc[c] * (x[i] - mean[c]) / sqrt((double)var[c] + eps) +
+                         bb[c]);
+    }
+    tc_node_t tn;
+    tc_node_init(&tn, "BatchNormalization");
+    tc_attr_float(&tn, "epsilon", eps);
+    int64_t cd[1] = {C};
+    nn_tensor_t tx, ts, tb, tm, tv, ty;
+    tc_tensor(&tx, rank, dims, x);
+    tc_tensor(&ts, 1, cd, sc);
+    tc_tensor(&tb, 1, cd, bb);
+    tc_tensor(&tm, 1, cd, mean);
+    tc_tensor(&tv, 1, cd, var);
+    memset(&ty, 0, sizeof ty);
+    nn_tensor_t *ins[5] = {&tx, &ts, &tb, &tm, &tv}, *outs[1] = {&ty};
+    nn_call_t call;
+    memset(&call, 0, sizeof call);
+    call.node = &tn.node;
+    call.n_in = 5;
+    call.in = ins;
+    call.n_out = 1;
+    call.out = outs;
+    nn_error_t err = {{0}};
+    ck_assert_msg(nn_op_batchnorm_prepare(&call, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(ty.rank, rank);
+    ty.data = y;
+    call.pool = pool;
+    nn_op_batchnorm_exec(&call);
+    ck_assert(tu_rel_error(y, ref, n) < 1e-5);
+
+    /* training_mode refused */
+    tc_attr_int(&tn, "training_mode", 1);
+    ck_assert_int_eq(nn_op_batchnorm_prepare(&call, &err), -NN_EUNSUPPORTED);
+    free(x); free(y); free(ref); free(sc); free(bb); free(mean); free(var);
+}
+
+START_TEST(batchnorm)
+{
+    nn_pool_t *pool;
+    ck_assert_int_eq(nn_pool_create(&pool, 2), 0);
+    int64_t d2[2] = {3, 7}, d3[3] = {2, 5, 9}, d4[4] = {2, 16, 33, 31},
+            d5[5] = {1, 3, 4, 5, 6};
+    for (int t = 0; t < 2; t++) {
+        nn_pool_t *p = t ? pool : NULL;
+        run_bn(2, d2, p);
+        run_bn(3, d3, p);
+        run_bn(4, d4, p);
+        run_bn(5, d5, p);
+    }
+    nn_pool_free(pool);
+}
+END_TEST
+
+/* ---- micro-benchmark (IMGCLASS_BENCH=1) ---------------------------------------- */
+
+static double tc_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void bench_conv(const char *label, const conv_case_t *c, nn_pool_t *pool)
+{
+    int H = c->H, W = c->W;
+    int Ho = (H + c->pads[0] + c->pads[2] - ((c->kh - 1) * c->dh + 1)) / c->sh + 1;
+    int Wo = (W + c->pads[1] + c->pads[3] - ((c->kw - 1) * c->dw + 1)) / c->sw + 1;
+    int Cg = c->C / c->group;
+    int64_t xd[4] = {c->N, c->C, H, W}, wd[4] = {c->M, Cg, c->kh, c->kw},
+            bd[1] = {c->M};
+    size_t nx = (size_t)c->N * c->C * H * W, nw = (size_t)c->M * Cg * c->kh * c->kw;
+    size_t ny = (size_t)c->N * c->M * Ho * Wo;
+    float *x = tc_alloc_rand(nx), *w = tc_alloc_rand(nw), *b = tc_alloc_rand((size_t)c->M),
+          *y = tc_alloc_rand(ny);
+    tc_node_t tn;
+    tc_node_init(&tn, "Conv");
+    int64_t st[2] = {c->sh, c->sw}, pads[4] = {c->pads[0], c->pads[1], c->pads[2], c->pads[3]};
+    tc_attr_ints(&tn, "strides", st, 2);
+    tc_attr_ints(&tn, "pads", pads, 4);
+    tc_attr_int(&tn, "group", c->group);
+    tn.node.fusion.act = NN_ACT_RELU;
+    nn_tensor_t tx, tw, tb, ty;
+    tc_tensor(&tx, 4, xd, x);
+    tc_tensor(&tw, 4, wd, w);
+    tc_tensor(&tb, 1, bd, b);
+    memset(&ty, 0, sizeof ty);
+    nn_tensor_t *ins[3] = {&tx, &tw, &tb}, *outs[1] = {&ty};
+    nn_call_t call;
+    memset(&call, 0, sizeof call);
+    call.node = &tn.node;
+    call.n_in = 3;
+    call.in = ins;
+    call.n_out = 1;
+    call.out = outs;
+    nn_error_t err;
+    if (nn_op_conv_prepare(&call, &err) != 0) {
+        printf("%s: %s\n", label, err.msg);
+        return;
+    }
+    call.scratch = call.scratch_bytes ? aligned_alloc(64, (call.scratch_bytes + 63) / 64 * 64) : NULL;
+    call.pool = pool;
+    ty.data = y;
+    /* Best of many runs: the machine may be shared. */
+    nn_op_conv_exec(&call);
+    double t0 = tc_now(), best = 1e9;
+    while (tc_now() - t0 < 0.4) {
+        double t1 = tc_now();
+        nn_op_conv_exec(&call);
+        double d = tc_now() - t1;
+        if (d < best)
+            best = d;
+    }
+    double ms = best * 1e3;
+
+    /* Reference: one plain sgemm of the same size, one thread. */
+    int K = Cg * c->kh * c->kw, P = Ho * Wo;
+    double gms = 0;
+    if (c->group == 1) {
+        float *col = tc_alloc_rand((size_t)K * P);
+        double gbest = 1e9;
+        t0 = tc_now();
+        while (tc_now() - t0 < 0.4) {
+            double t1 = tc_now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->M, P, K,
+                        1.0f, w, K, col, P, 0.0f, y, P);
+            double d = tc_now() - t1;
+            if (d < gbest)
+                gbest = d;
+        }
+        gms = gbest * 1e3;
+        free(col);
+    }
+    printf("bench %-34s threads %d: %8.3f ms  %6.2f GFLOP/s", label,
+           nn_pool_threads(pool), ms, call.flops / ms * 1e-6);
+    if (gms > 0)
+        printf("   (plain 1-thread sgemm %.3f ms, %.2f GFLOP/s)", gms,
+               call.flops / gms * 1e-6);
+    printf("\n");
+    free(call.scratch);
+    free(x); free(w); free(b); free(y);
+}
+
+static void run_bench(void)
+{
+    static const struct {
+        const char *label;
+        conv_case_t c;
+    } cases[] = {
+        {"resnet50 3x3 64->64 @56", {2, 1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0}},
+        {"resnet50 7x7/2 3->64 @224", {2, 1, 3, 224, 224, 64, 7, 7, 2, 2, 1, 1, {3, 3, 3, 3}, NULL, 1, 1, 0, 0, 0}},
+        {"resnet50 1x1 64->256 @56", {2, 1, 64, 56, 56, 256, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 0, 0, 0}},
+        {"resnet50 3x3 128->128 @28", {2, 1, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0}},
+        {"resnet50 3x3 256->256 @14", {2, 1, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0}},
+        {"resnet50 3x3 512->512 @7", {2, 1, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0}},
+        {"resnet50 1x1 512->2048 @7", {2, 1, 512, 7, 7, 2048, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 0, 0, 0}},
+        {"mobilenet dw3x3 144 @56", {2, 1, 144, 56, 56, 144, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 144, 1, 0, 0, 0}},
+        {"mobilenet dw3x3/2 144 @56", {2, 1, 144, 56, 56, 144, 3, 3, 2, 2, 1, 1, {0, 0, 1, 1}, NULL, 144, 1, 0, 0, 0}},
+        {"efficientnet dw5x5 240 @28", {2, 1, 240, 28, 28, 240, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, NULL, 240, 1, 0, 0, 0}},
+    };
+    nn_pool_t *pool = NULL;
+    if (nn_pool_create(&pool, 2) != 0)
+        return;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bench_conv(cases[i].label, &cases[i].c, NULL);
+        bench_conv(cases[i].label, &cases[i].c, pool);
+    }
+    nn_pool_free(pool);
+}
+
+int main(void)
+{
+    openblas_set_num_threads(1);
+    const char *b = getenv("IMGCLASS_BENCH");
+    if (b && *b == '1')
+        run_bench();
+    Suite *s = suite_create("conv");
+    TCase *tc = tcase_create("conv");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, conv_single_thread);
+    tcase_add_test(tc, conv_two_threads);
+    tcase_add_test(tc, conv_random);
+    tcase_add_test(tc, conv_bad_attrs);
+    tcase_add_test(tc, batchnorm);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
