@@ -1,0 +1,497 @@
+/* Unary elementwise activations (Relu, LeakyRelu, PRelu, Clip, Sigmoid,
+ * HardSigmoid, HardSwish, Tanh, Erf, Sqrt) and nn_apply_act, the activation
+ * fused into Conv/Gemm. Loops are kept plain so that gcc vectorizes them. */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nn/error.h"
+#include "nn/op.h"
+
+/* gcc's -O2 cost model ("very cheap") refuses loops of unknown trip
+ * count, and with trapping math it will not if-convert the clamps of
+ * nn_expf_vec; these are hot loops and nothing here reads FP exception
+ * flags, so relax both for this file. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic", "no-trapping-math")
+#endif
+
+typedef enum {
+    NN_UN_RELU,
+    NN_UN_LEAKY,
+    NN_UN_CLIP,
+    NN_UN_SIGMOID,
+    NN_UN_HARDSIGMOID,
+    NN_UN_HARDSWISH,
+    NN_UN_TANH,
+    NN_UN_ERF,
+    NN_UN_SQRT,
+} nn_unary_kind_t;
+
+typedef struct nn_unary_params {
+    nn_unary_kind_t kind;
+    float alpha, beta; /* LeakyRelu alpha; Clip min/max; HardSigmoid a/b */
+    int min_input, max_input; /* Clip >= 11: input index of min/max, or -1 */
+} nn_unary_params_t;
+NN_PARAMS_FIT(nn_unary_params_t);
+
+/* ---- kernels ---------------------------------------------------------------- */
+
+/* y[i] = EXPR(v) with v = x[i]. In place (y == x, as nn_apply_act does)
+ * the loop goes through one pointer: gcc's runtime overlap check would
+ * otherwise send identical pointers down the scalar path. */
+#define NN_MAP(EXPR)                                                       \
+    do {                                                                   \
+        if (y == x) {                                                      \
+            float *p_ = y;                                                 \
+            for (int64_t i = 0; i < n; i++) {                              \
+                float v = p_[i];                                           \
+                p_[i] = (EXPR);                                            \
+            }                                                              \
+        } else {                                                           \
+            for (int64_t i = 0; i < n; i++) {                              \
+                float v = x[i];                                            \
+                y[i] = (EXPR);                                             \
+            }                                                              \
+        }                                                                  \
+    } while (0)
+
+static inline float nn_clampf(float v, float lo, float hi)
+{
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
+static void nn_relu(float *y, const float *x, int64_t n)
+{
+    NN_MAP(v < 0.0f ? 0.0f : v); /* keeps NaN, like max(x, 0) */
+}
+
+/* two selects and no conditional multiply: this form vectorizes */
+static inline float nn_leaky1(float v, float alpha)
+{
+    float pos = v < 0.0f ? 0.0f : v, neg = v < 0.0f ? v : 0.0f;
+    return pos + alpha * neg;
+}
+
+static void nn_leaky(float *y, const float *x, int64_t n, float alpha)
+{
+    NN_MAP(nn_leaky1(v, alpha));
+}
+
+static void nn_clip(float *y, const float *x, int64_t n, float lo, float hi)
+{
+    NN_MAP(nn_clampf(v, lo, hi));
+}
+
+/* expf that gcc can vectorize (libm's cannot be without libmvec and
+ * -ffast-math): Cephes' polynomial on a range-reduced argument, the power
+ * of two built in the exponent bits. Rounding uses the 1.5*2^23 trick, so
+ * no SSE4.1 is needed. Within ~2 ulp of expf on [-87, 88]; inputs are
+ * clamped to that range (NaN passes through). */
+static inline float nn_expf_vec(float x)
+{
+    const float magic = 12582912.0f; /* 1.5 * 2^23 */
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float t = x * 1.44269504088896341f + magic;
+    float k = t - magic; /* round(x / ln 2) */
+    float r = x - k * 0.693359375f;
+    r = r - k * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t ti; /* unsigned: NaN bits must not overflow */
+    memcpy(&ti, &t, sizeof ti);
+    uint32_t bits = (ti - 0x4B400000u + 127u) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* exp(-x) goes through a small buffer first: in one loop gcc folds the
+ * clamps of nn_expf_vec into extra divisions, which costs twice the time. */
+#define NN_EXP_BLOCK 256
+
+static void nn_sigmoid(float *y, const float *x, int64_t n)
+{
+    float e[NN_EXP_BLOCK];
+    for (int64_t b = 0; b < n; b += NN_EXP_BLOCK) {
+        int64_t m = n - b < NN_EXP_BLOCK ? n - b : NN_EXP_BLOCK;
+        for (int64_t i = 0; i < m; i++)
+            e[i] = nn_expf_vec(-x[b + i]);
+        for (int64_t i = 0; i < m; i++)
+            y[b + i] = 1.0f / (1.0f + e[i]);
+    }
+}
+
+static void nn_silu(float *y, const float *x, int64_t n)
+{
+    float e[NN_EXP_BLOCK];
+    for (int64_t b = 0; b < n; b += NN_EXP_BLOCK) {
+        int64_t m = n - b < NN_EXP_BLOCK ? n - b : NN_EXP_BLOCK;
+        for (int64_t i = 0; i < m; i++)
+            e[i] = nn_expf_vec(-x[b + i]);
+        for (int64_t i = 0; i < m; i++)
+            y[b + i] = x[b + i] / (1.0f + e[i]);
+    }
+}
+
+static void nn_hardsigmoid(float *y, const float *x, int64_t n, float alpha,
+                           float beta)
+{
+    NN_MAP(nn_clampf(alpha * v + beta, 0.0f, 1.0f));
+}
+
+static void nn_hardswish(float *y, const float *x, int64_t n, float alpha,
+                         float beta)
+{
+    NN_MAP(v * nn_clampf(alpha * v + beta, 0.0f, 1.0f));
+}
+
+static void nn_tanh(float *y, const float *x, int64_t n)
+{
+    NN_MAP(tanhf(v));
+}
+
+static void nn_erf(float *y, const float *x, int64_t n)
+{
+    NN_MAP(erff(v));
+}
+
+static void nn_sqrt(float *y, const float *x, int64_t n)
+{
+    NN_MAP(sqrtf(v));
+}
+
+void nn_apply_act(const nn_fusion_t *f, float *x, int64_t n)
+{
+    switch (f->act) {
+    case NN_ACT_NONE: break;
+    case NN_ACT_RELU: nn_relu(x, x, n); break;
+    case NN_ACT_CLIP: nn_clip(x, x, n, f->alpha, f->beta); break;
+    case NN_ACT_SIGMOID: nn_sigmoid(x, x, n); break;
+    case NN_ACT_SILU: nn_silu(x, x, n); break;
+    case NN_ACT_HARDSWISH: nn_hardswish(x, x, n, f->alpha, f->beta); break;
+    case NN_ACT_LEAKY: nn_leaky(x, x, n, f->alpha); break;
+    }
+}
+
+/* ---- unary driver --------------------------------------------------------- */
+
+typedef struct nn_unary_job {
+    nn_unary_kind_t kind;
+    float alpha, beta;
+    const float *x;
+    float *y;
+    int64_t n;
+} nn_unary_job_t;
+
+#define NN_UN_BLOCK 16384
+#define NN_UN_PAR_MIN 65536
+
+static void nn_unary_chunk(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_unary_job_t *j = arg;
+    int64_t lo = begin * NN_UN_BLOCK;
+    int64_t hi = end * NN_UN_BLOCK < j->n ? end * NN_UN_BLOCK : j->n;
+    const float *x = j->x + lo;
+    float *y = j->y + lo;
+    int64_t n = hi - lo;
+    switch (j->kind) {
+    case NN_UN_RELU: nn_relu(y, x, n); break;
+    case NN_UN_LEAKY: nn_leaky(y, x, n, j->alpha); break;
+    case NN_UN_CLIP: nn_clip(y, x, n, j->alpha, j->beta); break;
+    case NN_UN_SIGMOID: nn_sigmoid(y, x, n); break;
+    case NN_UN_HARDSIGMOID: nn_hardsigmoid(y, x, n, j->alpha, j->beta); break;
+    case NN_UN_HARDSWISH: nn_hardswish(y, x, n, j->alpha, j->beta); break;
+    case NN_UN_TANH: nn_tanh(y, x, n); break;
+    case NN_UN_ERF: nn_erf(y, x, n); break;
+    case NN_UN_SQRT: nn_sqrt(y, x, n); break;
+    }
+}
+
+static const char *nn_dtype_name(nn_dtype_t t)
+{
+    return t == NN_DTYPE_FLOAT ? "float32" : t == NN_DTYPE_INT64 ? "int64"
+                                                                 : "unknown";
+}
+
+/* Checks the float32 data input and sets out[0] to its shape. */
+static int nn_unary_shape(nn_call_t *call, nn_error_t *err, int max_in)
+{
+    if (call->n_in < 1 || call->n_in > max_in || !call->in[0])
+        return nn_node_fail(err, call->node, NN_EINVAL,
+                            "expects %s%d input%s, got %d",
+                            max_in > 1 ? "1 to " : "", max_in,
+                            max_in > 1 ? "s" : "", call->n_in);
+    if (call->n_out < 1)
+        return nn_node_fail(err, call->node, NN_EINVAL, "expects 1 output");
+    if (call->in[0]->dtype != NN_DTYPE_FLOAT)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "input 0 must be float32, got %s",
+                            nn_dtype_name(call->in[0]->dtype));
+    nn_tensor_like(call->out[0], call->in[0]);
+    return 0;
+}
+
+static int nn_unary_prepare(nn_call_t *call, nn_error_t *err,
+                            nn_unary_kind_t kind, float alpha, float beta)
+{
+    int rc = nn_unary_shape(call, err, 1);
+    if (rc)
+        return rc;
+    nn_unary_params_t *p = NN_PARAMS(call, nn_unary_params_t);
+    p->kind = kind;
+    p->alpha = alpha;
+    p->beta = beta;
+    p->min_input = p->max_input = -1;
+    int64_t n = nn_tensor_elems(call->out[0]);
+    int cost = kind == NN_UN_RELU || kind == NN_UN_LEAKY ||
+                       kind == NN_UN_CLIP
+                   ? 1
+                   : 4;
+    call->flops = (double)n * cost;
+    return 0;
+}
+
+static void nn_unary_exec(const nn_call_t *call)
+{
+    const nn_unary_params_t *p =
+        (const nn_unary_params_t *)(const void *)call->params;
+    nn_unary_job_t j = {
+        .kind = p->kind, .alpha = p->alpha, .beta = p->beta,
+        .x = call->in[0]->data, .y = call->out[0]->data,
+        .n = nn_tensor_elems(call->out[0]),
+    };
+    if (p->kind == NN_UN_CLIP) {
+        /* min/max inputs may be graph inputs: read them on every run */
+        if (p->min_input >= 0)
+            j.alpha = *(const float *)call->in[p->min_input]->data;
+        if (p->max_input >= 0)
+            j.beta = *(const float *)call->in[p->max_input]->data;
+    }
+    if (j.n <= 0)
+        return;
+    int64_t blocks = (j.n + NN_UN_BLOCK - 1) / NN_UN_BLOCK;
+    if (j.n < NN_UN_PAR_MIN)
+        nn_unary_chunk(&j, 0, blocks, 0);
+    else
+        nn_pool_for(call->pool, blocks, nn_unary_chunk, &j);
+}
+
+/* ---- simple ops ----------------------------------------------------------- */
+
+int nn_op_relu_prepare(nn_call_t *call, nn_error_t *err)
+{
+    return nn_unary_prepare(call, err, NN_UN_RELU, 0, 0);
+}
+void nn_op_relu_exec(const nn_call_t *call) { nn_unary_exec(call); }
+
+int nn_op_leakyrelu_prepare(nn_call_t *call, nn_error_t *err)
+{
+    float alpha = nn_attr_float(call->node, "alpha", 0.01f);
+    return nn_unary_prepare(call, err, NN_UN_LEAKY, alpha, 0);
+}
+void nn_op_leakyrelu_exec(const nn_call_t *call) { nn_unary_exec(call); }
+
+int nn_op_sigmoid_prepare(nn_call_t *call, nn_error_t *err)
+{
+    return nn_unary_prepare(call, err, NN_UN_SIGMOID, 0, 0);
+}
+void nn_op_sigmoid_exec(const nn_call_t *call) { nn_unary_exec(call); }
+
+int nn_op_hardsigmoid_prepare(nn_call_t *call, nn_error_t *err)
+{
+    float alpha = nn_attr_float(call->node, "alpha", 0.2f);
+    float beta = nn_attr_float(call->node, "beta", 0.5f);
+    return nn_unary_prepare(call, err, NN_UN_HARDSIGMOID, alpha, beta);
+}
+void nn_op_hardsigmoid_exec(const nn_call_t *call) { nn_unary_exec(call); }
+
+int nn_op_hardswish_prepare(nn_call_t *call, nn_error_t *err)
+{
+    return nn_unary_prepare(call, err, NN_UN_HARDSWISH, 1.0f / 6.0f, 0.5f);
+}
+void nn_op_hardswish_exec(const nn_call_t *call) { nn_unary_exec(call); }
+
+int nn_op_tanh_prepare(nn_call_t *call, nn_error_t *err)
+{
+    return nn_unary_prepare(call, err, NN_UN_TANH, 0, 0);
+}
+void nn_op_tanh_exec(const nn_call_t *call) { nn_unary_exec(call); }
+
+int nn_op_erf_prepare(nn_call_t *call, nn_error_t *err)
+{
+    return nn_unary_prepare(call, err, NN_UN_ERF, 0, 0);
+}
+void nn_op_erf_exec(const nn_call_t *call) { nn_unary_exec(call); }
+
+int nn_op_sqrt_prepare(nn_call_t *call, nn_error_t *err)
+{
+    return nn_unary_prepare(call, err, NN_UN_SQRT, 0, 0);
+}
+void nn_op_sqrt_exec(const nn_call_t *call) { nn_unary_exec(call); }
+
+/* ---- Clip ----------------------------------------------------------------- */
+
+int nn_op_clip_prepare(nn_call_t *call, nn_error_t *err)
+{
+    int opset = call->node ? call->node->opset : 17;
+    int rc = nn_unary_shape(call, err, opset >= 11 ? 3 : 1);
+    if (rc)
+        return rc;
+    nn_unary_params_t *p = NN_PARAMS(call, nn_unary_params_t);
+    p->kind = NN_UN_CLIP;
+    p->alpha = -FLT_MAX;
+    p->beta = FLT_MAX;
+    p->min_input = p->max_input = -1;
+    if (opset < 11) {
+        p->alpha = nn_attr_float(call->node, "min", -FLT_MAX);
+        p->beta = nn_attr_float(call->node, "max", FLT_MAX);
+    } else {
+        for (int i = 1; i < call->n_in; i++) {
+            const nn_tensor_t *t = call->in[i];
+            if (!t)
+                continue; /* omitted: no bound */
+            const char *what = i == 1 ? "min" : "max";
+            if (t->dtype != NN_DTYPE_FLOAT)
+                return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                                    "input '%s' must be float32, got %s",
+                                    what, nn_dtype_name(t->dtype));
+            if (nn_tensor_elems(t) != 1)
+                return nn_node_fail(err, call->node, NN_EINVAL,
+                                    "input '%s' must be a scalar, got %lld "
+                                    "values",
+                                    what, (long long)nn_tensor_elems(t));
+            if (i == 1)
+                p->min_input = 1;
+            else
+                p->max_input = 2;
+        }
+    }
+    call->flops = (double)nn_tensor_elems(call->out[0]);
+    return 0;
+}
+void nn_op_clip_exec(const nn_call_t *call) { nn_unary_exec(call); }
+
+/* ---- PRelu ---------------------------------------------------------------- */
+
+/* Slope broadcasts unidirectionally to X: X is walked as rows of a
+ * collapsed shape whose innermost axis has slope stride 0 or 1. */
+typedef struct nn_prelu_job {
+    int rank;
+    int64_t d[NN_MAX_RANK], s[NN_MAX_RANK]; /* collapsed dims, slope strides */
+    const float *x, *slope;
+    float *y;
+} nn_prelu_job_t;
+
+static void nn_prelu_chunk(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_prelu_job_t *j = arg;
+    const int outer = j->rank - 1;
+    const int64_t inner = j->d[outer];
+    const int contig = j->s[outer] != 0;
+    for (int64_t row = begin; row < end; row++) {
+        int64_t r = row, off = 0;
+        for (int k = outer - 1; k >= 0; k--) {
+            off += (r % j->d[k]) * j->s[k];
+            r /= j->d[k];
+        }
+        const float *x = j->x + row * inner;
+        float *y = j->y + row * inner;
+        const float *s = j->slope + off;
+        if (contig) {
+            for (int64_t i = 0; i < inner; i++) {
+                float v = x[i];
+                float pos = v < 0.0f ? 0.0f : v, neg = v < 0.0f ? v : 0.0f;
+                y[i] = pos + s[i] * neg;
+            }
+        } else {
+            nn_leaky(y, x, inner, s[0]);
+        }
+    }
+}
+
+int nn_op_prelu_prepare(nn_call_t *call, nn_error_t *err)
+{
+    if (call->n_in != 2 || !call->in[0] || !call->in[1])
+        return nn_node_fail(err, call->node, NN_EINVAL,
+                            "expects 2 inputs (X, slope), got %d", call->n_in);
+    int rc = nn_unary_shape(call, err, 2);
+    if (rc)
+        return rc;
+    const nn_tensor_t *x = call->in[0], *s = call->in[1];
+    if (s->dtype != NN_DTYPE_FLOAT)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "slope must be float32, got %s",
+                            nn_dtype_name(s->dtype));
+    nn_tensor_t b;
+    b.dtype = NN_DTYPE_FLOAT;
+    int ok = nn_broadcast_shape(x, s, &b) == 0 && b.rank == x->rank;
+    for (int i = 0; ok && i < x->rank; i++)
+        ok = b.dims[i] == x->dims[i];
+    if (!ok) {
+        char sx[96], ss[96];
+        return nn_node_fail(err, call->node, NN_ESHAPE,
+                            "slope %s does not broadcast to X %s",
+                            nn_shape_str(s, ss, sizeof ss),
+                            nn_shape_str(x, sx, sizeof sx));
+    }
+    call->flops = (double)nn_tensor_elems(x);
+    return 0;
+}
+
+void nn_op_prelu_exec(const nn_call_t *call)
+{
+    const nn_tensor_t *x = call->in[0], *sl = call->in[1];
+    int64_t total = nn_tensor_elems(x);
+    if (total <= 0)
+        return;
+    nn_prelu_job_t j = {.x = x->data, .slope = sl->data,
+                        .y = call->out[0]->data};
+    /* slope strides aligned right against X, 0 on broadcast axes */
+    int64_t st[NN_MAX_RANK], acc = 1;
+    for (int i = x->rank - 1; i >= 0; i--) {
+        int si = i - (x->rank - sl->rank);
+        int64_t d = si >= 0 ? sl->dims[si] : 1;
+        st[i] = d == 1 ? 0 : acc;
+        acc *= d;
+    }
+    int r = 0; /* collapse, innermost first */
+    for (int i = x->rank - 1; i >= 0; i--) {
+        if (x->dims[i] == 1)
+            continue;
+        if (r > 0 && st[i] == j.s[r - 1] * j.d[r - 1]) {
+            j.d[r - 1] *= x->dims[i];
+            continue;
+        }
+        j.d[r] = x->dims[i];
+        j.s[r] = st[i];
+        r++;
+    }
+    if (r == 0) {
+        j.d[0] = 1;
+        j.s[0] = 0;
+        r = 1;
+    }
+    for (int i = 0; i < r / 2; i++) {
+        int k = r - 1 - i;
+        int64_t t = j.d[i];
+        j.d[i] = j.d[k], j.d[k] = t;
+        t = j.s[i], j.s[i] = j.s[k], j.s[k] = t;
+    }
+    j.rank = r;
+    int64_t rows = total / j.d[r - 1];
+    if (total < NN_UN_PAR_MIN || rows < 2)
+        nn_prelu_chunk(&j, 0, rows, 0);
+    else
+        nn_pool_for(call->pool, rows, nn_prelu_chunk, &j);
+}

@@ -1,0 +1,362 @@
+/* Pooling: MaxPool, AveragePool (1-D and 2-D spatial), GlobalAveragePool,
+ * GlobalMaxPool. A 1-D pool runs as a 2-D one with height 1. Work is split
+ * over (image, channel) planes. */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nn/error.h"
+#include "nn/op.h"
+
+typedef struct nn_pool_params {
+    int is_max;
+    int count_include_pad;
+    int64_t planes;                /* N * C */
+    int64_t ih, iw, oh, ow;        /* 1-D: ih = oh = 1 */
+    int64_t kh, kw, sh, sw, dh, dw;
+    int64_t ph, pw;                /* leading pads */
+    int64_t eh, ew;                /* padded extent end: in + trailing pad */
+} nn_pool_params_t;
+NN_PARAMS_FIT(nn_pool_params_t);
+
+typedef struct nn_pool_job {
+    const void *p; /* nn_pool_params_t or nn_gpool_params_t */
+    const float *x;
+    float *y;
+} nn_pool_job_t;
+
+static void nn_pool_chunk(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_pool_job_t *j = arg;
+    const nn_pool_params_t *p = j->p;
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *x = j->x + pl * p->ih * p->iw;
+        float *y = j->y + pl * p->oh * p->ow;
+        for (int64_t oh = 0; oh < p->oh; oh++) {
+            int64_t h0 = oh * p->sh - p->ph;
+            for (int64_t ow = 0; ow < p->ow; ow++) {
+                int64_t w0 = ow * p->sw - p->pw;
+                float acc = p->is_max ? -INFINITY : 0.0f;
+                int64_t valid = 0, inpad = 0;
+                for (int64_t kh = 0; kh < p->kh; kh++) {
+                    int64_t h = h0 + kh * p->dh;
+                    if (h >= p->eh)
+                        break;
+                    if (h < 0 || h >= p->ih) {
+                        /* count padded positions for count_include_pad */
+                        for (int64_t kw = 0; kw < p->kw; kw++)
+                            inpad += w0 + kw * p->dw < p->ew;
+                        continue;
+                    }
+                    const float *row = x + h * p->iw;
+                    for (int64_t kw = 0; kw < p->kw; kw++) {
+                        int64_t w = w0 + kw * p->dw;
+                        if (w < 0 || w >= p->iw) {
+                            inpad += w < p->ew;
+                            continue;
+                        }
+                        float v = row[w];
+                        if (p->is_max)
+                            acc = v > acc || v != v ? v : acc;
+                        else
+                            acc += v;
+                        valid++;
+                    }
+                }
+                if (!p->is_max) {
+                    int64_t div = p->count_include_pad ? valid + inpad : valid;
+                    acc = div > 0 ? acc / (float)div : 0.0f;
+                }
+                y[oh * p->ow + ow] = acc;
+            }
+        }
+    }
+}
+
+static void nn_pool_run(const nn_call_t *call)
+{
+    const nn_pool_params_t *p =
+        (const nn_pool_params_t *)(const void *)call->params;
+    nn_pool_job_t j = {p, call->in[0]->data, call->out[0]->data};
+    double work = (double)p->planes * (double)(p->oh * p->ow) *
+                  (double)(p->kh * p->kw);
+    if (work < 32768 || p->planes < 2)
+        nn_pool_chunk(&j, 0, p->planes, 0);
+    else
+        nn_pool_for(call->pool, p->planes, nn_pool_chunk, &j);
+}
+
+static int nn_pool_check_input(nn_call_t *call, nn_error_t *err)
+{
+    if (call->n_in != 1 || !call->in[0])
+        return nn_node_fail(err, call->node, NN_EINVAL,
+                            "expects 1 input, got %d", call->n_in);
+    if (call->n_out < 1)
+        return nn_node_fail(err, call->node, NN_EINVAL, "expects 1 output");
+    if (call->in[0]->dtype != NN_DTYPE_FLOAT)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "input 0 must be float32, got %s",
+                            call->in[0]->dtype == NN_DTYPE_INT64 ? "int64"
+                                                                 : "unknown");
+    return 0;
+}
+
+/* Reads an ints attribute of exactly `want` values into v, or fills v with
+ * def when absent. */
+static int nn_pool_ints(const nn_call_t *call, nn_error_t *err,
+                        const char *name, int want, int64_t def, int64_t *v)
+{
+    const int64_t *a;
+    int n = nn_attr_ints(call->node, name, &a);
+    if (n < 0) {
+        for (int i = 0; i < want; i++)
+            v[i] = def;
+        return 0;
+    }
+    if (n != want)
+        return nn_node_fail(err, call->node, NN_EINVAL,
+                            "%s must have %d values, got %d", name, want, n);
+    for (int i = 0; i < want; i++)
+        v[i] = a[i];
+    return 0;
+}
+
+static int nn_pool_prepare(nn_call_t *call, nn_error_t *err, int is_max)
+{
+    int rc = nn_pool_check_input(call, err);
+    if (rc)
+        return rc;
+    const nn_node_t *node = call->node;
+    int opset = node ? node->opset : 17;
+    const nn_tensor_t *x = call->in[0];
+    if (x->rank == 5)
+        return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                            "3-D pooling is not supported (input rank 5)");
+    if (x->rank != 3 && x->rank != 4)
+        return nn_node_fail(err, node, NN_EINVAL,
+                            "input must be [N,C,W] or [N,C,H,W], got rank %d",
+                            x->rank);
+    const int nd = x->rank - 2;
+    if (is_max && call->n_out > 1 && call->out[1] &&
+        (!node || node->n_outputs < 2 || node->outputs[1] >= 0))
+        return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                            "the Indices output is not supported (int64 "
+                            "indices)");
+    if (nn_attr_int(node, "storage_order", 0) != 0)
+        return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                            "storage_order %lld is not supported",
+                            (long long)nn_attr_int(node, "storage_order", 0));
+
+    int64_t k[2], s[2], d[2], pads[4];
+    if (nn_attr_ints(node, "kernel_shape", NULL) < 0)
+        return nn_node_fail(err, node, NN_EINVAL,
+                            "kernel_shape attribute is required");
+    if ((rc = nn_pool_ints(call, err, "kernel_shape", nd, 1, k)) ||
+        (rc = nn_pool_ints(call, err, "strides", nd, 1, s)) ||
+        (rc = nn_pool_ints(call, err, "dilations", nd, 1, d)) ||
+        (rc = nn_pool_ints(call, err, "pads", 2 * nd, 0, pads)))
+        return rc;
+    int has_dil = 0;
+    for (int i = 0; i < nd; i++) {
+        if (k[i] < 1 || s[i] < 1 || d[i] < 1)
+            return nn_node_fail(err, node, NN_EINVAL,
+                                "kernel_shape, strides and dilations must be "
+                                "positive");
+        if (pads[i] < 0 || pads[i + nd] < 0)
+            return nn_node_fail(err, node, NN_EINVAL,
+                                "pads must not be negative");
+        has_dil |= d[i] != 1;
+    }
+    if (has_dil && !is_max)
+        return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                            "dilations are not supported by AveragePool "
+                            "before opset 19");
+    if (has_dil && opset < 10)
+        return nn_node_fail(err, node, NN_EINVAL,
+                            "dilations require opset 10, model has %d", opset);
+    int64_t ceil_mode = nn_attr_int(node, "ceil_mode", 0);
+    if (ceil_mode != 0 && ceil_mode != 1)
+        return nn_node_fail(err, node, NN_EINVAL,
+                            "ceil_mode must be 0 or 1, got %lld",
+                            (long long)ceil_mode);
+    if (ceil_mode && opset < 10)
+        return nn_node_fail(err, node, NN_EINVAL,
+                            "ceil_mode requires opset 10, model has %d", opset);
+    int64_t cip = is_max ? 0 : nn_attr_int(node, "count_include_pad", 0);
+    if (cip != 0 && cip != 1)
+        return nn_node_fail(err, node, NN_EINVAL,
+                            "count_include_pad must be 0 or 1, got %lld",
+                            (long long)cip);
+    const char *ap = nn_attr_string(node, "auto_pad", "NOTSET");
+    int mode; /* 0 NOTSET, 1 SAME_UPPER, 2 SAME_LOWER, 3 VALID */
+    if (strcmp(ap, "NOTSET") == 0 || ap[0] == '\0')
+        mode = 0;
+    else if (strcmp(ap, "SAME_UPPER") == 0)
+        mode = 1;
+    else if (strcmp(ap, "SAME_LOWER") == 0)
+        mode = 2;
+    else if (strcmp(ap, "VALID") == 0)
+        mode = 3;
+    else
+        return nn_node_fail(err, node, NN_EINVAL,
+                            "auto_pad '%s' is not supported", ap);
+
+    int64_t out[2], pb[2], pe[2];
+    for (int i = 0; i < nd; i++) {
+        int64_t in = x->dims[2 + i];
+        int64_t ek = (k[i] - 1) * d[i] + 1; /* effective kernel extent */
+        if (mode == 1 || mode == 2) {
+            out[i] = (in + s[i] - 1) / s[i];
+            int64_t total = (out[i] - 1) * s[i] + ek - in;
+            if (total < 0)
+                total = 0;
+            pb[i] = mode == 1 ? total / 2 : total - total / 2;
+            pe[i] = total - pb[i];
+        } else {
+            pb[i] = mode == 3 ? 0 : pads[i];
+            pe[i] = mode == 3 ? 0 : pads[i + nd];
+            int64_t span = in + pb[i] + pe[i] - ek;
+            if (span < 0) {
+                char sx[96];
+                return nn_node_fail(err, node, NN_ESHAPE,
+                                    "kernel extent %lld exceeds the padded "
+                                    "input %s",
+                                    (long long)ek,
+                                    nn_shape_str(x, sx, sizeof sx));
+            }
+            if (ceil_mode && mode == 0) {
+                out[i] = (span + s[i] - 1) / s[i] + 1;
+                /* the last window must start inside the input or the
+                 * leading padding (PyTorch/onnxruntime rule) */
+                if ((out[i] - 1) * s[i] >= in + pb[i])
+                    out[i]--;
+            } else {
+                out[i] = span / s[i] + 1;
+            }
+        }
+        if (out[i] < 1)
+            return nn_node_fail(err, node, NN_ESHAPE,
+                                "output size %lld along spatial axis %d",
+                                (long long)out[i], i);
+    }
+
+    nn_pool_params_t *p = NN_PARAMS(call, nn_pool_params_t);
+    memset(p, 0, sizeof *p);
+    p->is_max = is_max;
+    p->count_include_pad = (int)cip;
+    p->planes = x->dims[0] * x->dims[1];
+    int h = nd - 2; /* index of the height axis; -1 for 1-D */
+    int w = nd - 1;
+    p->ih = h >= 0 ? x->dims[2 + h] : 1;
+    p->oh = h >= 0 ? out[h] : 1;
+    p->kh = h >= 0 ? k[h] : 1;
+    p->sh = h >= 0 ? s[h] : 1;
+    p->dh = h >= 0 ? d[h] : 1;
+    p->ph = h >= 0 ? pb[h] : 0;
+    p->eh = h >= 0 ? x->dims[2 + h] + pe[h] : 1;
+    p->iw = x->dims[2 + w];
+    p->ow = out[w];
+    p->kw = k[w];
+    p->sw = s[w];
+    p->dw = d[w];
+    p->pw = pb[w];
+    p->ew = x->dims[2 + w] + pe[w];
+
+    int64_t od[4] = {x->dims[0], x->dims[1], out[0], nd > 1 ? out[1] : 0};
+    nn_tensor_set_shape(call->out[0], NN_DTYPE_FLOAT, x->rank, od);
+    call->flops = (double)p->planes * (double)(p->oh * p->ow) *
+                  (double)(p->kh * p->kw);
+    return 0;
+}
+
+int nn_op_maxpool_prepare(nn_call_t *call, nn_error_t *err)
+{
+    return nn_pool_prepare(call, err, 1);
+}
+void nn_op_maxpool_exec(const nn_call_t *call) { nn_pool_run(call); }
+
+int nn_op_avgpool_prepare(nn_call_t *call, nn_error_t *err)
+{
+    return nn_pool_prepare(call, err, 0);
+}
+void nn_op_avgpool_exec(const nn_call_t *call) { nn_pool_run(call); }
+
+/* ---- global pools --------------------------------------------------------- */
+
+typedef struct nn_gpool_params {
+    int is_max;
+    int64_t planes, size; /* N*C planes of `size` elements */
+} nn_gpool_params_t;
+NN_PARAMS_FIT(nn_gpool_params_t);
+
+static void nn_gpool_chunk(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_pool_job_t *j = arg;
+    const nn_gpool_params_t *p = j->p;
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *x = j->x + pl * p->size;
+        if (p->is_max) {
+            float m = -INFINITY;
+            for (int64_t i = 0; i < p->size; i++)
+                m = x[i] > m || x[i] != x[i] ? x[i] : m;
+            j->y[pl] = m;
+        } else {
+            float acc = 0.0f;
+            for (int64_t i = 0; i < p->size; i++)
+                acc += x[i];
+            j->y[pl] = p->size > 0 ? acc / (float)p->size : 0.0f;
+        }
+    }
+}
+
+static int nn_gpool_prepare(nn_call_t *call, nn_error_t *err, int is_max)
+{
+    int rc = nn_pool_check_input(call, err);
+    if (rc)
+        return rc;
+    const nn_tensor_t *x = call->in[0];
+    if (x->rank < 3)
+        return nn_node_fail(err, call->node, NN_EINVAL,
+                            "input must have rank >= 3, got %d", x->rank);
+    nn_gpool_params_t *p = NN_PARAMS(call, nn_gpool_params_t);
+    p->is_max = is_max;
+    p->planes = x->dims[0] * x->dims[1];
+    p->size = 1;
+    int64_t od[NN_MAX_RANK];
+    od[0] = x->dims[0];
+    od[1] = x->dims[1];
+    for (int i = 2; i < x->rank; i++) {
+        p->size *= x->dims[i];
+        od[i] = 1;
+    }
+    nn_tensor_set_shape(call->out[0], NN_DTYPE_FLOAT, x->rank, od);
+    call->flops = (double)p->planes * (double)p->size;
+    return 0;
+}
+
+static void nn_gpool_exec(const nn_call_t *call)
+{
+    const nn_gpool_params_t *p =
+        (const nn_gpool_params_t *)(const void *)call->params;
+    nn_pool_job_t j = {p,
+                       call->in[0]->data, call->out[0]->data};
+    if ((double)p->planes * (double)p->size < 32768 || p->planes < 2)
+        nn_gpool_chunk(&j, 0, p->planes, 0);
+    else
+        nn_pool_for(call->pool, p->planes, nn_gpool_chunk, &j);
+}
+
+int nn_op_globalavgpool_prepare(nn_call_t *call, nn_error_t *err)
+{
+    return nn_gpool_prepare(call, err, 0);
+}
+void nn_op_globalavgpool_exec(const nn_call_t *call) { nn_gpool_exec(call); }
+
+int nn_op_globalmaxpool_prepare(nn_call_t *call, nn_error_t *err)
+{
+    return nn_gpool_prepare(call, err, 1);
+}
+void nn_op_globalmaxpool_exec(const nn_call_t *call) { nn_gpool_exec(call); }
