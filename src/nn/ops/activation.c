@@ -420,6 +420,8 @@ static void nn_prelu_chunk(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+NN_PARAMS_FIT(nn_tensor_t);
+
 int nn_op_prelu_prepare(nn_call_t *call, nn_error_t *err)
 {
     if (call->n_in != 2 || !call->in[0] || !call->in[1])
@@ -433,6 +435,20 @@ int nn_op_prelu_prepare(nn_call_t *call, nn_error_t *err)
         return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
                             "slope must be float32, got %s",
                             nn_dtype_name(s->dtype));
+    /* Before opset 7 a 1-D slope of length C applies per channel (axis 1);
+     * from 7 on it broadcasts numpy-style. Exec reads the slope through
+     * this effective shape. */
+    nn_tensor_t *eff = NN_PARAMS(call, nn_tensor_t);
+    *eff = *s;
+    if (call->node->opset < 7 && s->rank == 1 && x->rank >= 2 &&
+        s->dims[0] == x->dims[1]) {
+        int64_t dims[NN_MAX_RANK];
+        dims[0] = s->dims[0];
+        for (int i = 1; i < x->rank - 1; i++)
+            dims[i] = 1;
+        nn_tensor_set_shape(eff, s->dtype, x->rank - 1, dims);
+    }
+    s = eff;
     nn_tensor_t b;
     b.dtype = NN_DTYPE_FLOAT;
     int ok = nn_broadcast_shape(x, s, &b) == 0 && b.rank == x->rank;
@@ -451,11 +467,12 @@ int nn_op_prelu_prepare(nn_call_t *call, nn_error_t *err)
 
 void nn_op_prelu_exec(const nn_call_t *call)
 {
-    const nn_tensor_t *x = call->in[0], *sl = call->in[1];
+    const nn_tensor_t *x = call->in[0];
+    const nn_tensor_t *sl = NN_PARAMS(call, const nn_tensor_t);
     int64_t total = nn_tensor_elems(x);
     if (total <= 0)
         return;
-    nn_prelu_job_t j = {.x = x->data, .slope = sl->data,
+    nn_prelu_job_t j = {.x = x->data, .slope = call->in[1]->data,
                         .y = call->out[0]->data};
     /* slope strides aligned right against X, 0 on broadcast axes */
     int64_t st[NN_MAX_RANK], acc = 1;

@@ -32,6 +32,9 @@ typedef struct nn_bin_params {
     nn_bin_kind_t kind;
     nn_dtype_t dtype;
     int b_to_float; /* Pow(float, int64): exponent converted into scratch */
+    int b_legacy;   /* opset < 7 broadcast=1: B read through b_view */
+    int b_rank;
+    int64_t b_dims[NN_MAX_RANK];
 } nn_bin_params_t;
 NN_PARAMS_FIT(nn_bin_params_t);
 
@@ -295,6 +298,35 @@ static int nn_bin_prepare(nn_call_t *call, nn_error_t *err,
     if (call->n_out < 1)
         return nn_node_fail(err, call->node, NN_EINVAL, "expects 1 output");
     const nn_tensor_t *a = call->in[0], *b = call->in[1];
+    /* Opsets 1-6: B broadcasts only with broadcast=1, its dims aligned
+     * with A's starting at `axis` (default: suffix, as numpy). Exec reads
+     * B through the equivalent numpy shape (trailing 1s appended). */
+    nn_tensor_t b_view = *b;
+    int b_legacy = 0;
+    if (call->node->opset < 7 && nn_attr_int(call->node, "broadcast", 0)) {
+        int64_t axis = nn_attr_int(call->node, "axis", a->rank - b->rank);
+        if (axis < 0)
+            axis += a->rank;
+        if (axis < 0 || axis + b->rank > a->rank)
+            return nn_node_fail(err, call->node, NN_ESHAPE,
+                                "broadcast axis %lld does not fit ranks %d and %d",
+                                (long long)axis, a->rank, b->rank);
+        int64_t dims[NN_MAX_RANK];
+        int rank = a->rank - (int)axis;
+        for (int i = 0; i < rank; i++)
+            dims[i] = i < b->rank ? b->dims[i] : 1;
+        nn_tensor_set_shape(&b_view, b->dtype, rank, dims);
+        b = &b_view;
+        b_legacy = 1;
+    } else if (call->node->opset < 7) {
+        int same = a->rank == b->rank;
+        for (int i = 0; same && i < a->rank; i++)
+            same = a->dims[i] == b->dims[i];
+        if (!same)
+            return nn_node_fail(err, call->node, NN_ESHAPE,
+                                "before opset 7, inputs of different shapes "
+                                "need broadcast=1");
+    }
     int b_to_float = kind == NN_BIN_POW && a->dtype == NN_DTYPE_FLOAT &&
                      b->dtype == NN_DTYPE_INT64;
     if (kind == NN_BIN_POW && a->dtype != NN_DTYPE_FLOAT)
@@ -327,6 +359,10 @@ static int nn_bin_prepare(nn_call_t *call, nn_error_t *err,
     p->kind = kind;
     p->dtype = a->dtype;
     p->b_to_float = b_to_float;
+    p->b_legacy = b_legacy;
+    p->b_rank = b->rank;
+    for (int i = 0; i < b->rank; i++)
+        p->b_dims[i] = b->dims[i];
     if (b_to_float)
         call->scratch_bytes = (size_t)nn_tensor_elems(b) * sizeof(float);
     call->flops = (double)nn_tensor_elems(o) * (kind == NN_BIN_POW ? 10 : 1);
@@ -336,8 +372,11 @@ static int nn_bin_prepare(nn_call_t *call, nn_error_t *err,
 static void nn_bin_exec(const nn_call_t *call)
 {
     const nn_bin_params_t *p = (const nn_bin_params_t *)(const void *)call->params;
+    nn_tensor_t b_view = *call->in[1];
+    if (p->b_legacy)
+        nn_tensor_set_shape(&b_view, b_view.dtype, p->b_rank, p->b_dims);
     if (p->b_to_float) {
-        nn_tensor_t b = *call->in[1];
+        nn_tensor_t b = b_view;
         const int64_t *src = b.data;
         float *dst = call->scratch;
         for (int64_t i = 0, n = nn_tensor_elems(&b); i < n; i++)
@@ -347,7 +386,7 @@ static void nn_bin_exec(const nn_call_t *call)
         nn_bin_run(call->pool, p->kind, call->out[0], call->in[0], &b);
         return;
     }
-    nn_bin_run(call->pool, p->kind, call->out[0], call->in[0], call->in[1]);
+    nn_bin_run(call->pool, p->kind, call->out[0], call->in[0], &b_view);
 }
 
 int nn_op_add_prepare(nn_call_t *call, nn_error_t *err)
