@@ -30,6 +30,7 @@ DEB_PACKAGES := build-essential pkg-config libopenblas-dev libprotobuf-c-dev \
     python3-torch python3-torchvision python3-onnx
 
 .PHONY: all test unit conformance asan deps clean models run bench
+.SECONDARY:
 all: $(BUILD)/imgclass $(BUILD)/conformance $(TESTS)
 
 $(GEN): $(ONNX_PROTO)
