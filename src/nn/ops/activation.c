@@ -38,6 +38,14 @@ NN_PARAMS_FIT(nn_unary_params_t);
 
 /* ---- kernels ---------------------------------------------------------------- */
 
+/* Hot loops get an AVX+FMA clone picked at load time by the CPU; the
+ * binary still runs on any x86-64. */
+#if defined(__x86_64__)
+#define NN_VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NN_VEC_CLONES
+#endif
+
 /* y[i] = EXPR(v) with v = x[i]. In place (y == x, as nn_apply_act does)
  * the loop goes through one pointer: gcc's runtime overlap check would
  * otherwise send identical pointers down the scalar path. */
@@ -63,7 +71,7 @@ static inline float nn_clampf(float v, float lo, float hi)
     return v > hi ? hi : v;
 }
 
-static void nn_relu(float *y, const float *x, int64_t n)
+NN_VEC_CLONES static void nn_relu(float *y, const float *x, int64_t n)
 {
     NN_MAP(v < 0.0f ? 0.0f : v); /* keeps NaN, like max(x, 0) */
 }
@@ -75,12 +83,12 @@ static inline float nn_leaky1(float v, float alpha)
     return pos + alpha * neg;
 }
 
-static void nn_leaky(float *y, const float *x, int64_t n, float alpha)
+NN_VEC_CLONES static void nn_leaky(float *y, const float *x, int64_t n, float alpha)
 {
     NN_MAP(nn_leaky1(v, alpha));
 }
 
-static void nn_clip(float *y, const float *x, int64_t n, float lo, float hi)
+NN_VEC_CLONES static void nn_clip(float *y, const float *x, int64_t n, float lo, float hi)
 {
     NN_MAP(nn_clampf(v, lo, hi));
 }
@@ -118,7 +126,7 @@ static inline float nn_expf_vec(float x)
  * clamps of nn_expf_vec into extra divisions, which costs twice the time. */
 #define NN_EXP_BLOCK 256
 
-static void nn_sigmoid(float *y, const float *x, int64_t n)
+NN_VEC_CLONES static void nn_sigmoid(float *y, const float *x, int64_t n)
 {
     float e[NN_EXP_BLOCK];
     for (int64_t b = 0; b < n; b += NN_EXP_BLOCK) {
@@ -130,7 +138,7 @@ static void nn_sigmoid(float *y, const float *x, int64_t n)
     }
 }
 
-static void nn_silu(float *y, const float *x, int64_t n)
+NN_VEC_CLONES static void nn_silu(float *y, const float *x, int64_t n)
 {
     float e[NN_EXP_BLOCK];
     for (int64_t b = 0; b < n; b += NN_EXP_BLOCK) {
@@ -142,13 +150,13 @@ static void nn_silu(float *y, const float *x, int64_t n)
     }
 }
 
-static void nn_hardsigmoid(float *y, const float *x, int64_t n, float alpha,
+NN_VEC_CLONES static void nn_hardsigmoid(float *y, const float *x, int64_t n, float alpha,
                            float beta)
 {
     NN_MAP(nn_clampf(alpha * v + beta, 0.0f, 1.0f));
 }
 
-static void nn_hardswish(float *y, const float *x, int64_t n, float alpha,
+NN_VEC_CLONES static void nn_hardswish(float *y, const float *x, int64_t n, float alpha,
                          float beta)
 {
     NN_MAP(v * nn_clampf(alpha * v + beta, 0.0f, 1.0f));

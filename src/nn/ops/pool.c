@@ -26,51 +26,141 @@ typedef struct nn_pool_job {
     float *y;
 } nn_pool_job_t;
 
+/* One output element with every bounds check: borders and padding. */
+static float nn_pool_one(const nn_pool_params_t *p, const float *x, int64_t oh,
+                         int64_t ow)
+{
+    int64_t h0 = oh * p->sh - p->ph, w0 = ow * p->sw - p->pw;
+    float acc = p->is_max ? -INFINITY : 0.0f;
+    int64_t valid = 0, inpad = 0;
+    for (int64_t kh = 0; kh < p->kh; kh++) {
+        int64_t h = h0 + kh * p->dh;
+        if (h >= p->eh)
+            break;
+        if (h < 0 || h >= p->ih) {
+            /* count padded positions for count_include_pad */
+            for (int64_t kw = 0; kw < p->kw; kw++)
+                inpad += w0 + kw * p->dw < p->ew;
+            continue;
+        }
+        const float *row = x + h * p->iw;
+        for (int64_t kw = 0; kw < p->kw; kw++) {
+            int64_t w = w0 + kw * p->dw;
+            if (w < 0 || w >= p->iw) {
+                inpad += w < p->ew;
+                continue;
+            }
+            float v = row[w];
+            if (p->is_max)
+                acc = v > acc || v != v ? v : acc;
+            else
+                acc += v;
+            valid++;
+        }
+    }
+    if (!p->is_max) {
+        int64_t div = p->count_include_pad ? valid + inpad : valid;
+        acc = div > 0 ? acc / (float)div : 0.0f;
+    }
+    return acc;
+}
+
+/* Output columns [*lo, *hi) whose windows lie inside the input row. */
+static void nn_pool_interior(const nn_pool_params_t *p, int64_t *lo,
+                             int64_t *hi)
+{
+    int64_t span = (p->kw - 1) * p->dw;
+    int64_t a = (p->pw + p->sw - 1) / p->sw;
+    int64_t b = p->iw - 1 - span + p->pw >= 0
+                    ? (p->iw - 1 - span + p->pw) / p->sw + 1
+                    : 0;
+    if (b > p->ow)
+        b = p->ow;
+    *lo = a < b ? a : 0;
+    *hi = a < b ? b : 0;
+}
+
+/* y[i] = max(y[i], r[i * stride]): the compiler vectorises the common
+ * strides when they are constants. Same NaN rule as maxps. */
+static inline void nn_max_row(float *restrict y, const float *restrict r,
+                              int64_t n, int64_t stride)
+{
+    if (stride == 1) {
+        for (int64_t i = 0; i < n; i++)
+            y[i] = r[i] > y[i] ? r[i] : y[i];
+    } else if (stride == 2) {
+        for (int64_t i = 0; i < n; i++)
+            y[i] = r[2 * i] > y[i] ? r[2 * i] : y[i];
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            y[i] = r[i * stride] > y[i] ? r[i * stride] : y[i];
+    }
+}
+
+static inline void nn_sum_row(float *restrict y, const float *restrict r,
+                              int64_t n, int64_t stride)
+{
+    if (stride == 1) {
+        for (int64_t i = 0; i < n; i++)
+            y[i] += r[i];
+    } else if (stride == 2) {
+        for (int64_t i = 0; i < n; i++)
+            y[i] += r[2 * i];
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            y[i] += r[i * stride];
+    }
+}
+
+/* Interior columns of one output row whose kernel rows are all inside:
+ * loops over whole rows so that the compiler vectorises them. */
+static void nn_pool_row(const nn_pool_params_t *p, const float *x, int64_t h0,
+                        float *y, int64_t lo, int64_t hi)
+{
+    const int64_t sw = p->sw, n = hi - lo;
+    float *yo = y + lo;
+    for (int64_t i = 0; i < n; i++)
+        yo[i] = p->is_max ? -INFINITY : 0.0f;
+    for (int64_t kh = 0; kh < p->kh; kh++) {
+        const float *row = x + (h0 + kh * p->dh) * p->iw + lo * sw - p->pw;
+        for (int64_t kw = 0; kw < p->kw; kw++) {
+            if (p->is_max)
+                nn_max_row(yo, row + kw * p->dw, n, sw);
+            else
+                nn_sum_row(yo, row + kw * p->dw, n, sw);
+        }
+    }
+    if (!p->is_max) {
+        float inv = 1.0f / (float)(p->kh * p->kw);
+        for (int64_t i = 0; i < n; i++)
+            yo[i] *= inv;
+    }
+}
+
 static void nn_pool_chunk(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
     const nn_pool_job_t *j = arg;
     const nn_pool_params_t *p = j->p;
+    int64_t lo, hi;
+    nn_pool_interior(p, &lo, &hi);
     for (int64_t pl = begin; pl < end; pl++) {
         const float *x = j->x + pl * p->ih * p->iw;
         float *y = j->y + pl * p->oh * p->ow;
         for (int64_t oh = 0; oh < p->oh; oh++) {
             int64_t h0 = oh * p->sh - p->ph;
-            for (int64_t ow = 0; ow < p->ow; ow++) {
-                int64_t w0 = ow * p->sw - p->pw;
-                float acc = p->is_max ? -INFINITY : 0.0f;
-                int64_t valid = 0, inpad = 0;
-                for (int64_t kh = 0; kh < p->kh; kh++) {
-                    int64_t h = h0 + kh * p->dh;
-                    if (h >= p->eh)
-                        break;
-                    if (h < 0 || h >= p->ih) {
-                        /* count padded positions for count_include_pad */
-                        for (int64_t kw = 0; kw < p->kw; kw++)
-                            inpad += w0 + kw * p->dw < p->ew;
-                        continue;
-                    }
-                    const float *row = x + h * p->iw;
-                    for (int64_t kw = 0; kw < p->kw; kw++) {
-                        int64_t w = w0 + kw * p->dw;
-                        if (w < 0 || w >= p->iw) {
-                            inpad += w < p->ew;
-                            continue;
-                        }
-                        float v = row[w];
-                        if (p->is_max)
-                            acc = v > acc || v != v ? v : acc;
-                        else
-                            acc += v;
-                        valid++;
-                    }
-                }
-                if (!p->is_max) {
-                    int64_t div = p->count_include_pad ? valid + inpad : valid;
-                    acc = div > 0 ? acc / (float)div : 0.0f;
-                }
-                y[oh * p->ow + ow] = acc;
+            float *yr = y + oh * p->ow;
+            int inside = h0 >= 0 && h0 + (p->kh - 1) * p->dh < p->ih;
+            if (!inside || lo >= hi) {
+                for (int64_t ow = 0; ow < p->ow; ow++)
+                    yr[ow] = nn_pool_one(p, x, oh, ow);
+                continue;
             }
+            for (int64_t ow = 0; ow < lo; ow++)
+                yr[ow] = nn_pool_one(p, x, oh, ow);
+            nn_pool_row(p, x, h0, yr, lo, hi);
+            for (int64_t ow = hi; ow < p->ow; ow++)
+                yr[ow] = nn_pool_one(p, x, oh, ow);
         }
     }
 }

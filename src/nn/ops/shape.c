@@ -508,7 +508,7 @@ int nn_op_transpose_prepare(nn_call_t *call, nn_error_t *err)
             perm[i] = a;
         }
     }
-    int64_t s[NN_MAX_RANK], od[NN_MAX_RANK], os[NN_MAX_RANK];
+    int64_t s[NN_MAX_RANK] = {0}, od[NN_MAX_RANK], os[NN_MAX_RANK];
     nn_contig_strides(in, s);
     for (int i = 0; i < r; i++) {
         od[i] = in->dims[perm[i]];
