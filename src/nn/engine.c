@@ -517,3 +517,83 @@ int nn_context_run(nn_context_t *c, int batch, const float *const *inputs,
     nn_plan_run(plan, (const void *const *)inputs, (void *const *)outputs);
     return 0;
 }
+
+/* ---- profiling ----------------------------------------------------------- */
+
+typedef struct prof_row {
+    char label[64];
+    double ms;
+    int count;
+} prof_row_t;
+
+static int cmp_prof(const void *a, const void *b)
+{
+    const prof_row_t *x = a, *y = b;
+    return x->ms < y->ms ? 1 : x->ms > y->ms ? -1 : 0;
+}
+
+static void call_label(const nn_plan_t *plan, const nn_node_t *n, char *buf,
+                       size_t size)
+{
+    static const char *const acts[] = {"", "+Relu", "+Clip", "+Sigmoid",
+                                       "+SiLU", "+HardSwish", "+LeakyRelu"};
+    int a = (int)n->fusion.act;
+    char kind[32] = "";
+    if (strcmp(n->op_type, "Conv") == 0 && n->n_inputs > 1) {
+        const nn_tensor_t *w = nn_plan_value(plan, n->inputs[1]);
+        int64_t group = nn_attr_int(n, "group", 1);
+        if (w->rank == 4)
+            snprintf(kind, sizeof kind, "(%lldx%lld%s)", (long long)w->dims[2],
+                     (long long)w->dims[3],
+                     group > 1 && w->dims[1] == 1 ? " dw" : group > 1 ? " grp" : "");
+    }
+    snprintf(buf, size, "%s%s%s%s", n->op_type, kind,
+             n->fusion.residual >= 0 ? "+Add" : "",
+             a >= 0 && a < (int)(sizeof acts / sizeof acts[0]) ? acts[a] : "+?");
+}
+
+int nn_context_profile(nn_context_t *c, int batch, const float *const *inputs,
+                       float *const *outputs, int runs, FILE *f,
+                       nn_error_t *err)
+{
+    if (batch < 1 || batch > c->max_batch || runs < 1)
+        return nn_fail(err, NN_EINVAL, "bad batch or run count");
+    nn_plan_t *plan;
+    int rc = get_plan(c, batch, &plan, err);
+    if (rc)
+        return rc;
+    int n = nn_plan_call_count(plan);
+    double *ms = calloc((size_t)n + 1, sizeof *ms);
+    prof_row_t *rows = calloc((size_t)n + 1, sizeof *rows);
+    if (!ms || !rows) {
+        free(ms);
+        free(rows);
+        return nn_fail(err, NN_ENOMEM, "out of memory");
+    }
+    for (int r = 0; r < runs; r++)
+        nn_plan_run_timed(plan, (const void *const *)inputs,
+                          (void *const *)outputs, ms);
+    int n_rows = 0;
+    double total = 0;
+    for (int k = 0; k < n; k++) {
+        char label[64];
+        call_label(plan, nn_plan_call_node(plan, k), label, sizeof label);
+        int i = 0;
+        while (i < n_rows && strcmp(rows[i].label, label) != 0)
+            i++;
+        if (i == n_rows)
+            snprintf(rows[n_rows++].label, sizeof rows[0].label, "%s", label);
+        rows[i].ms += ms[k] / runs;
+        rows[i].count++;
+        total += ms[k] / runs;
+    }
+    qsort(rows, (size_t)n_rows, sizeof *rows, cmp_prof);
+    fprintf(f, "%-32s %6s %10s %6s\n", "operator", "calls", "ms/run", "%");
+    for (int i = 0; i < n_rows; i++)
+        fprintf(f, "%-32s %6d %10.3f %6.1f\n", rows[i].label, rows[i].count,
+                rows[i].ms, total > 0 ? 100 * rows[i].ms / total : 0);
+    fprintf(f, "%-32s %6d %10.3f\n", "total", n, total);
+    free(ms);
+    free(rows);
+    return 0;
+}

@@ -2,6 +2,8 @@
 #ifndef NN_MODEL_H
 #define NN_MODEL_H
 
+#include <stdio.h>
+
 #include "graph.h"
 #include "plan.h"
 
@@ -26,5 +28,11 @@ int nn_model_load_ex(nn_model_t **out, const void *data, size_t size,
 int nn_read_file(const char *path, void **data, size_t *size, nn_error_t *err);
 
 const nn_graph_t *nn_model_graph(const nn_model_t *model);
+
+/* Runs `runs` times and prints to f the time per operator kind (op type
+ * with its fusions), slowest first: for finding where a model's time goes. */
+int nn_context_profile(nn_context_t *ctx, int batch, const float *const *inputs,
+                       float *const *outputs, int runs, FILE *f,
+                       nn_error_t *err);
 
 #endif

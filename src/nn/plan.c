@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 
@@ -355,15 +356,37 @@ void nn_plan_bind(nn_plan_t *p, void *arena, void *scratch, nn_pool_t *pool)
     }
 }
 
-void nn_plan_run(nn_plan_t *p, const void *const *inputs, void *const *outputs)
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+const nn_node_t *nn_plan_call_node(const nn_plan_t *p, int c)
+{
+    return p->calls[c].node;
+}
+
+void nn_plan_run_timed(nn_plan_t *p, const void *const *inputs,
+                       void *const *outputs, double *call_ms)
 {
     const nn_graph_t *g = p->g;
     for (int i = 0; i < g->n_inputs; i++)
         p->vals[g->inputs[i]].data = (void *)inputs[i];
-    for (int c = 0; c < p->n_calls; c++)
+    for (int c = 0; c < p->n_calls; c++) {
+        double t0 = call_ms ? now_ms() : 0;
         p->calls[c].node->def->exec(&p->calls[c]);
+        if (call_ms)
+            call_ms[c] += now_ms() - t0;
+    }
     for (int i = 0; i < g->n_outputs; i++) {
         const nn_tensor_t *t = &p->vals[g->outputs[i]];
         memcpy(outputs[i], t->data, nn_tensor_bytes(t));
     }
+}
+
+void nn_plan_run(nn_plan_t *p, const void *const *inputs, void *const *outputs)
+{
+    nn_plan_run_timed(p, inputs, outputs, NULL);
 }

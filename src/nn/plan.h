@@ -39,6 +39,13 @@ void nn_plan_bind(nn_plan_t *plan, void *arena, void *scratch, nn_pool_t *pool);
 void nn_plan_run(nn_plan_t *plan, const void *const *inputs,
                  void *const *outputs);
 
+/* Same as nn_plan_run, adding each call's wall time in milliseconds to
+ * call_ms[c] (nn_plan_call_count entries), for profiling. */
+void nn_plan_run_timed(nn_plan_t *plan, const void *const *inputs,
+                       void *const *outputs, double *call_ms);
+/* The node behind call c. */
+const nn_node_t *nn_plan_call_node(const nn_plan_t *plan, int c);
+
 /* Evaluates one node whose inputs all have data, writing freshly
  * allocated (malloc) outputs into outs[k]; used for constant folding. */
 int nn_eval_node(const nn_node_t *node, nn_tensor_t **ins, int n_in,

@@ -3,7 +3,7 @@
  *   imgclass info  MODEL.onnx
  *   imgclass run   MODEL.onnx IN.npy OUT.npy [--threads T]
  *   imgclass bench MODEL.onnx [--batch N] [--threads T] [--runs R]
- *                  [--instances K]
+ *                  [--instances K] [--profile]
  *
  * bench with K instances runs K contexts of the one loaded model in K
  * threads at once, as the daemon does, to show that weights are shared. */
@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "imgclass/nn.h"
+#include "nn/model.h"
 #include "util/npy.h"
 
 static void usage(FILE *f)
@@ -22,7 +23,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: imgclass info  MODEL.onnx\n"
             "       imgclass run   MODEL.onnx IN.npy OUT.npy [--threads T]\n"
-            "       imgclass bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--instances K]\n");
+            "       imgclass bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--instances K] [--profile]\n");
 }
 
 static double now_ms(void)
@@ -223,6 +224,7 @@ static int cmp_double(const void *a, const void *b)
 typedef struct bench_instance {
     const nn_model_t *model;
     int batch, threads, runs;
+    int profile; /* print per-operator times instead of timing runs */
     double *lat; /* runs entries */
     int rc;
     nn_error_t err;
@@ -255,6 +257,14 @@ static void *bench_instance_main(void *arg)
             goto out;
     if ((b->rc = nn_context_create(&ctx, m, b->batch, b->threads, &b->err)))
         goto out;
+    if (b->profile) {
+        b->rc = nn_context_run(ctx, b->batch, (const float *const *)ins, outs,
+                               &b->err);
+        if (!b->rc)
+            b->rc = nn_context_profile(ctx, b->batch, (const float *const *)ins,
+                                       outs, b->runs, stdout, &b->err);
+        goto out;
+    }
     for (int r = -3; r < b->runs; r++) { /* three warm-up runs */
         double t0 = now_ms();
         b->rc = nn_context_run(ctx, b->batch, (const float *const *)ins, outs,
@@ -277,7 +287,11 @@ out:
 
 static int cmd_bench(int argc, char **argv)
 {
-    int batch = 1, threads = 1, runs = 20, instances = 1;
+    int batch = 1, threads = 1, runs = 20, instances = 1, profile = 0;
+    if (argc >= 2 && strcmp(argv[argc - 1], "--profile") == 0) {
+        profile = 1;
+        argc--;
+    }
     if (argc < 1 || argc % 2 == 0) {
         usage(stderr);
         return 2;
@@ -313,7 +327,7 @@ static int cmd_bench(int argc, char **argv)
     }
     double t0 = now_ms();
     for (int k = 0; k < instances; k++) {
-        inst[k] = (bench_instance_t){m, batch, threads, runs,
+        inst[k] = (bench_instance_t){m, batch, threads, runs, profile,
                                      lat + (size_t)k * runs, 0, {{0}}};
         if (pthread_create(&tid[k], NULL, bench_instance_main, &inst[k]) != 0) {
             fprintf(stderr, "imgclass: cannot start a thread\n");
@@ -331,6 +345,10 @@ static int cmd_bench(int argc, char **argv)
             fprintf(stderr, "imgclass: %s\n", inst[k].err.msg);
             goto out;
         }
+    }
+    if (profile) {
+        rc = 0;
+        goto out;
     }
     int n = runs * instances;
     double total = 0;
