@@ -63,9 +63,10 @@ $(MODELS_DIR)/.done: tools/export_torchvision.py
 	$(PYTHON) tools/export_torchvision.py --out $(MODELS_DIR)
 	touch $@
 
-unit: $(TESTS)
+unit: $(TESTS) $(BUILD)/imgclass
 	@set -e; for t in $(TESTS); do \
-	  echo "== $$t"; IMGCLASS_MODELS=$(MODELS_DIR) IMGCLASS_SHARED=$(SHARED) $$t; done
+	  echo "== $$t"; IMGCLASS_MODELS=$(MODELS_DIR) IMGCLASS_SHARED=$(SHARED) \
+	  IMGCLASS_TOOL=$(BUILD)/imgclass $$t; done
 
 conformance: $(BUILD)/conformance
 	$(BUILD)/conformance --skips tests/conformance_skips.txt
