@@ -154,9 +154,6 @@ static int input_shapes(const nn_model_t *m, int batch, int lenient,
                                v->name, d);
             shapes[i].dims[d] = d == 0 ? batch : 1;
         }
-        if (v->t.rank == 0 && !lenient)
-            return nn_fail(err, NN_EUNSUPPORTED,
-                           "input '%s' has no declared shape", v->name);
     }
     return 0;
 }
@@ -285,6 +282,12 @@ int nn_model_load_ex(nn_model_t **out, const void *data, size_t size,
     }
     if (rc == 0 && (rc = describe(m, probe)))
         nn_fail(err, NN_ENOMEM, "out of memory loading the model");
+    /* The run API moves floats; an int64 output would be read short. */
+    for (int i = 0; rc == 0 && !(opt && opt->lenient) && i < m->g.n_outputs; i++)
+        if (m->outputs[i].dtype != NN_DTYPE_FLOAT)
+            rc = nn_fail(err, NN_EUNSUPPORTED,
+                         "output '%s' is int64; only float32 outputs are supported",
+                         m->outputs[i].name);
     if (rc == 0)
         compute_stats(m, probe);
     nn_plan_free(probe);
@@ -379,7 +382,9 @@ void nn_model_op_counts(const nn_model_t *m,
 
 /* ---- contexts ---------------------------------------------------------- */
 
-static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
+/* Rounded up to 64 bytes, never 0: a plan of empty tensors still gets a
+ * valid arena pointer. */
+static size_t round64(size_t n) { return n ? (n + 63) / 64 * 64 : 64; }
 
 /* Grows arena/scratch to fit plan, rebinding every plan if they moved. */
 static int fit_plan(nn_context_t *c, nn_plan_t *plan, nn_error_t *err)

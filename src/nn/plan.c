@@ -8,6 +8,8 @@
 #include "error.h"
 
 #define NN_ALIGN 64
+/* Larger than any machine this runs on: 1 TiB. */
+#define NN_MAX_TENSOR_BYTES (1ull << 40)
 
 enum value_class { VAL_UNUSED = 0, VAL_CONST, VAL_FOLDED, VAL_INPUT, VAL_ACT };
 
@@ -27,6 +29,30 @@ struct nn_plan {
 static size_t align_up(size_t n)
 {
     return (n + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN;
+}
+
+/* Refuses output shapes no machine could hold (or whose size overflows):
+ * a hostile model must fail here, not in an allocation or a loop. */
+static int check_output(const nn_node_t *node, int k, const nn_tensor_t *t,
+                        nn_error_t *err)
+{
+    if (nn_dtype_size(t->dtype) == 0)
+        return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                            "output %d has an unsupported type", k);
+    if (t->rank < 0 || t->rank > NN_MAX_RANK)
+        return nn_node_fail(err, node, NN_ESHAPE, "output %d has rank %d", k,
+                            t->rank);
+    uint64_t bytes = nn_dtype_size(t->dtype);
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] < 0 ||
+            __builtin_mul_overflow(bytes, (uint64_t)t->dims[i], &bytes) ||
+            bytes > NN_MAX_TENSOR_BYTES)
+            return nn_node_fail(err, node, NN_ESHAPE,
+                                "output %d would have an impossible shape "
+                                "(dimension %d is %lld)",
+                                k, i, (long long)t->dims[i]);
+    }
+    return 0;
 }
 
 /* Runs prepare + exec on constant inputs into malloc'd outputs. */
@@ -56,6 +82,8 @@ int nn_eval_node(const nn_node_t *node, nn_tensor_t **ins, int n_in,
         if (!scratch)
             rc = nn_fail(err, NN_ENOMEM, "out of memory folding constants");
     }
+    for (int k = 0; rc == 0 && k < node->n_outputs; k++)
+        rc = check_output(node, k, &outs[k], err);
     for (int k = 0; rc == 0 && k < node->n_outputs; k++) {
         size_t bytes = nn_tensor_bytes(&outs[k]);
         outs[k].data = malloc(bytes ? bytes : 1);
@@ -299,15 +327,13 @@ int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
         rc = n->def->prepare(call, err);
         if (rc)
             break;
-        for (int k = 0; k < n->n_outputs; k++) {
+        for (int k = 0; k < n->n_outputs && rc == 0; k++) {
             int v = n->outputs[k];
-            if (nn_dtype_size(p->vals[v].dtype) == 0) {
-                rc = nn_node_fail(err, n, NN_EUNSUPPORTED,
-                                  "output %d has an unsupported type", k);
-                break;
-            }
+            rc = check_output(n, k, &p->vals[v], err);
             p->cls[v] = VAL_ACT;
         }
+        if (rc)
+            break;
         /* A view shares its input's buffer when that buffer is ours. */
         if (call->out_alias && call->in[0] && p->cls[n->inputs[0]] == VAL_ACT)
             p->root[n->outputs[0]] = p->root[n->inputs[0]];
