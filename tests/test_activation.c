@@ -383,6 +383,36 @@ START_TEST(test_apply_act)
 }
 END_TEST
 
+/* The vectorised erf against double erf over a dense sweep (both branches
+ * and their seam at 0.75, the clamp at 4) and the special values. */
+START_TEST(test_erf_accuracy)
+{
+    const int64_t n = 200001;
+    harness_t h;
+    h_init(&h, "Erf", 13, 1);
+    float *x = h_input(&h, 0, 1, &n, 1, 1.0f);
+    for (int64_t k = 0; k < n - 5; k++)
+        x[k] = -6.0f + 12.0f * (float)k / (float)(n - 6);
+    x[n - 5] = NAN;
+    x[n - 4] = INFINITY;
+    x[n - 3] = -INFINITY;
+    x[n - 2] = -0.0f;
+    x[n - 1] = 1e-30f;
+    ck_assert_int_eq(h_run(&h, nn_op_erf_prepare, nn_op_erf_exec, NULL), 0);
+    const float *y = h.out.data;
+    for (int64_t k = 0; k < n - 5; k++)
+        ck_assert_msg(fabs((double)y[k] - erf((double)x[k])) <= 1.6e-7,
+                      "erf(%.9g) = %.9g, want %.9g", (double)x[k],
+                      (double)y[k], erf((double)x[k]));
+    ck_assert(isnan(y[n - 5]));
+    ck_assert_float_eq(y[n - 4], 1.0f);
+    ck_assert_float_eq(y[n - 3], -1.0f);
+    ck_assert(y[n - 2] == 0.0f && signbit(y[n - 2]));
+    ck_assert_float_eq_tol(y[n - 1], 1.1283792e-30f, 1e-36f);
+    h_free(&h);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     harness_t h;
@@ -419,6 +449,7 @@ static Suite *activation_suite(void)
     tcase_add_test(tc, test_clip_errors);
     tcase_add_test(tc, test_prelu);
     tcase_add_test(tc, test_apply_act);
+    tcase_add_test(tc, test_erf_accuracy);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return s;

@@ -126,7 +126,14 @@ static void nn_bcast_build(nn_bcast_t *bc, const nn_tensor_t *out,
         }                                                                  \
     } while (0)
 
-static void nn_bin_f32(nn_bin_kind_t kind, float *o,
+/* AVX2 clone picked at load time, as in activation.c. */
+#if defined(__x86_64__)
+#define NN_VEC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define NN_VEC_CLONES
+#endif
+
+NN_VEC_CLONES static void nn_bin_f32(nn_bin_kind_t kind, float *o,
                        const float *a, const float *b, int64_t n, int ca,
                        int cb)
 {

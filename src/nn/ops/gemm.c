@@ -71,8 +71,11 @@ static void nn_gemm_run(nn_pool_t *pool, nn_gemm_job_t *j)
         nn_gemm_block(j, 0, 1, 0);
         return;
     }
-    /* Rows when each thread gets a reasonable panel, else columns. */
-    j->split_m = j->M >= 16 * nt || j->M >= j->N;
+    /* Rows when each thread gets a reasonable panel, else columns: every
+     * sgemm packs all of the B it reads, so with few rows (ConvNeXt's
+     * 49 x 768 x 3072 stage) splitting rows would pack B on each thread,
+     * while splitting columns halves that work. */
+    j->split_m = j->M >= 32 * nt || j->M >= j->N;
     int len = j->split_m ? j->M : j->N;
     int align = j->split_m ? 4 : 16;
     int grain = (len + nt - 1) / nt;

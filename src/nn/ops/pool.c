@@ -9,6 +9,12 @@
 #include "nn/error.h"
 #include "nn/op.h"
 
+/* gcc's -O2 cost model ("very cheap") refuses loops of unknown trip count;
+ * these are the hot row loops, so ask for the usual one. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
+
 typedef struct nn_pool_params {
     int is_max;
     int count_include_pad;
@@ -65,36 +71,34 @@ static float nn_pool_one(const nn_pool_params_t *p, const float *x, int64_t oh,
     return acc;
 }
 
-/* Output columns [*lo, *hi) whose windows lie inside the input row. */
-static void nn_pool_interior(const nn_pool_params_t *p, int64_t *lo,
-                             int64_t *hi)
-{
-    int64_t span = (p->kw - 1) * p->dw;
-    int64_t a = (p->pw + p->sw - 1) / p->sw;
-    int64_t b = p->iw - 1 - span + p->pw >= 0
-                    ? (p->iw - 1 - span + p->pw) / p->sw + 1
-                    : 0;
-    if (b > p->ow)
-        b = p->ow;
-    *lo = a < b ? a : 0;
-    *hi = a < b ? b : 0;
-}
+/* Hot loops get an AVX2 clone picked at load time (see activation.c). */
+#if defined(__x86_64__)
+#define NN_VEC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define NN_VEC_CLONES
+#endif
 
-/* y[i] = max(y[i], r[i * stride]): the compiler vectorises the common
- * strides when they are constants. Same NaN rule as maxps. */
+/* Longest padded row (and output row) the separable path handles; longer
+ * ones take nn_pool_one for every element. */
+#define NN_POOL_ROWBUF 2048
+
+/* y[i] = max(y[i], r[i * stride]), NaN propagating like nn_pool_one. The
+ * constant strides let the compiler vectorise. */
 static inline void nn_max_row(float *restrict y, const float *restrict r,
                               int64_t n, int64_t stride)
 {
+#define NN_MAX_(v, a) ((v) > (a) || (v) != (v) ? (v) : (a))
     if (stride == 1) {
         for (int64_t i = 0; i < n; i++)
-            y[i] = r[i] > y[i] ? r[i] : y[i];
+            y[i] = NN_MAX_(r[i], y[i]);
     } else if (stride == 2) {
         for (int64_t i = 0; i < n; i++)
-            y[i] = r[2 * i] > y[i] ? r[2 * i] : y[i];
+            y[i] = NN_MAX_(r[2 * i], y[i]);
     } else {
         for (int64_t i = 0; i < n; i++)
-            y[i] = r[i * stride] > y[i] ? r[i * stride] : y[i];
+            y[i] = NN_MAX_(r[i * stride], y[i]);
     }
+#undef NN_MAX_
 }
 
 static inline void nn_sum_row(float *restrict y, const float *restrict r,
@@ -112,29 +116,99 @@ static inline void nn_sum_row(float *restrict y, const float *restrict r,
     }
 }
 
-/* Interior columns of one output row whose kernel rows are all inside:
- * loops over whole rows so that the compiler vectorises them. */
-static void nn_pool_row(const nn_pool_params_t *p, const float *x, int64_t h0,
-                        float *y, int64_t lo, int64_t hi)
+static inline void nn_copy_row(float *restrict y, const float *restrict r,
+                               int64_t n, int64_t stride)
 {
-    const int64_t sw = p->sw, n = hi - lo;
-    float *yo = y + lo;
-    for (int64_t i = 0; i < n; i++)
-        yo[i] = p->is_max ? -INFINITY : 0.0f;
-    for (int64_t kh = 0; kh < p->kh; kh++) {
-        const float *row = x + (h0 + kh * p->dh) * p->iw + lo * sw - p->pw;
-        for (int64_t kw = 0; kw < p->kw; kw++) {
-            if (p->is_max)
-                nn_max_row(yo, row + kw * p->dw, n, sw);
-            else
-                nn_sum_row(yo, row + kw * p->dw, n, sw);
+    if (stride == 1)
+        memcpy(y, r, (size_t)n * sizeof *y);
+    else
+        for (int64_t i = 0; i < n; i++)
+            y[i] = r[i * stride];
+}
+
+/* Number of window taps along one axis that count for an average: inside
+ * the input, or (count_include_pad) inside the padded extent. */
+static int64_t nn_pool_taps(int64_t start, int64_t k, int64_t d, int64_t in,
+                            int64_t end, int include_pad)
+{
+    int64_t c = 0;
+    for (int64_t i = 0; i < k; i++) {
+        int64_t h = start + i * d;
+        c += include_pad ? h < end : h >= 0 && h < in;
+    }
+    return c;
+}
+
+/* Separable pooling of planes [begin, end): per output row, the kernel's
+ * input rows are reduced into a row buffer padded with the identity
+ * (-inf or 0), then the buffer is reduced along the row. No bounds checks
+ * in the inner loops; an average divides by the product of the per-axis
+ * tap counts (a window is a rectangle). */
+NN_VEC_CLONES static void nn_pool_planes(const nn_pool_params_t *p,
+                                         const float *xs, float *ys,
+                                         int64_t begin, int64_t end)
+{
+    float buf[NN_POOL_ROWBUF], inv_w[NN_POOL_ROWBUF];
+    const int is_max = p->is_max;
+    const float ident = is_max ? -INFINITY : 0.0f;
+    const int64_t iw = p->iw, ow = p->ow, pw = p->pw;
+    const int64_t used = (ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
+    const int64_t len = used > pw + iw ? used : pw + iw;
+    for (int64_t i = 0; i < pw; i++)
+        buf[i] = ident;
+    for (int64_t i = pw + iw; i < len; i++)
+        buf[i] = ident;
+    if (!is_max)
+        for (int64_t o = 0; o < ow; o++) {
+            int64_t c = nn_pool_taps(o * p->sw - pw, p->kw, p->dw, iw, p->ew,
+                                     p->count_include_pad);
+            inv_w[o] = c > 0 ? 1.0f / (float)c : 0.0f;
+        }
+    float *mid = buf + pw;
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *x = xs + pl * p->ih * iw;
+        float *y = ys + pl * p->oh * ow;
+        for (int64_t oh = 0; oh < p->oh; oh++, y += ow) {
+            /* vertical: valid kernel rows into mid[0, iw) */
+            int64_t h0 = oh * p->sh - p->ph, rows = 0;
+            for (int64_t k = 0; k < p->kh; k++) {
+                int64_t h = h0 + k * p->dh;
+                if (h < 0 || h >= p->ih)
+                    continue;
+                if (rows++ == 0)
+                    memcpy(mid, x + h * iw, (size_t)iw * sizeof *mid);
+                else if (is_max)
+                    nn_max_row(mid, x + h * iw, iw, 1);
+                else
+                    nn_sum_row(mid, x + h * iw, iw, 1);
+            }
+            if (rows == 0)
+                for (int64_t i = 0; i < iw; i++)
+                    mid[i] = ident;
+            /* horizontal */
+            nn_copy_row(y, buf, ow, p->sw);
+            for (int64_t k = 1; k < p->kw; k++) {
+                if (is_max)
+                    nn_max_row(y, buf + k * p->dw, ow, p->sw);
+                else
+                    nn_sum_row(y, buf + k * p->dw, ow, p->sw);
+            }
+            if (!is_max) {
+                int64_t c = nn_pool_taps(h0, p->kh, p->dh, p->ih, p->eh,
+                                         p->count_include_pad);
+                float inv_h = c > 0 ? 1.0f / (float)c : 0.0f;
+                for (int64_t o = 0; o < ow; o++)
+                    y[o] *= inv_h * inv_w[o];
+            }
         }
     }
-    if (!p->is_max) {
-        float inv = 1.0f / (float)(p->kh * p->kw);
-        for (int64_t i = 0; i < n; i++)
-            yo[i] *= inv;
-    }
+}
+
+static int nn_pool_separable(const nn_pool_params_t *p)
+{
+    int64_t used = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
+    return used <= NN_POOL_ROWBUF && p->pw + p->iw <= NN_POOL_ROWBUF &&
+           p->ow <= NN_POOL_ROWBUF;
 }
 
 static void nn_pool_chunk(void *arg, int64_t begin, int64_t end, int tid)
@@ -142,26 +216,16 @@ static void nn_pool_chunk(void *arg, int64_t begin, int64_t end, int tid)
     (void)tid;
     const nn_pool_job_t *j = arg;
     const nn_pool_params_t *p = j->p;
-    int64_t lo, hi;
-    nn_pool_interior(p, &lo, &hi);
+    if (nn_pool_separable(p)) {
+        nn_pool_planes(p, j->x, j->y, begin, end);
+        return;
+    }
     for (int64_t pl = begin; pl < end; pl++) {
         const float *x = j->x + pl * p->ih * p->iw;
         float *y = j->y + pl * p->oh * p->ow;
-        for (int64_t oh = 0; oh < p->oh; oh++) {
-            int64_t h0 = oh * p->sh - p->ph;
-            float *yr = y + oh * p->ow;
-            int inside = h0 >= 0 && h0 + (p->kh - 1) * p->dh < p->ih;
-            if (!inside || lo >= hi) {
-                for (int64_t ow = 0; ow < p->ow; ow++)
-                    yr[ow] = nn_pool_one(p, x, oh, ow);
-                continue;
-            }
-            for (int64_t ow = 0; ow < lo; ow++)
-                yr[ow] = nn_pool_one(p, x, oh, ow);
-            nn_pool_row(p, x, h0, yr, lo, hi);
-            for (int64_t ow = hi; ow < p->ow; ow++)
-                yr[ow] = nn_pool_one(p, x, oh, ow);
-        }
+        for (int64_t oh = 0; oh < p->oh; oh++)
+            for (int64_t ow = 0; ow < p->ow; ow++)
+                y[oh * p->ow + ow] = nn_pool_one(p, x, oh, ow);
     }
 }
 
@@ -170,9 +234,8 @@ static void nn_pool_run(const nn_call_t *call)
     const nn_pool_params_t *p =
         (const nn_pool_params_t *)(const void *)call->params;
     nn_pool_job_t j = {p, call->in[0]->data, call->out[0]->data};
-    double work = (double)p->planes * (double)(p->oh * p->ow) *
-                  (double)(p->kh * p->kw);
-    if (work < 32768 || p->planes < 2)
+    double work = (double)p->planes * (double)(p->ih * p->iw);
+    if (work < 16384 || p->planes < 2)
         nn_pool_chunk(&j, 0, p->planes, 0);
     else
         nn_pool_for(call->pool, p->planes, nn_pool_chunk, &j);
@@ -381,6 +444,45 @@ typedef struct nn_gpool_params {
 } nn_gpool_params_t;
 NN_PARAMS_FIT(nn_gpool_params_t);
 
+/* Sum and max of a plane with NN_GPOOL_LANES independent accumulators:
+ * a single one would chain every add on the previous (the compiler may not
+ * reassociate float sums), this way they form vectors. */
+#define NN_GPOOL_LANES 16
+
+NN_VEC_CLONES static float nn_plane_sum(const float *x, int64_t n)
+{
+    float acc[NN_GPOOL_LANES] = {0};
+    int64_t i = 0;
+    for (; i + NN_GPOOL_LANES <= n; i += NN_GPOOL_LANES)
+        for (int l = 0; l < NN_GPOOL_LANES; l++)
+            acc[l] += x[i + l];
+    float s = 0.0f;
+    for (; i < n; i++)
+        s += x[i];
+    for (int l = 0; l < NN_GPOOL_LANES; l++)
+        s += acc[l];
+    return s;
+}
+
+NN_VEC_CLONES static float nn_plane_max(const float *x, int64_t n)
+{
+#define NN_MAX_(v, a) ((v) > (a) || (v) != (v) ? (v) : (a))
+    float acc[NN_GPOOL_LANES];
+    for (int l = 0; l < NN_GPOOL_LANES; l++)
+        acc[l] = -INFINITY;
+    int64_t i = 0;
+    for (; i + NN_GPOOL_LANES <= n; i += NN_GPOOL_LANES)
+        for (int l = 0; l < NN_GPOOL_LANES; l++)
+            acc[l] = NN_MAX_(x[i + l], acc[l]);
+    float m = -INFINITY;
+    for (; i < n; i++)
+        m = NN_MAX_(x[i], m);
+    for (int l = 0; l < NN_GPOOL_LANES; l++)
+        m = NN_MAX_(acc[l], m);
+    return m;
+#undef NN_MAX_
+}
+
 static void nn_gpool_chunk(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -388,17 +490,11 @@ static void nn_gpool_chunk(void *arg, int64_t begin, int64_t end, int tid)
     const nn_gpool_params_t *p = j->p;
     for (int64_t pl = begin; pl < end; pl++) {
         const float *x = j->x + pl * p->size;
-        if (p->is_max) {
-            float m = -INFINITY;
-            for (int64_t i = 0; i < p->size; i++)
-                m = x[i] > m || x[i] != x[i] ? x[i] : m;
-            j->y[pl] = m;
-        } else {
-            float acc = 0.0f;
-            for (int64_t i = 0; i < p->size; i++)
-                acc += x[i];
-            j->y[pl] = p->size > 0 ? acc / (float)p->size : 0.0f;
-        }
+        if (p->is_max)
+            j->y[pl] = nn_plane_max(x, p->size);
+        else
+            j->y[pl] = p->size > 0 ? nn_plane_sum(x, p->size) / (float)p->size
+                                   : 0.0f;
     }
 }
 
