@@ -14,8 +14,9 @@
  *         thread pack the whole (large) weight matrix for a handful of
  *         columns;
  *   - depthwise (group == C, one input channel per group): a direct kernel
- *     parallel over (image, output channel), with 8-wide vector code on the
- *     interior of each row (strides 1 and 2) and checked code on borders.
+ *     parallel over (image, channel) that copies each input plane into a
+ *     zero-padded plane reused by the thread (cache-resident), then computes
+ *     8 outputs at a time with the taps unrolled (strides 1 and 2).
  * Bias, the fused residual and the activation are applied to each output
  * block right after it is computed, while it is in cache. */
 #include <cblas.h>
@@ -437,6 +438,7 @@ static void nn_conv_rows(void *arg, int64_t begin, int64_t end, int tid)
 /* ---- depthwise ------------------------------------------------------------------ */
 
 typedef float nn_v8 __attribute__((vector_size(32)));
+typedef int32_t nn_v8i __attribute__((vector_size(32)));
 
 /* Loads go through memcpy (unaligned, no aliasing issue); macros rather
  * than functions because passing 32-byte vectors by value changes the ABI
@@ -449,6 +451,14 @@ typedef float nn_v8 __attribute__((vector_size(32)));
         NN_V8_LOAD(a_, (s));                                               \
         NN_V8_LOAD(b_, (s) + 7);                                           \
         (v) = __builtin_shufflevector(a_, b_, 0, 2, 4, 6, 9, 11, 13, 15);  \
+    } while (0)
+/* v = min(max(v, lo), hi) with NaN passing through, like nn_apply_act. */
+#define NN_V8_CLAMP(v, lo, hi)                                             \
+    do {                                                                   \
+        nn_v8i m_ = (v) < (lo);                                            \
+        (v) = (nn_v8)(((nn_v8i)(v) & ~m_) | ((nn_v8i)(lo) & m_));          \
+        m_ = (v) > (hi);                                                   \
+        (v) = (nn_v8)(((nn_v8i)(v) & ~m_) | ((nn_v8i)(hi) & m_));          \
     } while (0)
 
 /* Copies input plane x into a zero-padded plane xp (Hp x Wp) so that the
@@ -474,14 +484,18 @@ static void nn_dw_pad(const nn_conv_params_t *p, const float *x, float *xp)
     }
 }
 
-/* One output row: y[ox] = bias + r[ox] + sum_taps k * xp, 8 outputs at a
- * time (strides 1 and 2). kw is a constant in the 3x3 and 5x5 callers so
- * that the tap loop unrolls. rr may alias yr: each element is read before
- * it is written. */
+/* One output row: y[ox] = clamp(bias + r[ox] + sum_taps k * xp, lo, hi),
+ * 8 outputs at a time (strides 1 and 2). sw, kh, kw, dw are constants in
+ * the common callers so that the taps unroll (gcc -O2 does not fully
+ * unroll them by itself). rr may alias yr: each element is read before it
+ * is written. */
 static inline __attribute__((always_inline)) void
 nn_dw_row(const float *xr, int Wp, int Wo, int sw, int kh, int kw, int dh,
-          int dw, const float *k, float bias, const float *rr, float *yr)
+          int dw, const float *k, float bias, float lo, float hi,
+          const float *rr, float *yr)
 {
+    const nn_v8 lov = {lo, lo, lo, lo, lo, lo, lo, lo};
+    const nn_v8 hiv = {hi, hi, hi, hi, hi, hi, hi, hi};
     for (int ox = 0; ox < Wo; ox += 8) {
         nn_v8 acc = {bias, bias, bias, bias, bias, bias, bias, bias};
         const int n = Wo - ox < 8 ? Wo - ox : 8;
@@ -493,16 +507,19 @@ nn_dw_row(const float *xr, int Wp, int Wo, int sw, int kh, int kw, int dh,
                 memcpy(&rv, rr + ox, (size_t)n * sizeof(float));
             acc += rv;
         }
+        _Pragma("GCC unroll 8")
         for (int ky = 0; ky < kh; ky++) {
             const float *row = xr + (size_t)ky * dh * Wp + (size_t)ox * sw;
             const float *kr = k + ky * kw;
             if (sw == 1) {
+                _Pragma("GCC unroll 8")
                 for (int kx = 0; kx < kw; kx++) {
                     nn_v8 v;
                     NN_V8_LOAD(v, row + kx * dw);
                     acc += kr[kx] * v;
                 }
             } else {
+                _Pragma("GCC unroll 8")
                 for (int kx = 0; kx < kw; kx++) {
                     nn_v8 v;
                     NN_V8_LOAD_EVEN(v, row + kx * dw);
@@ -510,6 +527,7 @@ nn_dw_row(const float *xr, int Wp, int Wo, int sw, int kh, int kw, int dh,
                 }
             }
         }
+        NN_V8_CLAMP(acc, lov, hiv);
         if (n == 8)
             memcpy(yr + ox, &acc, sizeof acc);
         else
@@ -518,10 +536,11 @@ nn_dw_row(const float *xr, int Wp, int Wo, int sw, int kh, int kw, int dh,
 }
 
 /* One output plane from the padded input plane xp, plus bias and the
- * residual plane r (NULL if none; may be y itself). */
+ * residual plane r (NULL if none; may be y itself), clamped to [lo, hi]. */
 __attribute__((target_clones("fma", "default")))
 static void nn_dw_plane(const nn_conv_params_t *p, const float *xp,
-                        const float *k, float bias, const float *r, float *y)
+                        const float *k, float bias, float lo, float hi,
+                        const float *r, float *y)
 {
     const int Wp = p->Wp, Wo = p->Wo, kh = p->kh, kw = p->kw;
     const int sh = p->sh, sw = p->sw, dh = p->dh, dw = p->dw;
@@ -537,20 +556,27 @@ static void nn_dw_plane(const nn_conv_params_t *p, const float *xp,
                     for (int kx = 0; kx < kw; kx++)
                         acc += k[ky * kw + kx] * row[kx * dw];
                 }
-                yr[ox] = acc;
+                acc = acc < lo ? lo : acc;
+                yr[ox] = acc > hi ? hi : acc;
             }
-        } else if (kh == 3 && kw == 3) {
-            nn_dw_row(xr, Wp, Wo, sw, 3, 3, dh, dw, k, bias, rr, yr);
-        } else if (kh == 5 && kw == 5) {
-            nn_dw_row(xr, Wp, Wo, sw, 5, 5, dh, dw, k, bias, rr, yr);
+        } else if (kh == 3 && kw == 3 && dw == 1 && sw == 1) {
+            nn_dw_row(xr, Wp, Wo, 1, 3, 3, dh, 1, k, bias, lo, hi, rr, yr);
+        } else if (kh == 3 && kw == 3 && dw == 1) {
+            nn_dw_row(xr, Wp, Wo, 2, 3, 3, dh, 1, k, bias, lo, hi, rr, yr);
+        } else if (kh == 5 && kw == 5 && dw == 1 && sw == 1) {
+            nn_dw_row(xr, Wp, Wo, 1, 5, 5, dh, 1, k, bias, lo, hi, rr, yr);
+        } else if (kh == 5 && kw == 5 && dw == 1) {
+            nn_dw_row(xr, Wp, Wo, 2, 5, 5, dh, 1, k, bias, lo, hi, rr, yr);
         } else {
-            nn_dw_row(xr, Wp, Wo, sw, kh, kw, dh, dw, k, bias, rr, yr);
+            nn_dw_row(xr, Wp, Wo, sw, kh, kw, dh, dw, k, bias, lo, hi, rr, yr);
         }
     }
 }
 
 /* Items are (image, input channel): pad the plane once, then compute its
- * `mult` output channels. */
+ * `mult` output channels. Each thread reuses one padded plane (the slot
+ * of its first item) so that it stays in cache. Relu and Clip are applied
+ * in registers, other activations on the finished plane. */
 static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -559,17 +585,25 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
     const size_t P = (size_t)p->Ho * p->Wo, HW = (size_t)p->H * p->W;
     const size_t padded = (size_t)p->Hp * p->Wp;
     const int mult = p->Mg; /* output channels per input channel */
+    const nn_fusion_t *f = j->fusion;
+    float lo = -INFINITY, hi = INFINITY;
+    if (f->act == NN_ACT_RELU)
+        lo = 0.0f;
+    else if (f->act == NN_ACT_CLIP)
+        lo = f->alpha, hi = f->beta;
+    const int post = f->act != NN_ACT_NONE && f->act != NN_ACT_RELU &&
+                     f->act != NN_ACT_CLIP;
+    float *xp = j->scratch + (size_t)begin * padded;
     for (int64_t it = begin; it < end; it++) {
         int n = (int)(it / p->C), c = (int)(it % p->C);
-        float *xp = j->scratch + (size_t)it * padded;
         nn_dw_pad(p, j->x + ((size_t)n * p->C + c) * HW, xp);
         for (int m = c * mult; m < (c + 1) * mult; m++) {
             float *y = j->y + ((size_t)n * p->M + m) * P;
             const float *r = j->res ? j->res + ((size_t)n * p->M + m) * P : NULL;
             nn_dw_plane(p, xp, j->w + (size_t)m * p->kh * p->kw,
-                        j->bias ? j->bias[m] : 0.0f, r, y);
-            if (j->fusion->act != NN_ACT_NONE)
-                nn_apply_act(j->fusion, y, (int64_t)P);
+                        j->bias ? j->bias[m] : 0.0f, lo, hi, r, y);
+            if (post)
+                nn_apply_act(f, y, (int64_t)P);
         }
     }
 }
