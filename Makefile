@@ -76,8 +76,9 @@ test: all models
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory conformance
 
+# A failed allocation must come back as NULL (and an error), as in production.
 asan:
-	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 \
+	ASAN_OPTIONS=allocator_may_return_null=1 $(MAKE) BUILD=build-asan CC=clang OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
 
 deps:

@@ -375,9 +375,10 @@ int nn_op_lrn_prepare(nn_call_t *call, nn_error_t *err)
                             "input must be [N,C,...], got rank %d", in->rank);
     const nn_attr_t *sz = nn_attr_find(call->node, "size");
     int64_t size = nn_attr_int(call->node, "size", 0);
-    if (!sz || size < 1)
+    if (!sz || size < 1 || size > (1 << 20))
         return nn_node_fail(err, call->node, NN_EINVAL,
-                            "attribute 'size' must be a positive integer");
+                            "attribute 'size' must be an integer in 1..%d",
+                            1 << 20);
     nn_lrn_params_t *p = NN_PARAMS(call, nn_lrn_params_t);
     p->n = in->dims[0];
     p->c = in->dims[1];

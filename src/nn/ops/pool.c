@@ -15,6 +15,8 @@
 #pragma GCC optimize("vect-cost-model=dynamic")
 #endif
 
+#define NN_POOL_MAX_ATTR (1 << 20)
+
 typedef struct nn_pool_params {
     int is_max;
     int count_include_pad;
@@ -313,13 +315,17 @@ static int nn_pool_prepare(nn_call_t *call, nn_error_t *err, int is_max)
         return rc;
     int has_dil = 0;
     for (int i = 0; i < nd; i++) {
-        if (k[i] < 1 || s[i] < 1 || d[i] < 1)
+        /* The upper bound keeps the shape arithmetic below from
+         * overflowing on a hostile model; no real pool comes close. */
+        if (k[i] < 1 || s[i] < 1 || d[i] < 1 || k[i] > NN_POOL_MAX_ATTR ||
+            s[i] > NN_POOL_MAX_ATTR || d[i] > NN_POOL_MAX_ATTR)
             return nn_node_fail(err, node, NN_EINVAL,
                                 "kernel_shape, strides and dilations must be "
-                                "positive");
-        if (pads[i] < 0 || pads[i + nd] < 0)
+                                "in 1..%d", NN_POOL_MAX_ATTR);
+        if (pads[i] < 0 || pads[i + nd] < 0 || pads[i] > NN_POOL_MAX_ATTR ||
+            pads[i + nd] > NN_POOL_MAX_ATTR)
             return nn_node_fail(err, node, NN_EINVAL,
-                                "pads must not be negative");
+                                "pads must be in 0..%d", NN_POOL_MAX_ATTR);
         has_dil |= d[i] != 1;
     }
     if (has_dil && !is_max)
