@@ -75,6 +75,23 @@ START_TEST(test_resnet18_optimised)
 }
 END_TEST
 
+START_TEST(test_convnext_chains_fused)
+{
+    char path[512];
+    nn_model_t *m = load_path(tu_path(path, sizeof path,
+                                      "%s/convnext_tiny/model.onnx",
+                                      tu_models_dir()));
+    /* PyTorch writes GELU as Div/Erf/Add/Mul/Mul and LayerNorm as nine
+     * elementwise nodes at opset 13; both must become single operators. */
+    ck_assert_int_eq(live_ops(m, "Erf"), 0);
+    ck_assert_int_eq(live_ops(m, "ReduceMean"), 0);
+    ck_assert_int_eq(live_ops(m, "Pow"), 0);
+    ck_assert_int_eq(live_ops(m, "Gelu"), 18);
+    ck_assert_int_eq(live_ops(m, "LayerNormalization"), 23);
+    nn_model_free(m);
+}
+END_TEST
+
 START_TEST(test_batch_limits)
 {
     char path[512];
@@ -172,6 +189,7 @@ int main(void)
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_garbage);
     tcase_add_test(tc, test_resnet18_optimised);
+    tcase_add_test(tc, test_convnext_chains_fused);
     tcase_add_test(tc, test_batch_limits);
     tcase_add_test(tc, test_concurrent_contexts);
     suite_add_tcase(s, tc);

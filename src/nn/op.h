@@ -69,6 +69,7 @@ typedef struct nn_op_def {
     X(Tanh, tanh)                                                          \
     X(Erf, erf)                                                            \
     X(Sqrt, sqrt)                                                          \
+    X(Gelu, gelu)                                                          \
     /* elementwise.c: broadcasting binary ops */                           \
     X(Add, add)                                                            \
     X(Sub, sub)                                                            \

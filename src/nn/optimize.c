@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "op.h"
 #include "plan.h"
 
 /* Consumers of each value among live nodes; graph outputs count as one. */
@@ -300,6 +301,183 @@ static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
     return 1;
 }
 
+
+/* ---- GELU and LayerNorm written out as elementwise chains ----------------- */
+
+/* The live producer of v, or NULL. */
+static nn_node_t *producer_of(nn_graph_t *g, const usage_t *u, int v)
+{
+    nn_node_t *n = v >= 0 && u->producer[v] >= 0 ? &g->nodes[u->producer[v]]
+                                                 : NULL;
+    return n && n->n_outputs == 1 ? n : NULL;
+}
+
+/* v is a float constant holding one value close to want. */
+static int const_near(const nn_graph_t *g, int v, float want)
+{
+    float x;
+    if (!const_float(g, v) || nn_tensor_elems(&g->values[v].t) != 1)
+        return 0;
+    x = *(const float *)g->values[v].t.data;
+    return fabsf(x - want) <= 1e-5f * fabsf(want);
+}
+
+/* For a binary node reading `v`, the other operand (or -1). */
+static int other_operand(const nn_node_t *n, int v)
+{
+    if (n->n_inputs != 2)
+        return -1;
+    return n->inputs[0] == v ? n->inputs[1] : n->inputs[1] == v ? n->inputs[0] : -1;
+}
+
+/* The consumer of v if it is the only one and of the given op. */
+static nn_node_t *next_op(nn_graph_t *g, const usage_t *u, int v, const char *op)
+{
+    nn_node_t *n = only_consumer(g, u, v);
+    return n && is_op(n, op) && n->n_outputs == 1 ? n : NULL;
+}
+
+/* Turns node n into `op` reading `inputs`, with the given attributes
+ * (taken); every other node of the pattern is marked dead by the caller. */
+static int become(nn_node_t *n, const char *op, const int *inputs, int n_in,
+                  nn_attr_t *attrs, int n_attrs)
+{
+    const nn_op_def_t *def = nn_op_find(op);
+    int *in = malloc(sizeof(int) * (size_t)n_in);
+    if (!def || !in || n->n_attrs) {
+        free(in);
+        return -NN_ENOMEM;
+    }
+    memcpy(in, inputs, sizeof(int) * (size_t)n_in);
+    free(n->inputs);
+    n->inputs = in;
+    n->n_inputs = n_in;
+    n->def = def;
+    n->op_type = def->name;
+    n->attrs = attrs;
+    n->n_attrs = n_attrs;
+    return 0;
+}
+
+/* x / sqrt(2) -> Erf -> + 1 -> x * . -> * 0.5   becomes   Gelu(x). */
+static int fuse_gelu(nn_graph_t *g, const usage_t *u, nn_node_t *erf)
+{
+    nn_node_t *div = producer_of(g, u, erf->inputs[0]);
+    if (!div || !is_op(div, "Div") || div->n_inputs != 2 ||
+        !const_near(g, div->inputs[1], 1.41421356f) ||
+        u->uses[div->outputs[0]] != 1)
+        return 0;
+    int x = div->inputs[0];
+    nn_node_t *add = next_op(g, u, erf->outputs[0], "Add");
+    if (!add || !const_near(g, other_operand(add, erf->outputs[0]), 1.0f))
+        return 0;
+    nn_node_t *mul = next_op(g, u, add->outputs[0], "Mul");
+    if (!mul || other_operand(mul, add->outputs[0]) != x)
+        return 0;
+    nn_node_t *half = next_op(g, u, mul->outputs[0], "Mul");
+    if (!half || !const_near(g, other_operand(half, mul->outputs[0]), 0.5f) ||
+        half->n_attrs)
+        return 0;
+    if (become(half, "Gelu", &x, 1, NULL, 0))
+        return -NN_ENOMEM;
+    div->dead = erf->dead = add->dead = mul->dead = 1;
+    return 1;
+}
+
+static int reduces_last_axis(const nn_node_t *n)
+{
+    const int64_t *axes;
+    return nn_attr_ints(n, "axes", &axes) == 1 && axes[0] == -1 &&
+           nn_attr_int(n, "keepdims", 1) == 1 && n->n_inputs == 1;
+}
+
+/* mean, x - mean, ^2, mean, + eps, sqrt, divide, * gamma, + beta over the
+ * last axis (PyTorch's LayerNorm before opset 17) becomes one
+ * LayerNormalization. */
+static int fuse_layernorm(nn_graph_t *g, const usage_t *u, nn_node_t *mean)
+{
+    if (!reduces_last_axis(mean))
+        return 0;
+    int x = mean->inputs[0];
+    nn_node_t *sub = next_op(g, u, mean->outputs[0], "Sub");
+    if (!sub || sub->n_inputs != 2 || sub->inputs[0] != x)
+        return 0;
+    int d = sub->outputs[0];
+    if (u->uses[d] != 2 || g->values[d].is_output)
+        return 0;
+    nn_node_t *pow = NULL, *div = NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        nn_node_t *n = &g->nodes[i];
+        if (is_op(n, "Pow") && n->n_inputs == 2 && n->inputs[0] == d)
+            pow = n;
+        else if (is_op(n, "Div") && n->n_inputs == 2 && n->inputs[0] == d)
+            div = n;
+    }
+    if (!pow || !div || !const_near(g, pow->inputs[1], 2.0f))
+        return 0;
+    nn_node_t *var = next_op(g, u, pow->outputs[0], "ReduceMean");
+    if (!var || !reduces_last_axis(var))
+        return 0;
+    nn_node_t *add = next_op(g, u, var->outputs[0], "Add");
+    int eps_v = add ? other_operand(add, var->outputs[0]) : -1;
+    if (!add || !const_float(g, eps_v) ||
+        nn_tensor_elems(&g->values[eps_v].t) != 1)
+        return 0;
+    float eps = *(const float *)g->values[eps_v].t.data;
+    nn_node_t *sqrt = next_op(g, u, add->outputs[0], "Sqrt");
+    if (!sqrt || only_consumer(g, u, sqrt->outputs[0]) != div)
+        return 0;
+    nn_node_t *scale = next_op(g, u, div->outputs[0], "Mul");
+    int gamma = scale ? other_operand(scale, div->outputs[0]) : -1;
+    if (!scale || !const_float(g, gamma))
+        return 0;
+    nn_node_t *shift = next_op(g, u, scale->outputs[0], "Add");
+    int beta = shift ? other_operand(shift, scale->outputs[0]) : -1;
+    if (!shift || !const_float(g, beta) || shift->n_attrs)
+        return 0;
+    nn_attr_t *attrs = calloc(2, sizeof *attrs);
+    char *axis_name = strdup("axis"), *eps_name = strdup("epsilon");
+    if (!attrs || !axis_name || !eps_name) {
+        free(attrs);
+        free(axis_name);
+        free(eps_name);
+        return -NN_ENOMEM;
+    }
+    attrs[0] = (nn_attr_t){.name = axis_name, .type = NN_ATTR_INT, .i = -1};
+    attrs[1] = (nn_attr_t){.name = eps_name, .type = NN_ATTR_FLOAT, .f = eps};
+    int ins[3] = {x, gamma, beta};
+    if (become(shift, "LayerNormalization", ins, 3, attrs, 2)) {
+        free(axis_name);
+        free(eps_name);
+        free(attrs);
+        return -NN_ENOMEM;
+    }
+    shift->opset = 17; /* the operator's own version */
+    mean->dead = sub->dead = pow->dead = var->dead = add->dead = 1;
+    sqrt->dead = div->dead = scale->dead = 1;
+    return 1;
+}
+
+/* Runs both pattern fusions over the graph. */
+static int fuse_chains(nn_graph_t *g, nn_error_t *err)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        nn_node_t *n = &g->nodes[i];
+        if ((!is_op(n, "Erf") && !is_op(n, "ReduceMean")) ||
+            n->n_inputs != 1 || n->n_outputs != 1 || n->inputs[0] < 0)
+            continue;
+        usage_t u;
+        int rc = usage_build(g, &u, err);
+        if (rc)
+            return rc;
+        rc = is_op(n, "Erf") ? fuse_gelu(g, &u, n) : fuse_layernorm(g, &u, n);
+        usage_free(&u);
+        if (rc < 0)
+            return nn_fail(err, -rc, "out of memory optimising the graph");
+    }
+    return 0;
+}
+
 /* Frees constants no live node reads any more (weights replaced by their
  * BatchNorm-folded copies, inputs of folded subgraphs). */
 static void release_unused_constants(nn_graph_t *g)
@@ -333,6 +511,8 @@ int nn_optimize(nn_graph_t *g, nn_error_t *err)
     int rc = drop_identities(g);
     if (rc == 0)
         rc = fold_constants(g, err);
+    if (rc == 0)
+        rc = fuse_chains(g, err);
     if (rc)
         return rc;
 

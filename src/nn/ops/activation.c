@@ -27,6 +27,7 @@ typedef enum {
     NN_UN_TANH,
     NN_UN_ERF,
     NN_UN_SQRT,
+    NN_UN_GELU,
 } nn_unary_kind_t;
 
 typedef struct nn_unary_params {
@@ -207,6 +208,12 @@ NN_VEC_CLONES static void nn_erf(float *y, const float *x, int64_t n)
     NN_MAP(nn_erf1(v));
 }
 
+/* GELU, exact form: x/2 * (1 + erf(x / sqrt(2))). */
+NN_VEC_CLONES static void nn_gelu(float *y, const float *x, int64_t n)
+{
+    NN_MAP(0.5f * v * (1.0f + nn_erf1(v * 0.70710678118654752f)));
+}
+
 static void nn_sqrt(float *y, const float *x, int64_t n)
 {
     NN_MAP(sqrtf(v));
@@ -257,6 +264,7 @@ static void nn_unary_chunk(void *arg, int64_t begin, int64_t end, int tid)
     case NN_UN_TANH: nn_tanh(y, x, n); break;
     case NN_UN_ERF: nn_erf(y, x, n); break;
     case NN_UN_SQRT: nn_sqrt(y, x, n); break;
+    case NN_UN_GELU: nn_gelu(y, x, n); break;
     }
 }
 
@@ -375,6 +383,19 @@ int nn_op_erf_prepare(nn_call_t *call, nn_error_t *err)
     return nn_unary_prepare(call, err, NN_UN_ERF, 0, 0);
 }
 void nn_op_erf_exec(const nn_call_t *call) { nn_unary_exec(call); }
+
+/* Gelu is ONNX's opset-20 operator; the optimiser also forms it from the
+ * Div/Erf/Add/Mul/Mul chain that exporters write for earlier opsets. */
+int nn_op_gelu_prepare(nn_call_t *call, nn_error_t *err)
+{
+    const char *approx = nn_attr_string(call->node, "approximate", "none");
+    if (strcmp(approx, "none") != 0)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "approximate '%s' is not supported (only 'none')",
+                            approx);
+    return nn_unary_prepare(call, err, NN_UN_GELU, 0, 0);
+}
+void nn_op_gelu_exec(const nn_call_t *call) { nn_unary_exec(call); }
 
 int nn_op_sqrt_prepare(nn_call_t *call, nn_error_t *err)
 {
