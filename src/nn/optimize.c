@@ -354,6 +354,7 @@ static int become(nn_node_t *n, const char *op, const int *inputs, int n_in,
     n->n_inputs = n_in;
     n->def = def;
     n->op_type = def->name;
+    free(n->attrs); /* an empty array: the node had no attributes */
     n->attrs = attrs;
     n->n_attrs = n_attrs;
     return 0;
