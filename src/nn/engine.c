@@ -228,7 +228,8 @@ static void compute_stats(nn_model_t *m, const nn_plan_t *probe)
             continue;
         for (int k = 0; k < n->n_inputs; k++) {
             int v = n->inputs[k];
-            if (v >= 0 && g->values[v].is_const && !seen[v]) {
+            if (v >= 0 && g->values[v].is_const && g->values[v].t.data &&
+                !seen[v]) {
                 seen[v] = 1;
                 s->weight_bytes += nn_tensor_bytes(&g->values[v].t);
             }
@@ -256,7 +257,7 @@ int nn_model_load_ex(nn_model_t **out, const void *data, size_t size,
     if (rc == 0)
         rc = build_probe(m, opt, &probe, err);
     if (rc == 0) {
-        /* Residual fusion needs shapes: fuse, then compile again. */
+        /* Passes that need shapes, then a second compile if they acted. */
         const nn_tensor_t **shapes =
             calloc((size_t)m->g.n_values + 1, sizeof *shapes);
         if (!shapes) {
@@ -264,16 +265,9 @@ int nn_model_load_ex(nn_model_t **out, const void *data, size_t size,
         } else {
             for (int v = 0; v < m->g.n_values; v++)
                 shapes[v] = nn_plan_value(probe, v);
-            int before = m->g.n_nodes;
-            int dead_before = 0;
-            for (int i = 0; i < before; i++)
-                dead_before += m->g.nodes[i].dead;
-            rc = nn_fuse_residuals(&m->g, shapes, err);
+            rc = nn_optimize_with_shapes(&m->g, shapes, err);
             free(shapes);
-            int live_after = 0;
-            for (int i = 0; i < m->g.n_nodes; i++)
-                live_after += !m->g.nodes[i].dead;
-            if (rc == 0 && live_after != before - dead_before) {
+            if (rc > 0) {
                 nn_plan_free(probe);
                 probe = NULL;
                 rc = build_probe(m, opt, &probe, err);

@@ -109,6 +109,13 @@ NN_OPS(NN_OP_DECLARE)
 /* Finds an op by ONNX op_type (default domain); NULL if unsupported. */
 const nn_op_def_t *nn_op_find(const char *op_type);
 
+/* Winograd F(2x2,3x3) weight transform: w [M,C,3,3] -> u [16,M,C]. The
+ * optimiser stores u as a Conv's fifth input; Conv uses it for stride-1
+ * 3x3 convolutions on large enough maps. */
+void nn_conv_winograd_weights(const float *w, int64_t M, int64_t C, float *u);
+/* Whether an output map of Ho x Wo is worth (and fits) the Winograd path. */
+int nn_conv_winograd_fits(int64_t Ho, int64_t Wo);
+
 /* Applies a fused activation to n floats in place. */
 void nn_apply_act(const nn_fusion_t *f, float *x, int64_t n);
 

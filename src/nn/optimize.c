@@ -549,6 +549,69 @@ int nn_optimize(nn_graph_t *g, nn_error_t *err)
     return 0;
 }
 
+
+/* Stride-1 3x3 Convs whose output map is large enough get their weights in
+ * Winograd form as a fifth input, transformed once here rather than on
+ * every run. The input size is fixed but for the batch, so every plan makes
+ * the same choice and the original weights, read by this Conv alone, are
+ * released. Returns 1 if a Conv changed. */
+static int add_winograd_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
+                                nn_error_t *err)
+{
+    int changed = 0;
+    usage_t u;
+    int rc = usage_build(g, &u, err);
+    if (rc)
+        return rc;
+    for (int i = 0; i < g->n_nodes && rc == 0; i++) {
+        nn_node_t *n = &g->nodes[i];
+        if (!is_op(n, "Conv") || n->n_inputs < 2 || n->n_outputs != 1 ||
+            (n->n_inputs > 4 && n->inputs[4] >= 0) ||
+            !const_float(g, n->inputs[1]) || nn_attr_int(n, "group", 1) != 1)
+            continue;
+        const int64_t *v;
+        int k = nn_attr_ints(n, "strides", &v), ok = 1;
+        for (int a = 0; a < k; a++)
+            ok &= v[a] == 1;
+        k = nn_attr_ints(n, "dilations", &v);
+        for (int a = 0; a < k; a++)
+            ok &= v[a] == 1;
+        int wv = n->inputs[1];
+        const nn_tensor_t *w = &g->values[wv].t, *y = shapes[n->outputs[0]];
+        if (!ok || w->rank != 4 || w->dims[2] != 3 || w->dims[3] != 3 ||
+            w->dims[0] < 16 || w->dims[1] < 16 || !w->data || !y ||
+            y->rank != 4 || !nn_conv_winograd_fits(y->dims[2], y->dims[3]) ||
+            u.uses[wv] != 1 || g->values[wv].is_output)
+            continue;
+        int64_t dims[3] = {16, w->dims[0], w->dims[1]};
+        float *t = malloc(sizeof(float) * 16 * (size_t)(dims[1] * dims[2]));
+        if (!t) {
+            rc = nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
+            break;
+        }
+        nn_conv_winograd_weights(w->data, dims[1], dims[2], t);
+        char name[512];
+        snprintf(name, sizeof name, "%s/winograd_weight", n->name);
+        int id = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 3, dims, t);
+        if (id < 0) {
+            rc = nn_fail(err, -id, "out of memory optimising the graph");
+            break;
+        }
+        n = &g->nodes[i];
+        if (ensure_inputs(n, 5)) {
+            rc = nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
+            break;
+        }
+        n->inputs[4] = id;
+        /* Keep W's shape (Conv infers shapes from it), drop its data. */
+        free(g->values[wv].t.data);
+        g->values[wv].t.data = NULL;
+        changed = 1;
+    }
+    usage_free(&u);
+    return rc ? rc : changed;
+}
+
 static int same_shape(const nn_tensor_t *a, const nn_tensor_t *b)
 {
     if (a->dtype != b->dtype || a->rank != b->rank)
@@ -559,14 +622,15 @@ static int same_shape(const nn_tensor_t *a, const nn_tensor_t *b)
     return 1;
 }
 
-int nn_fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
-                      nn_error_t *err)
+static int fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
+                          nn_error_t *err)
 {
     int changed = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *conv = &g->nodes[i];
         if (!is_op(conv, "Conv") || conv->fusion.act != NN_ACT_NONE ||
-            conv->fusion.residual >= 0 || conv->n_inputs > 3)
+            conv->fusion.residual >= 0 ||
+            (conv->n_inputs > 3 && conv->inputs[3] >= 0))
             continue;
         usage_t u;
         int rc = usage_build(g, &u, err);
@@ -597,5 +661,22 @@ int nn_fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
         }
         usage_free(&u);
     }
-    return changed ? nn_graph_sort(g, err) : 0;
+    if (changed) {
+        int rc = nn_graph_sort(g, err);
+        if (rc)
+            return rc;
+    }
+    return changed;
+}
+
+int nn_optimize_with_shapes(nn_graph_t *g, const nn_tensor_t *const *shapes,
+                            nn_error_t *err)
+{
+    int fused = fuse_residuals(g, shapes, err);
+    if (fused < 0)
+        return fused;
+    int wino = add_winograd_weights(g, shapes, err);
+    if (wino < 0)
+        return wino;
+    return fused || wino;
 }

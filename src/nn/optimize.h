@@ -10,10 +10,13 @@
  * HardSigmoid*x / HardSwish). Leaves the graph sorted. */
 int nn_optimize(nn_graph_t *g, nn_error_t *err);
 
-/* Shape-dependent pass: folds `Add(conv_out, other)` into the Conv when
- * `other` has exactly the Conv output's shape (then any activation after
- * the Add). shapes[v] gives value v's shape from a probe plan. */
-int nn_fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
-                      nn_error_t *err);
+/* Shape-dependent passes, given shapes[v] of every value from a probe
+ * plan: folds `Add(conv_out, other)` into the Conv when `other` has exactly
+ * the Conv output's shape (then any activation after the Add), and gives
+ * stride-1 3x3 Convs on large maps Winograd-transformed weights. Returns 1
+ * if the graph changed (the probe must be compiled again), 0 if not, or a
+ * negative code. */
+int nn_optimize_with_shapes(nn_graph_t *g, const nn_tensor_t *const *shapes,
+                            nn_error_t *err);
 
 #endif

@@ -32,7 +32,7 @@
 #pragma GCC optimize("vect-cost-model=dynamic", "fp-contract=fast")
 #endif
 
-enum { NN_CONV_POINTWISE, NN_CONV_IM2COL, NN_CONV_DEPTHWISE };
+enum { NN_CONV_POINTWISE, NN_CONV_IM2COL, NN_CONV_DEPTHWISE, NN_CONV_WINOGRAD };
 
 typedef struct nn_conv_params {
     int kind;
@@ -42,11 +42,22 @@ typedef struct nn_conv_params {
     int group, Cg, Mg, K; /* K = Cg * kh * kw */
     int has_bias, has_res;
     int Hp, Wp;          /* depthwise: padded input plane */
+    int th, tw;          /* Winograd: rows and columns of 2x2 output tiles */
 } nn_conv_params_t;
 NN_PARAMS_FIT(nn_conv_params_t);
 
 /* Target bytes of one thread's im2col block (kept in L2). */
 #define NN_CONV_BLOCK_BYTES (512 * 1024)
+
+static int nn_wino_usable(const nn_call_t *call, const nn_conv_params_t *p,
+                          int64_t P);
+
+/* AVX2 clones of the transform loops, chosen at load by the CPU. */
+#if defined(__x86_64__)
+#define NN_CONV_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NN_CONV_CLONES
+#endif
 
 /* ---- attribute parsing ------------------------------------------------------- */
 
@@ -252,10 +263,24 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
              p->pt == 0 && p->pl == 0 && pads[ns] == 0 &&
              (ns == 1 || pads[3] == 0))
         p->kind = NN_CONV_POINTWISE;
+    else if (nn_wino_usable(call, p, P))
+        p->kind = NN_CONV_WINOGRAD;
     else
         p->kind = NN_CONV_IM2COL;
     if (p->kind == NN_CONV_IM2COL)
         call->scratch_bytes = (size_t)p->K * (size_t)P * sizeof(float);
+    if (p->kind == NN_CONV_WINOGRAD) {
+        /* One image at a time: the scratch does not grow with the batch. */
+        p->th = (p->Ho + 1) / 2;
+        p->tw = (p->Wo + 1) / 2;
+        size_t nt = (size_t)p->th * p->tw;
+        call->scratch_bytes =
+            16 * ((size_t)p->C + (size_t)p->M) * nt * sizeof(float);
+    } else if (!Wt->data && call->n_in > 4 && call->in[4]) {
+        return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                            "weights were kept only in Winograd form, which "
+                            "this input size cannot use");
+    }
     if (p->kind == NN_CONV_DEPTHWISE) {
         /* Rows and columns the taps reach, the columns rounded up to whole
          * 8-wide output blocks; one padded plane per (image, channel). */
@@ -610,6 +635,193 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
 
 /* ---- exec ------------------------------------------------------------------------ */
 
+/* ---- Winograd F(2x2, 3x3) ---------------------------------------------------
+ * Stride-1 3x3 convolutions: a 2x2 output tile costs 16 products per
+ * (input, output) channel pair instead of 36. With U = G g G^T (weights,
+ * transformed once at load by nn_conv_winograd_weights), V = B^T d B (4x4
+ * input tiles) and Y = A^T (U . V) A, the products become 16 GEMMs
+ * [M x C] x [C x tiles] (Lavin & Gray, 2015). F(2x2, 3x3) keeps rounding
+ * errors at the level of ordinary float sums. Transforms run over whole
+ * rows of tiles so that the compiler vectorises them. */
+
+#define NN_WINO_MAX_ROW 1024 /* padded input row, in floats */
+
+void nn_conv_winograd_weights(const float *w, int64_t M, int64_t C, float *u)
+{
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t c = 0; c < C; c++) {
+            const float *g = w + (m * C + c) * 9;
+            float t[4][3]; /* G g */
+            for (int k = 0; k < 3; k++) {
+                t[0][k] = g[k];
+                t[1][k] = 0.5f * (g[k] + g[3 + k] + g[6 + k]);
+                t[2][k] = 0.5f * (g[k] - g[3 + k] + g[6 + k]);
+                t[3][k] = g[6 + k];
+            }
+            for (int r = 0; r < 4; r++) {
+                float row[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]),
+                                0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
+                for (int q = 0; q < 4; q++)
+                    u[((r * 4 + q) * M + m) * C + c] = row[q];
+            }
+        }
+    }
+}
+
+int nn_conv_winograd_fits(int64_t Ho, int64_t Wo)
+{
+    return Ho > 1 && Ho * Wo >= 144 && Wo + 6 <= NN_WINO_MAX_ROW &&
+           Ho * Wo <= (1 << 22);
+}
+
+/* Only with weights transformed at load (input 4), whose shape the
+ * optimiser chose for this map size. */
+static int nn_wino_usable(const nn_call_t *call, const nn_conv_params_t *p,
+                          int64_t P)
+{
+    (void)P;
+    const nn_tensor_t *u = call->n_in > 4 ? call->in[4] : NULL;
+    return u && u->data && u->dtype == NN_DTYPE_FLOAT && u->rank == 3 &&
+           u->dims[0] == 16 && u->dims[1] == p->M && u->dims[2] == p->C &&
+           p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 &&
+           p->dh == 1 && p->dw == 1 && p->group == 1 &&
+           p->W + 4 <= NN_WINO_MAX_ROW && nn_conv_winograd_fits(p->Ho, p->Wo);
+}
+
+typedef struct nn_wino_job {
+    const nn_conv_params_t *p;
+    const nn_fusion_t *fusion;
+    const float *x, *u, *bias, *res;
+    float *y;
+    float *v, *o; /* [16][C][NT] and [16][M][NT] */
+    int nt;       /* tiles of one image */
+    int n;        /* the image */
+} nn_wino_job_t;
+
+/* V = B^T d B for the input channels [b, e) of image j->n. */
+NN_CONV_CLONES static void nn_wino_input(void *arg, int64_t b, int64_t e,
+                                         int tid)
+{
+    (void)tid;
+    const nn_wino_job_t *j = arg;
+    const nn_conv_params_t *p = j->p;
+    const int C = p->C, H = p->H, W = p->W, tw = p->tw;
+    const int len = 2 * tw + 2; /* padded row: columns -pl .. 2tw+1-pl */
+    const size_t stride = (size_t)C * j->nt;
+    float rows[4][NN_WINO_MAX_ROW], t[4][NN_WINO_MAX_ROW];
+    for (int64_t c = b; c < e; c++) {
+        const float *x = j->x + ((size_t)j->n * C + c) * H * W;
+        for (int ti = 0; ti < p->th; ti++) {
+            for (int r = 0; r < 4; r++) {
+                int yy = 2 * ti - p->pt + r;
+                float *row = rows[r];
+                for (int q = 0; q < len; q++)
+                    row[q] = 0.0f;
+                if (yy >= 0 && yy < H) {
+                    int x0 = p->pl, n_copy = W < len - p->pl ? W : len - p->pl;
+                    memcpy(row + x0, x + (size_t)yy * W, (size_t)n_copy * sizeof(float));
+                }
+            }
+            for (int q = 0; q < len; q++) { /* B^T d, whole rows */
+                t[0][q] = rows[0][q] - rows[2][q];
+                t[1][q] = rows[1][q] + rows[2][q];
+                t[2][q] = rows[2][q] - rows[1][q];
+                t[3][q] = rows[1][q] - rows[3][q];
+            }
+            float *out = j->v + (size_t)c * j->nt + (size_t)ti * tw;
+            for (int r = 0; r < 4; r++) { /* (.) B, stride-2 over tiles */
+                const float *tr = t[r];
+                float *o0 = out + (size_t)(r * 4 + 0) * stride;
+                float *o1 = out + (size_t)(r * 4 + 1) * stride;
+                float *o2 = out + (size_t)(r * 4 + 2) * stride;
+                float *o3 = out + (size_t)(r * 4 + 3) * stride;
+                for (int tj = 0; tj < tw; tj++) {
+                    const float *d = tr + 2 * tj;
+                    o0[tj] = d[0] - d[2];
+                    o1[tj] = d[1] + d[2];
+                    o2[tj] = d[2] - d[1];
+                    o3[tj] = d[1] - d[3];
+                }
+            }
+        }
+    }
+}
+
+/* The 16 products [M x C] x [C x NT]. */
+static void nn_wino_gemm(void *arg, int64_t b, int64_t e, int tid)
+{
+    (void)tid;
+    const nn_wino_job_t *j = arg;
+    const int M = j->p->M, C = j->p->C, NT = j->nt;
+    for (int64_t xi = b; xi < e; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, NT, C, 1.0f,
+                    j->u + (size_t)xi * M * C, C, j->v + (size_t)xi * C * NT,
+                    NT, 0.0f, j->o + (size_t)xi * M * NT, NT);
+}
+
+/* Y = A^T m A plus bias, residual and activation, for the output channels
+ * [b, e) of image j->n. */
+NN_CONV_CLONES static void nn_wino_output(void *arg, int64_t b, int64_t e,
+                                          int tid)
+{
+    (void)tid;
+    const nn_wino_job_t *j = arg;
+    const nn_conv_params_t *p = j->p;
+    const int M = p->M, Ho = p->Ho, Wo = p->Wo, tw = p->tw;
+    const size_t stride = (size_t)M * j->nt;
+    float t[2][4][NN_WINO_MAX_ROW / 2], yrow[2][NN_WINO_MAX_ROW];
+    for (int64_t m = b; m < e; m++) {
+        size_t plane = ((size_t)j->n * M + m) * Ho * Wo;
+        float *y = j->y + plane;
+        const float *res = j->res ? j->res + plane : NULL;
+        const float bias = j->bias ? j->bias[m] : 0.0f;
+        for (int ti = 0; ti < p->th; ti++) {
+            const float *in = j->o + (size_t)m * j->nt + (size_t)ti * tw;
+            for (int c = 0; c < 4; c++) { /* A^T m, per tile column c */
+                const float *q0 = in + (size_t)c * stride;
+                const float *q1 = in + (size_t)(4 + c) * stride;
+                const float *q2 = in + (size_t)(8 + c) * stride;
+                const float *q3 = in + (size_t)(12 + c) * stride;
+                for (int tj = 0; tj < tw; tj++) {
+                    t[0][c][tj] = q0[tj] + q1[tj] + q2[tj];
+                    t[1][c][tj] = q1[tj] - q2[tj] - q3[tj];
+                }
+            }
+            for (int a = 0; a < 2; a++) /* (.) A, interleaved columns */
+                for (int tj = 0; tj < tw; tj++) {
+                    yrow[a][2 * tj] = t[a][0][tj] + t[a][1][tj] + t[a][2][tj] + bias;
+                    yrow[a][2 * tj + 1] = t[a][1][tj] - t[a][2][tj] - t[a][3][tj] + bias;
+                }
+            for (int a = 0; a < 2 && 2 * ti + a < Ho; a++) {
+                size_t at = (size_t)(2 * ti + a) * Wo;
+                if (res)
+                    for (int x = 0; x < Wo; x++)
+                        y[at + x] = yrow[a][x] + res[at + x];
+                else
+                    memcpy(y + at, yrow[a], (size_t)Wo * sizeof(float));
+            }
+        }
+        if (j->fusion->act != NN_ACT_NONE)
+            nn_apply_act(j->fusion, y, (int64_t)Ho * Wo);
+    }
+}
+
+static void nn_conv_winograd(const nn_conv_job_t *cj, const float *u,
+                             nn_pool_t *pool)
+{
+    const nn_conv_params_t *p = cj->p;
+    int nt = p->th * p->tw;
+    float *v = cj->scratch;
+    float *o = v + (size_t)16 * p->C * nt;
+    nn_wino_job_t j = {p, cj->fusion, cj->x, u, cj->bias, cj->res, cj->y,
+                       v, o, nt, 0};
+    for (j.n = 0; j.n < p->N; j.n++) {
+        nn_pool_for(pool, p->C, nn_wino_input, &j);
+        nn_pool_for(pool, 16, nn_wino_gemm, &j);
+        nn_pool_for(pool, p->M, nn_wino_output, &j);
+    }
+}
+
 void nn_op_conv_exec(const nn_call_t *call)
 {
     const nn_conv_params_t *p = NN_PARAMS(call, nn_conv_params_t);
@@ -629,6 +841,10 @@ void nn_op_conv_exec(const nn_call_t *call)
 
     if (p->kind == NN_CONV_DEPTHWISE) {
         nn_pool_for(pool, (int64_t)p->N * p->C, nn_conv_dw, &j);
+        return;
+    }
+    if (p->kind == NN_CONV_WINOGRAD) {
+        nn_conv_winograd(&j, call->in[4]->data, pool);
         return;
     }
     /* Splitting rows pays when the output map is small next to the
