@@ -360,6 +360,19 @@ typedef struct nn_conv_job {
     int mgrain;  /* rows per item (row split) */
 } nn_conv_job_t;
 
+/* y[i] += r[i] + b (r may be NULL). */
+NN_CONV_CLONES static void nn_conv_add_row(float *restrict y,
+                                           const float *restrict r, float b,
+                                           int n)
+{
+    if (r)
+        for (int i = 0; i < n; i++)
+            y[i] += r[i] + b;
+    else
+        for (int i = 0; i < n; i++)
+            y[i] += b;
+}
+
 /* Output rows [m0, m1) x columns [p0, p1) of image-group (n, g):
  * y = W * B (+ bias + residual), then the activation. B holds the unfolded
  * (or pointwise: original) input with row stride ldb, column p0 first. */
@@ -373,34 +386,24 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
     float *y = j->y + img + (size_t)mbase * P + p0;
     const float *r = j->res ? j->res + img + (size_t)mbase * P + p0 : NULL;
     const int cols = p1 - p0;
-    float beta = 0.0f;
-    if (j->bias || r) {
-        /* Pre-fill so that sgemm accumulates onto bias + residual (this
-         * also stays correct when the residual shares the output buffer). */
-        for (int m = m0; m < m1; m++) {
-            float *ym = y + (size_t)m * P;
-            const float bv = j->bias ? j->bias[mbase + m] : 0.0f;
-            if (r && r != y) {
-                const float *rm = r + (size_t)m * P;
-                for (int q = 0; q < cols; q++)
-                    ym[q] = rm[q] + bv;
-            } else if (r) {
-                if (bv != 0.0f)
-                    for (int q = 0; q < cols; q++)
-                        ym[q] += bv;
-            } else {
-                for (int q = 0; q < cols; q++)
-                    ym[q] = bv;
-            }
-        }
-        beta = 1.0f;
-    }
+    /* A residual that shares y must be in y before sgemm accumulates onto
+     * it; otherwise sgemm writes y fresh and one pass per row, while the
+     * row is in L1, adds bias and residual and applies the activation. */
+    const int shared = r && r == y;
+    const float *w = j->w + (size_t)(mbase + m0) * p->K;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m1 - m0, cols,
-                p->K, 1.0f, j->w + (size_t)(mbase + m0) * p->K, p->K, B, ldb,
-                beta, y + (size_t)m0 * P, P);
-    if (j->fusion->act != NN_ACT_NONE)
-        for (int m = m0; m < m1; m++)
-            nn_apply_act(j->fusion, y + (size_t)m * P, cols);
+                p->K, 1.0f, w, p->K, B, ldb, shared ? 1.0f : 0.0f,
+                y + (size_t)m0 * P, P);
+    for (int m = m0; m < m1; m++) {
+        float *ym = y + (size_t)m * P;
+        const float bv = j->bias ? j->bias[mbase + m] : 0.0f;
+        if (r && !shared)
+            nn_conv_add_row(ym, r + (size_t)m * P, bv, cols);
+        else if (bv != 0.0f)
+            nn_conv_add_row(ym, NULL, bv, cols);
+        if (j->fusion->act != NN_ACT_NONE)
+            nn_apply_act(j->fusion, ym, cols);
+    }
 }
 
 /* Column split: items are (image, block of cb columns). */
