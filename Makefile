@@ -89,8 +89,10 @@ deps:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	else echo "all build and test packages are installed"; fi
 
+# Side by side with ONNX Runtime (onnxruntime-node from npm); not a test.
 bench: $(BUILD)/imgclass models
-	bench/compare_ort.sh
+	[ -d bench/node_modules/onnxruntime-node ] || (cd bench && npm ci --ignore-scripts)
+	IMGCLASS=$(abspath $(BUILD)/imgclass) bench/compare_ort.sh
 
 clean:
 	rm -rf build build-asan

@@ -15,6 +15,8 @@ enum value_class { VAL_UNUSED = 0, VAL_CONST, VAL_FOLDED, VAL_INPUT, VAL_ACT };
 
 struct nn_plan {
     const nn_graph_t *g;
+    int n_values;           /* the graph's count when the plan was made: the
+                             * optimiser may add values to it afterwards */
     nn_tensor_t *vals;      /* one per graph value */
     unsigned char *cls;     /* enum value_class per value */
     int *root;              /* buffer owner for views (value id) */
@@ -110,7 +112,7 @@ void nn_plan_free(nn_plan_t *p)
     if (!p)
         return;
     if (p->cls)
-        for (int v = 0; v < p->g->n_values; v++)
+        for (int v = 0; v < p->n_values; v++)
             if (p->cls[v] == VAL_FOLDED)
                 free(p->vals[v].data);
     free(p->vals);
@@ -168,7 +170,7 @@ static int cmp_size_desc(const void *a, const void *b)
 static int plan_memory(nn_plan_t *p, nn_error_t *err)
 {
     const nn_graph_t *g = p->g;
-    int nv = g->n_values;
+    int nv = p->n_values;
     int *first = malloc(sizeof(int) * (size_t)nv);
     int *last = malloc(sizeof(int) * (size_t)nv);
     live_t *lv = malloc(sizeof(live_t) * (size_t)nv);
@@ -257,6 +259,7 @@ int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
     if (!p)
         return nn_fail(err, NN_ENOMEM, "out of memory compiling the model");
     p->g = g;
+    p->n_values = g->n_values;
     int nv = g->n_values;
     size_t n_io = 0;
     for (int i = 0; i < g->n_nodes; i++)
@@ -373,7 +376,7 @@ const nn_tensor_t *nn_plan_output(const nn_plan_t *p, int i)
 
 void nn_plan_bind(nn_plan_t *p, void *arena, void *scratch, nn_pool_t *pool)
 {
-    for (int v = 0; v < p->g->n_values; v++)
+    for (int v = 0; v < p->n_values; v++)
         if (p->cls[v] == VAL_ACT)
             p->vals[v].data = (char *)arena + p->offset[p->root[v]];
     for (int c = 0; c < p->n_calls; c++) {
