@@ -25,7 +25,7 @@ TEST_SRC   := $(wildcard tests/test_*.c)
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/util/*.c))
 
-DEB_PACKAGES := build-essential pkg-config libopenblas-dev libprotobuf-c-dev \
+DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev libopenblas-dev libprotobuf-c-dev \
     protobuf-c-compiler libonnx-dev libonnx-testdata check python3-numpy \
     python3-torch python3-torchvision python3-onnx
 
