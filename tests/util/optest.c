@@ -1,0 +1,143 @@
+#include "optest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+tc_t *tc_new(const char *op, int opset, int n_out)
+{
+    tc_t *t = calloc(1, sizeof *t);
+    ck_assert_ptr_nonnull(t);
+    t->def = nn_op_find(op);
+    ck_assert_ptr_nonnull(t->def);
+    t->node.name = "n";
+    t->node.op_type = op;
+    t->node.opset = opset;
+    t->node.attrs = t->attrs;
+    t->node.fusion.residual = -1;
+    t->node.outputs = t->outs_ids;
+    t->node.n_outputs = n_out;
+    for (int i = 0; i < TC_MAX; i++) {
+        t->inp[i] = NULL;
+        t->outp[i] = &t->outs[i];
+        t->outs_ids[i] = i < n_out ? 100 + i : -1;
+    }
+    t->call.node = &t->node;
+    t->call.in = t->inp;
+    t->call.out = t->outp;
+    t->call.n_out = n_out;
+    return t;
+}
+
+nn_attr_t *tc_attr(tc_t *t, const char *name, nn_attr_type_t type)
+{
+    nn_attr_t *a = &t->attrs[t->node.n_attrs++];
+    a->name = (char *)name;
+    a->type = type;
+    return a;
+}
+void tc_attr_i(tc_t *t, const char *name, int64_t v)
+{
+    tc_attr(t, name, NN_ATTR_INT)->i = v;
+}
+void tc_attr_f(tc_t *t, const char *name, float v)
+{
+    tc_attr(t, name, NN_ATTR_FLOAT)->f = v;
+}
+void tc_attr_s(tc_t *t, const char *name, const char *s)
+{
+    tc_attr(t, name, NN_ATTR_STRING)->s = (char *)s;
+}
+void tc_attr_ints(tc_t *t, const char *name, const int64_t *v, int n)
+{
+    nn_attr_t *a = tc_attr(t, name, NN_ATTR_INTS);
+    a->ints = (int64_t *)v;
+    a->n = n;
+}
+
+/* Input i: data may be NULL (not constant). */
+void tc_in(tc_t *t, int i, nn_dtype_t dt, int rank, const int64_t *dims,
+                  const void *data)
+{
+    nn_tensor_set_shape(&t->ins[i], dt, rank, dims);
+    t->ins[i].data = (void *)data;
+    t->inp[i] = &t->ins[i];
+    if (t->call.n_in < i + 1)
+        t->call.n_in = i + 1;
+}
+
+int tc_prepare(tc_t *t)
+{
+    return t->def->prepare(&t->call, &t->err);
+}
+
+/* Allocates outputs (unless alias is asked and allowed) and runs exec. */
+void tc_exec(tc_t *t, nn_pool_t *pool, int alias)
+{
+    for (int k = 0; k < t->call.n_out; k++) {
+        if (k == 0 && alias && t->call.out_alias) {
+            t->outs[0].data = t->ins[0].data;
+            continue;
+        }
+        size_t b = nn_tensor_bytes(&t->outs[k]);
+        t->outs[k].data = malloc(b ? b : 1);
+        ck_assert_ptr_nonnull(t->outs[k].data);
+        memset(t->outs[k].data, 0xAB, b); /* catch unwritten elements */
+    }
+    void *scratch = NULL;
+    if (t->call.scratch_bytes) {
+        scratch = aligned_alloc(64, (t->call.scratch_bytes + 63) / 64 * 64);
+        ck_assert_ptr_nonnull(scratch);
+    }
+    t->call.scratch = scratch;
+    t->call.pool = pool;
+    t->def->exec(&t->call);
+    free(scratch);
+}
+
+void tc_free(tc_t *t)
+{
+    for (int k = 0; k < t->call.n_out; k++)
+        if (t->outs[k].data != t->ins[0].data)
+            free(t->outs[k].data);
+    free(t);
+}
+
+void tc_expect_fail_at(tc_t *t, int code, const char *needle,
+                              int line)
+{
+    int rc = tc_prepare(t);
+    ck_assert_msg(rc == -code, "line %d: expected %d got %d (%s)", line,
+                  -code, rc, t->err.msg);
+    if (needle)
+        ck_assert_msg(strstr(t->err.msg, needle),
+                      "line %d: message '%s' lacks '%s'", line, t->err.msg,
+                      needle);
+    tc_free(t);
+}
+
+void tc_shape_is(const nn_tensor_t *o, int rank, const int64_t *dims)
+{
+    char b[128];
+    ck_assert_msg(o->rank == rank, "rank %d != %d (%s)", o->rank, rank,
+                  nn_shape_str(o, b, sizeof b));
+    for (int i = 0; i < rank; i++)
+        ck_assert_msg(o->dims[i] == dims[i], "dim %d: %lld != %lld (%s)", i,
+                      (long long)o->dims[i], (long long)dims[i],
+                      nn_shape_str(o, b, sizeof b));
+}
+
+uint64_t rng_next(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 33;
+}
+
+float *rand_f(size_t n, uint64_t *s)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)((int)(rng_next(s) % 2001) - 1000) / 100.0f;
+    return x;
+}
+
