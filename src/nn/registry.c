@@ -19,6 +19,20 @@ const nn_op_def_t *nn_op_find(const char *op_type)
     return NULL;
 }
 
+int nn_need_float(const nn_call_t *call, int i, const char *what,
+                  nn_error_t *err)
+{
+    const nn_tensor_t *t = i < call->n_in ? call->in[i] : NULL;
+    if (!t)
+        return nn_node_fail(err, call->node, NN_EINVAL,
+                            "input %d (%s) is missing", i, what);
+    if (t->dtype != NN_DTYPE_FLOAT)
+        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
+                            "input %d (%s) must be float32, got %s", i, what,
+                            nn_dtype_name(t->dtype));
+    return 0;
+}
+
 int nn_const_ints(const nn_call_t *call, int input, int64_t *vals, int max,
                   const char *what, nn_error_t *err)
 {

@@ -12,6 +12,15 @@ int64_t nn_tensor_elems(const nn_tensor_t *t)
     return n;
 }
 
+const char *nn_dtype_name(nn_dtype_t dtype)
+{
+    switch (dtype) {
+    case NN_DTYPE_FLOAT: return "float32";
+    case NN_DTYPE_INT64: return "int64";
+    default: return "unknown type";
+    }
+}
+
 size_t nn_dtype_size(nn_dtype_t dtype)
 {
     switch (dtype) {
@@ -28,10 +37,7 @@ size_t nn_tensor_bytes(const nn_tensor_t *t)
 
 const char *nn_shape_str(const nn_tensor_t *t, char *buf, size_t size)
 {
-    const char *type = t->dtype == NN_DTYPE_FLOAT   ? "float32"
-                       : t->dtype == NN_DTYPE_INT64 ? "int64"
-                                                    : "?";
-    size_t used = (size_t)snprintf(buf, size, "%s[", type);
+    size_t used = (size_t)snprintf(buf, size, "%s[", nn_dtype_name(t->dtype));
     for (int i = 0; i < t->rank && used < size; i++)
         used += (size_t)snprintf(buf + used, size - used, i ? ",%lld" : "%lld",
                                  (long long)t->dims[i]);

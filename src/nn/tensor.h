@@ -18,6 +18,8 @@ typedef struct nn_tensor {
 
 /* Product of dims (1 for a scalar). */
 int64_t nn_tensor_elems(const nn_tensor_t *t);
+/* "float32", "int64", or "unknown type", for messages. */
+const char *nn_dtype_name(nn_dtype_t dtype);
 /* Bytes per element of dtype (0 for unknown types). */
 size_t nn_dtype_size(nn_dtype_t dtype);
 /* Byte size of the data (elems * element size). */

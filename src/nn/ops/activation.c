@@ -268,12 +268,6 @@ static void nn_unary_chunk(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
-static const char *nn_dtype_name(nn_dtype_t t)
-{
-    return t == NN_DTYPE_FLOAT ? "float32" : t == NN_DTYPE_INT64 ? "int64"
-                                                                 : "unknown";
-}
-
 /* Checks the float32 data input and sets out[0] to its shape. */
 static int nn_unary_shape(nn_call_t *call, nn_error_t *err, int max_in)
 {
@@ -284,10 +278,9 @@ static int nn_unary_shape(nn_call_t *call, nn_error_t *err, int max_in)
                             max_in > 1 ? "s" : "", call->n_in);
     if (call->n_out < 1)
         return nn_node_fail(err, call->node, NN_EINVAL, "expects 1 output");
-    if (call->in[0]->dtype != NN_DTYPE_FLOAT)
-        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
-                            "input 0 must be float32, got %s",
-                            nn_dtype_name(call->in[0]->dtype));
+    int rc = nn_need_float(call, 0, "X", err);
+    if (rc)
+        return rc;
     nn_tensor_like(call->out[0], call->in[0]);
     return 0;
 }
@@ -425,10 +418,9 @@ int nn_op_clip_prepare(nn_call_t *call, nn_error_t *err)
             if (!t)
                 continue; /* omitted: no bound */
             const char *what = i == 1 ? "min" : "max";
-            if (t->dtype != NN_DTYPE_FLOAT)
-                return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
-                                    "input '%s' must be float32, got %s",
-                                    what, nn_dtype_name(t->dtype));
+            int rc = nn_need_float(call, i, what, err);
+            if (rc)
+                return rc;
             if (nn_tensor_elems(t) != 1)
                 return nn_node_fail(err, call->node, NN_EINVAL,
                                     "input '%s' must be a scalar, got %lld "
@@ -494,11 +486,9 @@ int nn_op_prelu_prepare(nn_call_t *call, nn_error_t *err)
     int rc = nn_unary_shape(call, err, 2);
     if (rc)
         return rc;
+    if ((rc = nn_need_float(call, 1, "slope", err)))
+        return rc;
     const nn_tensor_t *x = call->in[0], *s = call->in[1];
-    if (s->dtype != NN_DTYPE_FLOAT)
-        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
-                            "slope must be float32, got %s",
-                            nn_dtype_name(s->dtype));
     /* Before opset 7 a 1-D slope of length C applies per channel (axis 1);
      * from 7 on it broadcasts numpy-style. Exec reads the slope through
      * this effective shape. */

@@ -89,15 +89,6 @@ static int nn_conv_ints(const nn_call_t *call, const char *name, int n,
     return 0;
 }
 
-static int nn_conv_float_input(nn_call_t *call, int k, const char *what,
-                               nn_error_t *err)
-{
-    if (call->in[k]->dtype != NN_DTYPE_FLOAT)
-        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
-                            "input %d (%s) must be float32", k, what);
-    return 0;
-}
-
 int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
 {
     nn_conv_params_t *p = NN_PARAMS(call, nn_conv_params_t);
@@ -106,8 +97,8 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
     if (call->n_in < 2 || !call->in[0] || !call->in[1] || call->n_out < 1)
         return nn_node_fail(err, node, NN_EINVAL, "Conv needs inputs X and W");
     int rc;
-    if ((rc = nn_conv_float_input(call, 0, "X", err)) ||
-        (rc = nn_conv_float_input(call, 1, "W", err)))
+    if ((rc = nn_need_float(call, 0, "X", err)) ||
+        (rc = nn_need_float(call, 1, "W", err)))
         return rc;
     const nn_tensor_t *X = call->in[0], *Wt = call->in[1];
     const nn_tensor_t *B = call->n_in > 2 ? call->in[2] : NULL;
@@ -161,7 +152,7 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
                             nn_shape_str(X, bx, sizeof bx),
                             (long long)(C / group));
     if (B) {
-        if ((rc = nn_conv_float_input(call, 2, "B", err)))
+        if ((rc = nn_need_float(call, 2, "B", err)))
             return rc;
         if (nn_tensor_elems(B) != M || B->rank != 1)
             return nn_node_fail(err, node, NN_ESHAPE,
@@ -915,12 +906,9 @@ int nn_op_batchnorm_prepare(nn_call_t *call, nn_error_t *err)
         return nn_node_fail(err, node, NN_EINVAL,
                             "BatchNormalization needs 5 inputs");
     for (int k = 0; k < 5; k++) {
-        if (!call->in[k])
-            return nn_node_fail(err, node, NN_EINVAL, "input '%s' is missing",
-                                names[k]);
-        if (call->in[k]->dtype != NN_DTYPE_FLOAT)
-            return nn_node_fail(err, node, NN_EUNSUPPORTED,
-                                "input %d (%s) must be float32", k, names[k]);
+        int rc = nn_need_float(call, k, names[k], err);
+        if (rc)
+            return rc;
     }
     if (nn_attr_int(node, "training_mode", 0) != 0)
         return nn_node_fail(err, node, NN_EUNSUPPORTED,

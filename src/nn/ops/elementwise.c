@@ -290,12 +290,6 @@ static void nn_bin_run(nn_pool_t *pool, nn_bin_kind_t kind,
 
 /* ---- prepare -------------------------------------------------------------- */
 
-static const char *nn_dtype_name(nn_dtype_t t)
-{
-    return t == NN_DTYPE_FLOAT ? "float32" : t == NN_DTYPE_INT64 ? "int64"
-                                                                 : "unknown";
-}
-
 static int nn_bin_prepare(nn_call_t *call, nn_error_t *err,
                           nn_bin_kind_t kind, int int64_ok)
 {
@@ -438,13 +432,9 @@ int nn_op_sum_prepare(nn_call_t *call, nn_error_t *err)
     nn_tensor_t *o = call->out[0];
     for (int i = 0; i < call->n_in; i++) {
         const nn_tensor_t *t = call->in[i];
-        if (!t)
-            return nn_node_fail(err, call->node, NN_EINVAL,
-                                "input %d is missing", i);
-        if (t->dtype != NN_DTYPE_FLOAT)
-            return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
-                                "input %d must be float32, got %s", i,
-                                nn_dtype_name(t->dtype));
+        int rc = nn_need_float(call, i, "data", err);
+        if (rc)
+            return rc;
         if (i == 0) {
             nn_tensor_like(o, t);
         } else if (nn_broadcast_shape(o, t, o) != 0) {

@@ -97,16 +97,6 @@ typedef struct nn_gemm_params {
 } nn_gemm_params_t;
 NN_PARAMS_FIT(nn_gemm_params_t);
 
-static int nn_check_float(nn_call_t *call, int k, const char *what,
-                          nn_error_t *err)
-{
-    const nn_tensor_t *t = call->in[k];
-    if (t->dtype != NN_DTYPE_FLOAT)
-        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
-                            "input %d (%s) must be float32", k, what);
-    return 0;
-}
-
 int nn_op_gemm_prepare(nn_call_t *call, nn_error_t *err)
 {
     nn_gemm_params_t *p = NN_PARAMS(call, nn_gemm_params_t);
@@ -117,8 +107,8 @@ int nn_op_gemm_prepare(nn_call_t *call, nn_error_t *err)
     if (call->n_out < 1)
         return nn_node_fail(err, call->node, NN_EINVAL, "Gemm needs an output");
     int rc;
-    if ((rc = nn_check_float(call, 0, "A", err)) ||
-        (rc = nn_check_float(call, 1, "B", err)))
+    if ((rc = nn_need_float(call, 0, "A", err)) ||
+        (rc = nn_need_float(call, 1, "B", err)))
         return rc;
     const nn_tensor_t *A = call->in[0], *B = call->in[1];
     const nn_tensor_t *C = call->n_in > 2 ? call->in[2] : NULL;
@@ -148,7 +138,7 @@ int nn_op_gemm_prepare(nn_call_t *call, nn_error_t *err)
     p->N = (int)N;
     p->K = (int)K;
     if (C) {
-        if ((rc = nn_check_float(call, 2, "C", err)))
+        if ((rc = nn_need_float(call, 2, "C", err)))
             return rc;
         if (C->rank > 2)
             return nn_node_fail(err, call->node, NN_ESHAPE,
@@ -234,8 +224,8 @@ int nn_op_matmul_prepare(nn_call_t *call, nn_error_t *err)
         return nn_node_fail(err, call->node, NN_EINVAL,
                             "MatMul needs inputs A and B");
     int rc;
-    if ((rc = nn_check_float(call, 0, "A", err)) ||
-        (rc = nn_check_float(call, 1, "B", err)))
+    if ((rc = nn_need_float(call, 0, "A", err)) ||
+        (rc = nn_need_float(call, 1, "B", err)))
         return rc;
     const nn_tensor_t *A = call->in[0], *B = call->in[1];
     if (A->rank < 1 || B->rank < 1)

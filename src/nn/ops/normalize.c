@@ -16,18 +16,6 @@
 /* Below this many elements the pool's hand-off costs more than it saves. */
 #define NN_NORM_PAR_ELEMS (32 * 1024)
 
-static int nn_need_float(const nn_call_t *call, nn_error_t *err)
-{
-    if (call->n_in < 1 || !call->in[0])
-        return nn_node_fail(err, call->node, NN_EINVAL, "input 0 is missing");
-    if (call->in[0]->dtype != NN_DTYPE_FLOAT)
-        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
-                            "input 0 must be float32, got %s",
-                            call->in[0]->dtype == NN_DTYPE_INT64 ? "int64"
-                                                                 : "another type");
-    return 0;
-}
-
 static void nn_norm_for(const nn_call_t *call, int64_t work, int64_t n,
                         nn_pool_fn fn, void *arg)
 {
@@ -59,7 +47,7 @@ NN_PARAMS_FIT(nn_rmean_params_t);
 
 int nn_op_reducemean_prepare(nn_call_t *call, nn_error_t *err)
 {
-    int rc = nn_need_float(call, err);
+    int rc = nn_need_float(call, 0, "X", err);
     if (rc)
         return rc;
     const nn_tensor_t *in = call->in[0];
@@ -212,7 +200,7 @@ NN_PARAMS_FIT(nn_softmax_params_t);
 
 static int nn_softmax_common(nn_call_t *call, nn_error_t *err, int is_log)
 {
-    int rc = nn_need_float(call, err);
+    int rc = nn_need_float(call, 0, "X", err);
     if (rc)
         return rc;
     const nn_tensor_t *in = call->in[0];
@@ -366,7 +354,7 @@ NN_PARAMS_FIT(nn_lrn_params_t);
 
 int nn_op_lrn_prepare(nn_call_t *call, nn_error_t *err)
 {
-    int rc = nn_need_float(call, err);
+    int rc = nn_need_float(call, 0, "X", err);
     if (rc)
         return rc;
     const nn_tensor_t *in = call->in[0];
@@ -446,7 +434,7 @@ NN_PARAMS_FIT(nn_lnorm_params_t);
 
 int nn_op_layernorm_prepare(nn_call_t *call, nn_error_t *err)
 {
-    int rc = nn_need_float(call, err);
+    int rc = nn_need_float(call, 0, "X", err);
     if (rc)
         return rc;
     const nn_tensor_t *in = call->in[0];
@@ -479,9 +467,8 @@ int nn_op_layernorm_prepare(nn_call_t *call, nn_error_t *err)
                                     "input 'Scale' is missing");
             continue;
         }
-        if (t->dtype != NN_DTYPE_FLOAT)
-            return nn_node_fail(err, call->node, NN_EINVAL,
-                                "input '%s' must be float32", names[k - 1]);
+        if ((rc = nn_need_float(call, k, names[k - 1], err)))
+            return rc;
         int64_t e = nn_tensor_elems(t);
         char buf[128];
         if (e != p->n && e != 1)

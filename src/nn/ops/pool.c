@@ -250,12 +250,7 @@ static int nn_pool_check_input(nn_call_t *call, nn_error_t *err)
                             "expects 1 input, got %d", call->n_in);
     if (call->n_out < 1)
         return nn_node_fail(err, call->node, NN_EINVAL, "expects 1 output");
-    if (call->in[0]->dtype != NN_DTYPE_FLOAT)
-        return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
-                            "input 0 must be float32, got %s",
-                            call->in[0]->dtype == NN_DTYPE_INT64 ? "int64"
-                                                                 : "unknown");
-    return 0;
+    return nn_need_float(call, 0, "X", err);
 }
 
 /* Reads an ints attribute of exactly `want` values into v, or fills v with
