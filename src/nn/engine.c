@@ -9,17 +9,15 @@
 
 #include <cblas.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "error.h"
 #include "onnx_load.h"
 #include "optimize.h"
 #include "pool.h"
+#include "util/file.h"
 
 typedef struct op_count {
     const char *op;
@@ -47,40 +45,12 @@ struct nn_context {
 
 int nn_read_file(const char *path, void **data, size_t *size, nn_error_t *err)
 {
-    *data = NULL;
-    *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return nn_fail(err, NN_EIO, "cannot open '%s': %s", path,
-                       strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return nn_fail(err, NN_EIO, "'%s' is not a readable file", path);
-    }
-    size_t n = (size_t)st.st_size;
-    char *buf = malloc(n ? n : 1);
-    if (!buf) {
-        close(fd);
+    int rc = util_read_file(path, data, size);
+    if (rc == -ENOMEM)
         return nn_fail(err, NN_ENOMEM, "out of memory reading '%s'", path);
-    }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : EIO;
-            free(buf);
-            close(fd);
-            return nn_fail(err, NN_EIO, "cannot read '%s': %s", path,
-                           strerror(e));
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    *data = buf;
-    *size = n;
+    if (rc)
+        return nn_fail(err, NN_EIO, "cannot read '%s': %s", path,
+                       strerror(-rc));
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* .npy reading and writing. The header is a Python dict literal; we accept
  * exactly the keys np.save writes and check the data size against it. */
 #include "npy.h"
+#include "file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -145,35 +146,12 @@ out:
 int npy_read(const char *path, npy_array_t *arr, char *msg, size_t msg_size)
 {
     memset(arr, 0, sizeof *arr);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fail(msg, msg_size, "cannot open '%s': %s", path,
-                    strerror(errno));
-    char *buf = NULL;
-    size_t size = 0, cap = 0;
-    for (;;) {
-        if (size == cap) {
-            cap = cap ? cap * 2 : 1 << 16;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return fail(msg, msg_size, "out of memory reading '%s'", path);
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + size, 1, cap - size, f);
-        size += n;
-        if (n == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return fail(msg, msg_size, "cannot read '%s'", path);
-    }
-    int rc = npy_parse(buf, size, arr, msg, msg_size);
+    void *buf;
+    size_t size;
+    int rc = util_read_file(path, &buf, &size);
+    if (rc)
+        return fail(msg, msg_size, "cannot open '%s': %s", path, strerror(-rc));
+    rc = npy_parse(buf, size, arr, msg, msg_size);
     free(buf);
     return rc;
 }
