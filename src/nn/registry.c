@@ -33,6 +33,25 @@ int nn_need_float(const nn_call_t *call, int i, const char *what,
     return 0;
 }
 
+int nn_axes_mask(const nn_call_t *call, const int64_t *axes, int n, int rank,
+                 int *mask, int *norm, nn_error_t *err)
+{
+    for (int k = 0; k < n; k++) {
+        int a = nn_axis(axes[k], rank);
+        if (a < 0)
+            return nn_node_fail(err, call->node, NN_EINVAL,
+                                "axis %lld is out of range for rank %d",
+                                (long long)axes[k], rank);
+        if (mask[a])
+            return nn_node_fail(err, call->node, NN_EINVAL,
+                                "axis %lld is repeated", (long long)axes[k]);
+        mask[a] = 1;
+        if (norm)
+            norm[k] = a;
+    }
+    return 0;
+}
+
 int nn_const_ints(const nn_call_t *call, int input, int64_t *vals, int max,
                   const char *what, nn_error_t *err)
 {

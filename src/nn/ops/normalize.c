@@ -61,19 +61,8 @@ int nn_op_reducemean_prepare(nn_call_t *call, nn_error_t *err)
     if (n <= 0) {
         for (int i = 0; i < r; i++)
             red[i] = 1;
-    } else {
-        for (int k = 0; k < n; k++) {
-            int a = nn_axis(axes[k], r);
-            if (a < 0)
-                return nn_node_fail(err, call->node, NN_EINVAL,
-                                    "axis %lld is out of range for rank %d",
-                                    (long long)axes[k], r);
-            if (red[a])
-                return nn_node_fail(err, call->node, NN_EINVAL,
-                                    "axis %lld is repeated",
-                                    (long long)axes[k]);
-            red[a] = 1;
-        }
+    } else if ((rc = nn_axes_mask(call, axes, n, r, red, NULL, err))) {
+        return rc;
     }
     int keep = (int)nn_attr_int(call->node, "keepdims", 1);
     int64_t od[NN_MAX_RANK];

@@ -258,21 +258,13 @@ int nn_op_squeeze_prepare(nn_call_t *call, nn_error_t *err)
         for (int i = 0; i < in->rank; i++)
             drop[i] = in->dims[i] == 1;
     } else {
-        for (int k = 0; k < n; k++) {
-            int a = nn_axis(axes[k], in->rank);
-            if (a < 0)
-                return nn_node_fail(err, call->node, NN_EINVAL,
-                                    "axis %lld is out of range for rank %d",
-                                    (long long)axes[k], in->rank);
-            if (drop[a])
-                return nn_node_fail(err, call->node, NN_EINVAL,
-                                    "axis %lld is repeated",
-                                    (long long)axes[k]);
-            if (in->dims[a] != 1)
+        if ((rc = nn_axes_mask(call, axes, n, in->rank, drop, NULL, err)))
+            return rc;
+        for (int a = 0; a < in->rank; a++) {
+            if (drop[a] && in->dims[a] != 1)
                 return nn_node_fail(err, call->node, NN_ESHAPE,
                                     "cannot squeeze axis %d of size %lld", a,
                                     (long long)in->dims[a]);
-            drop[a] = 1;
         }
     }
     int64_t dims[NN_MAX_RANK];
@@ -302,17 +294,8 @@ int nn_op_unsqueeze_prepare(nn_call_t *call, nn_error_t *err)
         return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
                             "output rank %d exceeds %d", rank, NN_MAX_RANK);
     int ins[NN_MAX_RANK] = {0};
-    for (int k = 0; k < n; k++) {
-        int a = nn_axis(axes[k], rank);
-        if (a < 0)
-            return nn_node_fail(err, call->node, NN_EINVAL,
-                                "axis %lld is out of range for output rank %d",
-                                (long long)axes[k], rank);
-        if (ins[a])
-            return nn_node_fail(err, call->node, NN_EINVAL,
-                                "axis %lld is repeated", (long long)axes[k]);
-        ins[a] = 1;
-    }
+    if ((rc = nn_axes_mask(call, axes, n, rank, ins, NULL, err)))
+        return rc;
     int64_t dims[NN_MAX_RANK];
     for (int i = 0, j = 0; i < rank; i++)
         dims[i] = ins[i] ? 1 : in->dims[j++];
@@ -637,16 +620,11 @@ int nn_op_slice_prepare(nn_call_t *call, nn_error_t *err)
         step[i] = 1;
         od[i] = in->dims[i];
     }
+    int ax[NN_MAX_RANK];
+    if ((rc = nn_axes_mask(call, axes, n, r, seen, ax, err)))
+        return rc;
     for (int k = 0; k < n; k++) {
-        int a = nn_axis(axes[k], r);
-        if (a < 0)
-            return nn_node_fail(err, call->node, NN_EINVAL,
-                                "axis %lld is out of range for rank %d",
-                                (long long)axes[k], r);
-        if (seen[a])
-            return nn_node_fail(err, call->node, NN_EINVAL,
-                                "axis %lld is repeated", (long long)axes[k]);
-        seen[a] = 1;
+        int a = ax[k];
         if (steps[k] == 0)
             return nn_node_fail(err, call->node, NN_EINVAL,
                                 "step for axis %d is 0", a);
