@@ -350,36 +350,45 @@ void nn_model_op_counts(const nn_model_t *m,
  * valid arena pointer. */
 static size_t round64(size_t n) { return n ? (n + 63) / 64 * 64 : 64; }
 
-/* Grows arena/scratch to fit plan, rebinding every plan if they moved. */
+/* Replaces *buf by a 64-byte aligned buffer of need bytes if it holds
+ * fewer. Returns 1 if it did, 0 if *buf was big enough, -1 (untouched)
+ * when memory runs out. */
+static int grow_aligned(void **buf, size_t *have, size_t need)
+{
+    if (need <= *have)
+        return 0;
+    void *fresh = aligned_alloc(64, need);
+    if (!fresh)
+        return -1;
+    free(*buf);
+    *buf = fresh;
+    *have = need;
+    return 1;
+}
+
+/* Grows arena/scratch to fit plan. Every plan is rebound when either
+ * moved, even if the other could not grow, so none keeps a freed pointer. */
 static int fit_plan(nn_context_t *c, nn_plan_t *plan, nn_error_t *err)
 {
     size_t need_a = round64(nn_plan_arena_bytes(plan));
     size_t need_s = round64(nn_plan_scratch_bytes(plan));
-    if (need_a > c->arena_bytes || need_s > c->scratch_bytes) {
-        if (need_a > c->arena_bytes) {
-            void *a = aligned_alloc(64, need_a);
-            if (!a)
-                return nn_fail(err, NN_ENOMEM,
-                               "out of memory for %zu activation bytes", need_a);
-            free(c->arena);
-            c->arena = a;
-            c->arena_bytes = need_a;
-        }
-        if (need_s > c->scratch_bytes) {
-            void *s = aligned_alloc(64, need_s);
-            if (!s)
-                return nn_fail(err, NN_ENOMEM,
-                               "out of memory for %zu scratch bytes", need_s);
-            free(c->scratch);
-            c->scratch = s;
-            c->scratch_bytes = need_s;
-        }
+    int rc = 0;
+    int moved_a = grow_aligned(&c->arena, &c->arena_bytes, need_a);
+    int moved_s =
+        moved_a < 0 ? 0 : grow_aligned(&c->scratch, &c->scratch_bytes, need_s);
+    if (moved_a < 0)
+        rc = nn_fail(err, NN_ENOMEM, "out of memory for %zu activation bytes",
+                     need_a);
+    else if (moved_s < 0)
+        rc = nn_fail(err, NN_ENOMEM, "out of memory for %zu scratch bytes",
+                     need_s);
+    if (moved_a > 0 || moved_s > 0)
         for (int b = 0; b <= c->max_batch; b++)
             if (c->plans[b])
                 nn_plan_bind(c->plans[b], c->arena, c->scratch, c->pool);
-    }
-    nn_plan_bind(plan, c->arena, c->scratch, c->pool);
-    return 0;
+    if (rc == 0)
+        nn_plan_bind(plan, c->arena, c->scratch, c->pool);
+    return rc;
 }
 
 static int get_plan(nn_context_t *c, int batch, nn_plan_t **out,
