@@ -32,7 +32,16 @@
 #pragma GCC optimize("vect-cost-model=dynamic", "fp-contract=fast")
 #endif
 
-enum { NN_CONV_POINTWISE, NN_CONV_IM2COL, NN_CONV_DEPTHWISE, NN_CONV_WINOGRAD };
+enum {
+    NN_CONV_POINTWISE,
+    NN_CONV_IM2COL,
+    NN_CONV_DEPTHWISE,
+    NN_CONV_GROUPED,
+    NN_CONV_WINOGRAD
+};
+
+/* Narrow groups (RegNet's 8 channels) take the direct grouped kernel. */
+#define NN_GROUPED_MAX_WIDTH 16
 
 typedef struct nn_conv_params {
     int kind;
@@ -276,6 +285,9 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
     int64_t P = (int64_t)p->Ho * p->Wo;
     if (p->group > 1 && p->Cg == 1)
         p->kind = NN_CONV_DEPTHWISE;
+    else if (p->group > 1 && p->Cg <= NN_GROUPED_MAX_WIDTH &&
+             p->Mg <= NN_GROUPED_MAX_WIDTH && p->sw <= 2 && p->dw == 1)
+        p->kind = NN_CONV_GROUPED;
     else if (p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 &&
              p->pt == 0 && p->pl == 0 && pads[ns] == 0 &&
              (ns == 1 || pads[3] == 0))
@@ -298,7 +310,7 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
                             "weights were kept only in Winograd form, which "
                             "this input size cannot use");
     }
-    if (p->kind == NN_CONV_DEPTHWISE) {
+    if (p->kind == NN_CONV_DEPTHWISE || p->kind == NN_CONV_GROUPED) {
         /* Rows and columns the taps reach, the columns rounded up to whole
          * 8-wide output blocks; one padded plane per (image, channel). */
         int64_t wo8 = ((int64_t)p->Wo + 7) / 8 * 8;
@@ -407,6 +419,10 @@ NN_CONV_CLONES static void nn_conv_add_row(float *restrict y,
 /* On smaller maps (14x14, 7x7) sgemm wins: there the weights, which it
  * packs into cache-sized blocks, outweigh the output. */
 #define NN_PW_MIN_PIXELS 512
+/* Grouped convolutions with this many output channels per group or fewer
+ * (RegNet: 8) run their unfolded input through this kernel too: sgemm's
+ * packing costs more than an 8-row product. */
+#define NN_PW_MAX_GROUP_ROWS 16
 
 typedef struct nn_pw_args {
     const float *w;   /* row m0 of the weights, row stride K */
@@ -495,8 +511,14 @@ static void nn_pw_gemm(const nn_pw_args_t *a, int M, int cols)
     for (int col = 0; col < cols; col += 16) {
         const int n = cols - col < 16 ? cols - col : 16;
         int m = 0;
-        for (; m + NN_PW_MR <= M; m += NN_PW_MR)
+        /* 6-row tiles; 8 or 7 rows left go as 4 + 4 or 4 + 3 (grouped
+         * convolutions often have 8 channels per group). */
+        for (; M - m > 8 || M - m == 6; m += NN_PW_MR)
             nn_pw_tile(a, m, NN_PW_MR, col, n);
+        if (M - m >= 7) {
+            nn_pw_tile(a, m, 4, col, n);
+            m += 4;
+        }
         switch (M - m) {
         case 5: nn_pw_tile(a, m, 5, col, n); break;
         case 4: nn_pw_tile(a, m, 4, col, n); break;
@@ -526,7 +548,8 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
      * row is in L1, adds bias and residual and applies the activation. */
     const int shared = r && r == y;
     const float *w = j->w + (size_t)(mbase + m0) * p->K;
-    if (p->kind == NN_CONV_POINTWISE && P >= NN_PW_MIN_PIXELS) {
+    if ((p->kind == NN_CONV_POINTWISE && P >= NN_PW_MIN_PIXELS) ||
+        (p->kind == NN_CONV_IM2COL && p->Mg <= NN_PW_MAX_GROUP_ROWS)) {
         const nn_fusion_t *f = j->fusion;
         const int clamp = f->act == NN_ACT_RELU || f->act == NN_ACT_CLIP;
         nn_pw_args_t a = {
@@ -788,6 +811,124 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* ---- grouped (narrow groups) ------------------------------------------------------
+ * Each output row segment of 8 pixels is computed for up to 8 output
+ * channels of a group at once: one load of an input row segment feeds 8
+ * FMAs, against a broadcast weight each. The group's input planes are
+ * padded like depthwise ones, so there are no bounds checks. */
+
+/* mt (<= 8) output channels from m, row oy, 8 pixels from ox. */
+static inline __attribute__((always_inline)) void
+nn_grp_tile(const nn_conv_job_t *j, const float *xp, const float *w,
+            const float *bias, const float *r, float *y, int mt, int oy,
+            int ox, float lo, float hi)
+{
+    const nn_conv_params_t *p = j->p;
+    const size_t padded = (size_t)p->Hp * p->Wp, P = (size_t)p->Ho * p->Wo;
+    const int taps = p->kh * p->kw, n = p->Wo - ox < 8 ? p->Wo - ox : 8;
+    nn_v8 acc[8];
+    _Pragma("GCC unroll 8")
+    for (int o = 0; o < 8; o++)
+        acc[o] = (nn_v8){0} + (bias && o < mt ? bias[o] : 0.0f);
+    for (int c = 0; c < p->Cg; c++) {
+        const float *plane = xp + c * padded + (size_t)oy * p->sh * p->Wp + ox;
+        const float *wc = w + (size_t)c * taps;
+        for (int ky = 0; ky < p->kh; ky++) {
+            const float *row = plane + (size_t)ky * p->dh * p->Wp;
+            for (int kx = 0; kx < p->kw; kx++) {
+                nn_v8 v;
+                if (p->sw == 1)
+                    NN_V8_LOAD(v, row + kx);
+                else /* de-interleaved stride 2 */
+                    NN_V8_LOAD(v, row + (kx & 1) * p->Wh + (kx >> 1));
+                const float *wt = wc + ky * p->kw + kx;
+                _Pragma("GCC unroll 8")
+                for (int o = 0; o < mt; o++)
+                    acc[o] += wt[(size_t)o * p->K] * v;
+            }
+        }
+    }
+    const nn_v8 lov = {lo, lo, lo, lo, lo, lo, lo, lo};
+    const nn_v8 hiv = {hi, hi, hi, hi, hi, hi, hi, hi};
+    _Pragma("GCC unroll 8")
+    for (int o = 0; o < mt; o++) {
+        float *yr = y + o * P + (size_t)oy * p->Wo + ox;
+        const float *rr = r ? r + o * P + (size_t)oy * p->Wo + ox : NULL;
+        nn_v8 v = acc[o];
+        if (n == 8) {
+            if (rr) {
+                nn_v8 t;
+                NN_V8_LOAD(t, rr);
+                v += t;
+            }
+            NN_V8_CLAMP(v, lov, hiv);
+            memcpy(yr, &v, sizeof v);
+        } else {
+            for (int q = 0; q < n; q++) {
+                float t = rr ? v[q] + rr[q] : v[q];
+                t = t < lo ? lo : t;
+                yr[q] = t > hi ? hi : t;
+            }
+        }
+    }
+}
+
+/* All output channels of one group: tiles of 8 channels x 8 pixels. */
+__attribute__((target_clones("fma", "default")))
+static void nn_grp_group(const nn_conv_job_t *j, const float *xp, int n,
+                         int g, float lo, float hi)
+{
+    const nn_conv_params_t *p = j->p;
+    const size_t P = (size_t)p->Ho * p->Wo;
+    for (int m = 0; m < p->Mg; m += 8) {
+        const int mt = p->Mg - m < 8 ? p->Mg - m : 8;
+        const int oc = g * p->Mg + m;
+        const float *w = j->w + (size_t)oc * p->K;
+        const float *bias = j->bias ? j->bias + oc : NULL;
+        float *y = j->y + ((size_t)n * p->M + oc) * P;
+        const float *r = j->res ? j->res + ((size_t)n * p->M + oc) * P : NULL;
+        for (int oy = 0; oy < p->Ho; oy++)
+            for (int ox = 0; ox < p->Wo; ox += 8) {
+                if (mt == 8)
+                    nn_grp_tile(j, xp, w, bias, r, y, 8, oy, ox, lo, hi);
+                else
+                    nn_grp_tile(j, xp, w, bias, r, y, mt, oy, ox, lo, hi);
+            }
+    }
+}
+
+/* Items are (image, group). A chunk reuses the padded planes of its
+ * first item's slot and zeroes them once, as nn_conv_dw does. */
+static void nn_conv_grouped(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_conv_job_t *j = arg;
+    const nn_conv_params_t *p = j->p;
+    const size_t HW = (size_t)p->H * p->W;
+    const size_t padded = (size_t)p->Hp * p->Wp;
+    const nn_fusion_t *f = j->fusion;
+    float lo = -INFINITY, hi = INFINITY;
+    if (f->act == NN_ACT_RELU)
+        lo = 0.0f;
+    else if (f->act == NN_ACT_CLIP)
+        lo = f->alpha, hi = f->beta;
+    const int post = f->act != NN_ACT_NONE && f->act != NN_ACT_RELU &&
+                     f->act != NN_ACT_CLIP;
+    float *xp = j->scratch + (size_t)begin * p->Cg * padded;
+    memset(xp, 0, (size_t)p->Cg * padded * sizeof *xp);
+    for (int64_t it = begin; it < end; it++) {
+        int n = (int)(it / p->group), g = (int)(it % p->group);
+        for (int c = 0; c < p->Cg; c++)
+            nn_dw_pad(p, j->x + ((size_t)n * p->C + (size_t)g * p->Cg + c) * HW,
+                      xp + c * padded);
+        nn_grp_group(j, xp, n, g, lo, hi);
+        if (post)
+            nn_apply_act(f, j->y + ((size_t)n * p->M + (size_t)g * p->Mg) *
+                                       p->Ho * p->Wo,
+                         (int64_t)p->Mg * p->Ho * p->Wo);
+    }
+}
+
 /* ---- exec ------------------------------------------------------------------------ */
 
 /* ---- Winograd F(2x2, 3x3) ---------------------------------------------------
@@ -996,6 +1137,10 @@ void nn_op_conv_exec(const nn_call_t *call)
 
     if (p->kind == NN_CONV_DEPTHWISE) {
         nn_pool_for(pool, (int64_t)p->N * p->C, nn_conv_dw, &j);
+        return;
+    }
+    if (p->kind == NN_CONV_GROUPED) {
+        nn_pool_for(pool, (int64_t)p->N * p->group, nn_conv_grouped, &j);
         return;
     }
     if (p->kind == NN_CONV_WINOGRAD) {
