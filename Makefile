@@ -12,7 +12,8 @@ CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE \
             -fno-math-errno $(SAN) -Iinclude -Isrc -I$(BUILD)/gen
 LDFLAGS  += $(SAN)
 LIBS     := -lprotobuf-c -lopenblas -lpthread -lm
-TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+SERVER_LIBS := -lmicrohttpd -luv -ljansson -lturbojpeg -lspng -lsystemd
+TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) -lcurl
 PYTHON   ?= /usr/bin/python3
 SHARED   ?= ../shared
 
@@ -21,17 +22,22 @@ GEN        := $(BUILD)/gen/onnx.pb-c.c
 NN_SRC     := $(wildcard src/nn/*.c src/nn/ops/*.c src/util/*.c)
 NN_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(NN_SRC)) $(BUILD)/gen/onnx.pb-c.o
 TOOL_SRC   := $(wildcard src/tools/*.c)
+# The daemon: every module of src/server/ in a library, main.c apart.
+SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+SERVER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRC))
 TEST_SRC   := $(wildcard tests/test_*.c)
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/util/*.c))
 
 DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev libopenblas-dev libprotobuf-c-dev \
     protobuf-c-compiler libonnx-dev libonnx-testdata check python3-numpy \
-    python3-torch python3-torchvision python3-onnx
+    python3-torch python3-torchvision python3-onnx python3-pil \
+    libmicrohttpd-dev libuv1-dev libjansson-dev libturbojpeg0-dev libspng-dev \
+    libsystemd-dev libcurl4-openssl-dev dataset-fashion-mnist prometheus
 
 .PHONY: all test unit conformance asan deps clean models run bench
 .SECONDARY:
-all: $(BUILD)/imgclass $(BUILD)/conformance $(TESTS)
+all: $(BUILD)/imgclassd $(BUILD)/imgclass $(BUILD)/conformance $(TESTS)
 
 $(GEN): $(ONNX_PROTO)
 	@mkdir -p $(dir $@)
@@ -47,14 +53,20 @@ $(BUILD)/%.o: %.c $(GEN)
 $(BUILD)/libnn.a: $(NN_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+$(BUILD)/libserver.a: $(SERVER_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/imgclassd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libnn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(LIBS)
+
 $(BUILD)/imgclass: $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/conformance: $(BUILD)/tests/conformance.o $(TEST_UTIL) $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL) $(BUILD)/libnn.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LIBS)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL) $(BUILD)/libserver.a $(BUILD)/libnn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(SERVER_LIBS) $(LIBS)
 
 # Real torchvision architectures with PyTorch's own outputs (ignored folder).
 MODELS_DIR := build-models
@@ -63,10 +75,10 @@ $(MODELS_DIR)/.done: tools/export_torchvision.py
 	$(PYTHON) tools/export_torchvision.py --out $(MODELS_DIR)
 	touch $@
 
-unit: $(TESTS) $(BUILD)/imgclass
+unit: $(TESTS) $(BUILD)/imgclass $(BUILD)/imgclassd
 	@set -e; for t in $(TESTS); do \
 	  echo "== $$t"; IMGCLASS_MODELS=$(MODELS_DIR) IMGCLASS_SHARED=$(SHARED) \
-	  IMGCLASS_TOOL=$(BUILD)/imgclass $$t; done
+	  IMGCLASS_TOOL=$(BUILD)/imgclass IMGCLASSD=$(BUILD)/imgclassd $$t; done
 
 conformance: $(BUILD)/conformance
 	$(BUILD)/conformance --skips tests/conformance_skips.txt

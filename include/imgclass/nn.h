@@ -74,6 +74,11 @@ int nn_model_input_count(const nn_model_t *model);
 int nn_model_output_count(const nn_model_t *model);
 const nn_tensor_info_t *nn_model_input(const nn_model_t *model, int i);
 const nn_tensor_info_t *nn_model_output(const nn_model_t *model, int i);
+/* ONNX op type of the node that computes output i ("Softmax", "Gemm", ...),
+ * looking through Reshape, Flatten, Squeeze, Unsqueeze, Identity and
+ * Dropout; NULL when the output is a graph input or constant. A server
+ * uses it not to apply softmax to probabilities twice. */
+const char *nn_model_output_op(const nn_model_t *model, int i);
 
 /* Figures for people sizing a model (per image, i.e. at batch 1). */
 typedef struct nn_model_stats {

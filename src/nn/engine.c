@@ -321,6 +321,36 @@ const nn_tensor_info_t *nn_model_output(const nn_model_t *m, int i)
     return i >= 0 && i < m->g.n_outputs ? &m->outputs[i] : NULL;
 }
 
+/* Ops that only move or relabel values: the output's meaning comes from
+ * the op before them. */
+static int nn_is_layout_op(const char *op)
+{
+    static const char *const ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze",
+                                      "Identity", "Dropout"};
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
+        if (strcmp(op, ops[k]) == 0)
+            return 1;
+    return 0;
+}
+
+const char *nn_model_output_op(const nn_model_t *m, int i)
+{
+    if (i < 0 || i >= m->g.n_outputs)
+        return NULL;
+    int value = m->g.outputs[i];
+    const char *op = NULL;
+    for (int k = m->g.n_nodes - 1; k >= 0; k--) {
+        const nn_node_t *n = &m->g.nodes[k];
+        if (n->dead || n->n_outputs < 1 || n->outputs[0] != value)
+            continue;
+        op = n->op_type;
+        if (!nn_is_layout_op(op) || n->n_inputs < 1)
+            break;
+        value = n->inputs[0]; /* look through it */
+    }
+    return op;
+}
+
 size_t nn_model_input_elems(const nn_model_t *m, int i, int batch)
 {
     return (size_t)m->input_image_elems[i] * (size_t)batch;

@@ -1,0 +1,809 @@
+/* The HTTP API: routing, the classify endpoints, health, models and
+ * metrics; one JSON answer per request. See openapi.yaml.
+ *
+ * libmicrohttpd calls api_handle several times per request: first with
+ * the headers (a request_t is made and, for the cheap refusals, answered
+ * at once), then with pieces of the body, then once with no data, when
+ * the request is dispatched. A classify request queues one job per image
+ * and suspends its connection; api_job_finished resumes it when the last
+ * job is back, and the next call queues the answer. */
+#include <ctype.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "server/server.h"
+
+/* ---- metrics ---------------------------------------------------------------------- */
+
+static const double latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                         0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128};
+#define NB(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+int api_metrics_init(server_t *srv)
+{
+    metrics_t *m = srv->metrics;
+    const char *route_code[] = {"route", "code", NULL};
+    const char *route[] = {"route", NULL};
+    const char *model[] = {"model", NULL};
+    const char *model_status[] = {"model", "status", NULL};
+    const char *mv[] = {"model", "version", NULL};
+    srv->m_http_requests = metrics_family(m, "imgclassd_http_requests_total",
+        "HTTP requests answered, by route and status code.", METRIC_COUNTER,
+        route_code, NULL, 0);
+    srv->m_http_duration = metrics_family(m, "imgclassd_http_request_duration_seconds",
+        "Time from the request's arrival to its answer.", METRIC_HISTOGRAM, route,
+        latency_buckets, NB(latency_buckets));
+    srv->m_images = metrics_family(m, "imgclassd_images_total",
+        "Images by outcome: ok, bad_image, timeout, cancelled, rejected (queue "
+        "full), shutdown, error.", METRIC_COUNTER, model_status, NULL, 0);
+    srv->m_queue_s = metrics_family(m, "imgclassd_queue_duration_seconds",
+        "Time an image waited in its model's queue.", METRIC_HISTOGRAM, model,
+        latency_buckets, NB(latency_buckets));
+    srv->m_infer_s = metrics_family(m, "imgclassd_inference_duration_seconds",
+        "Time to run one batch through the model.", METRIC_HISTOGRAM, model,
+        latency_buckets, NB(latency_buckets));
+    srv->m_batch = metrics_family(m, "imgclassd_batch_size",
+        "Images per batch run.", METRIC_HISTOGRAM, model, batch_buckets,
+        NB(batch_buckets));
+    srv->m_queue_depth = metrics_family(m, "imgclassd_queue_depth",
+        "Images waiting in the model's queue.", METRIC_GAUGE, model, NULL, 0);
+    srv->m_model_ready = metrics_family(m, "imgclassd_model_ready",
+        "1 when the model is loaded and serving.", METRIC_GAUGE, model, NULL, 0);
+    srv->m_load_fail = metrics_family(m, "imgclassd_model_load_failures_total",
+        "Failed model loads (start-up or reload).", METRIC_COUNTER, model, NULL, 0);
+    srv->m_open_conns = metrics_family(m, "imgclassd_open_connections",
+        "Open HTTP connections.", METRIC_GAUGE, NULL, NULL, 0);
+    srv->m_process_cpu = metrics_family(m, "process_cpu_seconds_total",
+        "Total user and system CPU time spent in seconds.", METRIC_COUNTER, NULL,
+        NULL, 0);
+    srv->m_process_rss = metrics_family(m, "process_resident_memory_bytes",
+        "Resident memory size in bytes.", METRIC_GAUGE, NULL, NULL, 0);
+    srv->m_process_start = metrics_family(m, "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.", METRIC_GAUGE,
+        NULL, NULL, 0);
+    srv->m_process_fds = metrics_family(m, "process_open_fds",
+        "Number of open file descriptors.", METRIC_GAUGE, NULL, NULL, 0);
+    if (!srv->m_http_requests || !srv->m_http_duration || !srv->m_images ||
+        !srv->m_queue_s || !srv->m_infer_s || !srv->m_batch || !srv->m_queue_depth ||
+        !srv->m_model_ready || !srv->m_load_fail || !srv->m_open_conns ||
+        !srv->m_process_cpu || !srv->m_process_rss || !srv->m_process_start ||
+        !srv->m_process_fds)
+        return -1;
+    if (!srv->cfg.triton_metrics)
+        return 0;
+    /* Triton's names, so that dashboards made for Triton work unchanged. */
+    srv->t_success = metrics_family(m, "nv_inference_request_success",
+        "Number of successful inference requests, all batch sizes", METRIC_COUNTER,
+        mv, NULL, 0);
+    srv->t_failure = metrics_family(m, "nv_inference_request_failure",
+        "Number of failed inference requests, all batch sizes", METRIC_COUNTER,
+        mv, NULL, 0);
+    srv->t_count = metrics_family(m, "nv_inference_count",
+        "Number of inferences performed (does not include cached requests)",
+        METRIC_COUNTER, mv, NULL, 0);
+    srv->t_exec = metrics_family(m, "nv_inference_exec_count",
+        "Number of model executions performed (does not include cached requests)",
+        METRIC_COUNTER, mv, NULL, 0);
+    srv->t_pending = metrics_family(m, "nv_inference_pending_request_count",
+        "Instantaneous number of pending requests awaiting execution per-model.",
+        METRIC_GAUGE, mv, NULL, 0);
+    srv->t_request_us = metrics_family(m, "nv_inference_request_duration_us",
+        "Cumulative inference request duration in microseconds (includes cached "
+        "requests)", METRIC_COUNTER, mv, NULL, 0);
+    srv->t_queue_us = metrics_family(m, "nv_inference_queue_duration_us",
+        "Cumulative inference queuing duration in microseconds (includes cached "
+        "requests)", METRIC_COUNTER, mv, NULL, 0);
+    srv->t_compute_us = metrics_family(m, "nv_inference_compute_infer_duration_us",
+        "Cumulative compute inference duration in microseconds (does not include "
+        "cached requests)", METRIC_COUNTER, mv, NULL, 0);
+    return srv->t_success && srv->t_failure && srv->t_count && srv->t_exec &&
+                   srv->t_pending && srv->t_request_us && srv->t_queue_us &&
+                   srv->t_compute_us
+               ? 0
+               : -1;
+}
+
+/* Gauges read at scrape time: queue depths and the process figures. */
+static void refresh_gauges(server_t *srv)
+{
+    for (int i = 0; i < srv->n_slots; i++) {
+        served_model_t *m = srv->slots[i].current;
+        if (!m)
+            continue;
+        int depth = sched_queue_depth(m->sched);
+        const char *lv[] = {m->name, NULL};
+        metric_set(metrics_series(srv->m_queue_depth, lv), depth);
+        if (srv->cfg.triton_metrics) {
+            const char *tv[] = {m->name, m->cfg.version, NULL};
+            metric_set(metrics_series(srv->t_pending, tv), depth);
+        }
+    }
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f) {
+        unsigned long utime = 0, stime = 0;
+        long rss = 0;
+        /* Fields 14, 15 (utime, stime) and 24 (rss) after "pid (comm) ". */
+        int n = fscanf(f, "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                          "%lu %lu %*d %*d %*d %*d %*d %*d %*u %*u %ld",
+                       &utime, &stime, &rss);
+        fclose(f);
+        if (n == 3) {
+            double tick = (double)sysconf(_SC_CLK_TCK);
+            metric_set(metrics_series(srv->m_process_cpu, NULL),
+                       (double)(utime + stime) / tick);
+            metric_set(metrics_series(srv->m_process_rss, NULL),
+                       (double)rss * (double)sysconf(_SC_PAGESIZE));
+        }
+    }
+    metric_set(metrics_series(srv->m_process_start, NULL), (double)srv->start_time_s);
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int n = 0;
+        while (readdir(d))
+            n++;
+        closedir(d);
+        metric_set(metrics_series(srv->m_process_fds, NULL), n - 3); /* . .. dir */
+    }
+}
+
+/* ---- answers ---------------------------------------------------------------------- */
+
+static void answer_json(request_t *r, int status, json_t *body)
+{
+    free(r->resp);
+    r->resp = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
+    json_decref(body);
+    r->status = r->resp ? status : 500;
+    r->state = REQ_ANSWERED;
+}
+
+__attribute__((format(printf, 3, 4))) static void
+answer_error(request_t *r, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    answer_json(r, status, json_pack("{s:s, s:i, s:s}", "error", msg, "code", status,
+                                     "request_id", r->id));
+}
+
+/* Queues the built answer. */
+static enum MHD_Result send_answer(request_t *r)
+{
+    const char *body = r->resp ? r->resp : "{\"error\":\"out of memory\"}";
+    size_t len = strlen(body);
+    struct MHD_Response *resp;
+    if (r->resp) {
+        resp = MHD_create_response_from_buffer(len, r->resp, MHD_RESPMEM_MUST_FREE);
+        if (resp)
+            r->resp = NULL; /* MHD frees it */
+    } else {
+        resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->route && strcmp(r->route, "metrics") == 0
+                                ? "text/plain; version=0.0.4; charset=utf-8"
+                                : "application/json");
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    if (r->retry_after)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
+    if (r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    /* While draining, close keep-alive connections after their answer so
+     * that a balancer moves them elsewhere before the socket goes away. */
+    if (r->srv->draining)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* ---- request life ----------------------------------------------------------------- */
+
+/* The client's X-Request-Id if it is sane (printable, short), else a new
+ * one: a per-process random prefix and a counter. */
+static void set_request_id(request_t *r)
+{
+    const char *given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (given) {
+        size_t n = strlen(given);
+        int ok = n > 0 && n < sizeof r->id;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = given[i] > 0x20 && given[i] < 0x7f;
+        if (ok) {
+            memcpy(r->id, given, n + 1);
+            return;
+        }
+    }
+    snprintf(r->id, sizeof r->id, "%s-%08" PRIx64, r->srv->id_prefix,
+             ++r->srv->request_counter);
+}
+
+static request_t *request_new(server_t *srv, struct MHD_Connection *conn,
+                              const char *url, const char *method)
+{
+    request_t *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(url))) {
+        free(r);
+        return NULL;
+    }
+    r->srv = srv;
+    r->conn = conn;
+    r->start_ns = sched_now_ns();
+    snprintf(r->method, sizeof r->method, "%s", method);
+    set_request_id(r);
+    srv->open_requests++;
+    return r;
+}
+
+static void request_free(request_t *r)
+{
+    body_free(r);
+    free(r->jobs);
+    free(r->outputs);
+    free(r->resp);
+    free(r->path);
+    free(r);
+}
+
+void api_request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    server_t *srv = cls;
+    request_t *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    int status = r->state == REQ_ANSWERED ? r->status : 0;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status == 0)
+        status = 499; /* nginx's "client closed request" */
+    double secs = (double)(sched_now_ns() - r->start_ns) / 1e9;
+    const char *route = r->route ? r->route : "unknown";
+    char code[8];
+    snprintf(code, sizeof code, "%d", status);
+    const char *lv[] = {route, code, NULL};
+    metric_add(metrics_series(srv->m_http_requests, lv), 1);
+    const char *rv[] = {route, NULL};
+    metric_observe(metrics_series(srv->m_http_duration, rv), secs);
+    if (srv->cfg.log_requests)
+        log_line("INFO", "request id=%s method=%s path=%s status=%d ms=%.1f%s%s%s%s",
+                 r->id, r->method, r->path, status, secs * 1e3,
+                 r->model_label ? " model=" : "", r->model_label ? r->model_label : "",
+                 toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? " aborted=" : "",
+                 toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client"
+                 : toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? "error" : "");
+    /* A request whose jobs are still out cannot end here: its connection
+     * is suspended, and MHD does not close suspended connections. */
+    if (r->model)
+        server_model_unref(srv, r->model);
+    srv->open_requests--;
+    request_free(r);
+}
+
+/* ---- classification --------------------------------------------------------------- */
+
+typedef struct scored {
+    float score;
+    int index;
+} scored_t;
+
+static int by_score_desc(const void *a, const void *b)
+{
+    const scored_t *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->index - y->index;
+}
+
+/* Scores of one image (softmax of the logits unless the model already
+ * ends in Softmax), sorted, into s[0..n). */
+static void score_image(const served_model_t *m, const float *out, scored_t *s)
+{
+    int n = m->n_classes;
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (out[i] > mx)
+            mx = out[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        s[i].index = i;
+        if (m->has_softmax) {
+            s[i].score = out[i];
+        } else {
+            s[i].score = expf(out[i] - mx);
+            sum += s[i].score;
+        }
+    }
+    if (!m->has_softmax && sum > 0)
+        for (int i = 0; i < n; i++)
+            s[i].score = (float)(s[i].score / sum);
+    qsort(s, (size_t)n, sizeof *s, by_score_desc);
+}
+
+static const char *job_outcome(const sched_job_t *j)
+{
+    switch (j->status) {
+    case SCHED_OK: return "ok";
+    case SCHED_EIMAGE: return "bad_image";
+    case SCHED_TIMEOUT: return "timeout";
+    case SCHED_CANCELLED: return "cancelled";
+    case SCHED_ESHUTDOWN: return "shutdown";
+    default: return "error";
+    }
+}
+
+static int job_http_status(const sched_job_t *j)
+{
+    switch (j->status) {
+    case SCHED_OK: return 200;
+    case SCHED_EIMAGE: return j->http_status ? j->http_status : 400;
+    case SCHED_TIMEOUT: return 504;
+    case SCHED_CANCELLED: return 499;
+    case SCHED_ESHUTDOWN: return 503;
+    default: return 500;
+    }
+}
+
+static void build_answer(request_t *r)
+{
+    served_model_t *m = r->model;
+    scored_t *s = malloc((size_t)m->n_classes * sizeof *s);
+    json_t *results = json_array();
+    json_t *ts = r->torchserve ? json_array() : NULL;
+    if (!s || !results || (r->torchserve && !ts)) {
+        free(s);
+        json_decref(results);
+        json_decref(ts);
+        answer_error(r, 503, "out of memory");
+        return;
+    }
+    int status = 200;
+    const char *first_error = NULL;
+    int k = r->top_k > 0 ? r->top_k : m->cfg.top_k;
+    if (k > m->n_classes)
+        k = m->n_classes;
+    for (int i = 0; i < r->n_jobs; i++) {
+        const sched_job_t *j = &r->jobs[i];
+        json_t *entry;
+        if (j->status != SCHED_OK) {
+            if (status == 200) {
+                status = job_http_status(j);
+                first_error = j->msg;
+            }
+            entry = json_pack("{s:s, s:i}", "error", j->msg, "code", job_http_status(j));
+            json_array_append_new(results, entry);
+            if (ts)
+                json_array_append_new(ts, json_pack("{s:s}", "error", j->msg));
+            continue;
+        }
+        score_image(m, r->outputs + (size_t)i * sched_output_elems(m->sched), s);
+        json_t *preds = json_array();
+        json_t *tsobj = ts ? json_object() : NULL;
+        for (int q = 0; q < k && preds; q++) {
+            json_array_append_new(preds, json_pack("{s:s, s:i, s:f}", "label",
+                                                   m->labels[s[q].index], "index",
+                                                   s[q].index, "score",
+                                                   (double)s[q].score));
+            if (tsobj)
+                json_object_set_new(tsobj, m->labels[s[q].index],
+                                    json_real((double)s[q].score));
+        }
+        double queue_ms = (double)(j->started_ns - j->queued_ns) / 1e6;
+        double infer_ms = (double)(j->finished_ns - j->started_ns) / 1e6;
+        double total_ms = (double)(sched_now_ns() - r->start_ns) / 1e6;
+        entry = json_pack("{s:o, s:{s:f, s:f, s:f}, s:i}", "predictions", preds,
+                          "timings", "queue_ms", queue_ms, "inference_ms", infer_ms,
+                          "total_ms", total_ms, "batch_size", j->batch_size);
+        json_array_append_new(results, entry);
+        if (ts)
+            json_array_append_new(ts, tsobj);
+    }
+    free(s);
+    if (ts) {
+        json_decref(results);
+        if (status != 200) {
+            json_decref(ts);
+            answer_error(r, status, "%s", first_error);
+            return;
+        }
+        json_t *one = json_incref(json_array_get(ts, 0));
+        answer_json(r, 200, json_array_size(ts) == 1 ? one : json_incref(ts));
+        if (json_array_size(ts) != 1)
+            json_decref(one);
+        json_decref(ts);
+        return;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:s, s:o}", "model", m->name, "version",
+                             m->cfg.version, "request_id", r->id, "results", results);
+    if (body && status != 200) {
+        json_object_set_new(body, "error", json_string(first_error));
+        json_object_set_new(body, "code", json_integer(status));
+    }
+    answer_json(r, status, body);
+}
+
+void api_job_finished(server_t *srv, sched_job_t *job)
+{
+    request_t *r = job->owner;
+    served_model_t *m = r->model;
+    const char *lv[] = {m->name, job_outcome(job), NULL};
+    metric_add(metrics_series(srv->m_images, lv), 1);
+    const char *mv[] = {m->name, NULL};
+    if (job->status == SCHED_OK)
+        metric_observe(metrics_series(srv->m_queue_s, mv),
+                       (double)(job->started_ns - job->queued_ns) / 1e9);
+    if (srv->cfg.triton_metrics) {
+        const char *tv[] = {m->name, m->cfg.version, NULL};
+        int ok = job->status == SCHED_OK;
+        metric_add(metrics_series(ok ? srv->t_success : srv->t_failure, tv), 1);
+        if (ok) {
+            metric_add(metrics_series(srv->t_count, tv), 1);
+            metric_add(metrics_series(srv->t_queue_us, tv),
+                       (double)(job->started_ns - job->queued_ns) / 1e3);
+            metric_add(metrics_series(srv->t_request_us, tv),
+                       (double)(job->finished_ns - job->queued_ns) / 1e3);
+        }
+    }
+    if (++r->n_done < r->n_jobs)
+        return;
+    build_answer(r);
+    server_resume(srv, r);
+}
+
+void api_cancel(server_t *srv, request_t *r)
+{
+    (void)srv;
+    for (int i = 0; i < r->n_jobs; i++)
+        sched_cancel(r->model->sched, &r->jobs[i]);
+}
+
+/* top_k from the query, the form or the JSON body; 0 when not given. */
+static int parse_top_k(request_t *r, const served_model_t *m)
+{
+    const char *q = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "top_k");
+    if (!q && r->has_form_top_k)
+        q = r->form_top_k;
+    if (q) {
+        char *end;
+        long long v = strtoll(q, &end, 10);
+        if (end == q || *end)
+            return -1;
+        r->top_k = v < 1 ? -1 : v > 1000000000 ? 1000000000 : (int)v;
+    }
+    if (r->top_k < 0 || r->top_k > m->n_classes)
+        return -1;
+    return 0;
+}
+
+static void classify(request_t *r, const char *name)
+{
+    server_t *srv = r->srv;
+    model_slot_t *slot;
+    served_model_t *m = server_find_model(srv, name, &slot);
+    r->model_label = slot ? slot->name : NULL;
+    if (!m) {
+        if (slot)
+            answer_error(r, 503, "model '%s' is not loaded%s%s", name,
+                         slot->last_error ? ": " : " yet",
+                         slot->last_error ? slot->last_error : "");
+        else
+            answer_error(r, 404, "no model named '%s'", name);
+        return;
+    }
+    char msg[512];
+    int st = body_images(r, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_CONTENT_TYPE),
+                         msg, sizeof msg);
+    if (st) {
+        answer_error(r, st, "%s", msg);
+        return;
+    }
+    if (parse_top_k(r, m)) {
+        answer_error(r, 400, "top_k must be an integer from 1 to %d (the model's classes)",
+                     m->n_classes);
+        return;
+    }
+    if (r->n_parts > srv->cfg.max_images_per_request) {
+        answer_error(r, 413, "%d images; at most %d per request", r->n_parts,
+                     srv->cfg.max_images_per_request);
+        return;
+    }
+    int n = r->n_parts;
+    size_t per = sched_output_elems(m->sched);
+    r->jobs = calloc((size_t)n, sizeof *r->jobs);
+    r->outputs = malloc((size_t)n * per * sizeof *r->outputs);
+    sched_job_t **ptrs = malloc((size_t)n * sizeof *ptrs);
+    if (!r->jobs || !r->outputs || !ptrs) {
+        free(ptrs);
+        answer_error(r, 503, "out of memory");
+        return;
+    }
+    int64_t deadline = sched_now_ns() + (int64_t)m->cfg.timeout_ms * 1000000;
+    for (int i = 0; i < n; i++) {
+        sched_job_t *j = &r->jobs[i];
+        j->data = r->parts[i].data;
+        j->size = r->parts[i].size;
+        j->deadline_ns = deadline;
+        j->output = r->outputs + (size_t)i * per;
+        j->owner = r;
+        ptrs[i] = j;
+    }
+    int rc = sched_submit(m->sched, ptrs, n);
+    free(ptrs);
+    if (rc) {
+        const char *lv[] = {m->name, "rejected", NULL};
+        metric_add(metrics_series(srv->m_images, lv), n);
+        r->retry_after = "1";
+        answer_error(r, 503, "model '%s' is overloaded (queue full); retry later", name);
+        return;
+    }
+    r->model = m;
+    m->refs++;
+    r->n_jobs = n;
+    r->state = REQ_WAITING;
+    MHD_suspend_connection(r->conn);
+    server_watch_disconnect(srv, r);
+}
+
+/* ---- models and health ------------------------------------------------------------ */
+
+static json_t *model_json(const model_slot_t *slot)
+{
+    const served_model_t *m = slot->current;
+    const char *state = m ? "ready" : slot->loading ? "loading" : "failed";
+    json_t *o = json_pack("{s:s, s:s}", "name", slot->name, "state", state);
+    if (!o)
+        return NULL;
+    if (slot->last_error)
+        json_object_set_new(o, "last_error", json_string(slot->last_error));
+    if (!m)
+        return o;
+    const nn_tensor_info_t *in = nn_model_input(m->nn, 0);
+    json_object_set_new(o, "version", json_string(m->cfg.version));
+    json_object_set_new(o, "input", json_pack("{s:s, s:[i,i,i,i]}", "name", in->name,
+                                              "shape", -1, m->channels, m->height,
+                                              m->width));
+    json_object_set_new(o, "classes", json_integer(m->n_classes));
+    json_object_set_new(o, "output_is_probability", json_boolean(m->has_softmax));
+    json_object_set_new(o, "batching",
+                        json_pack("{s:i, s:i, s:i, s:i, s:i}", "max_batch_size",
+                                  m->cfg.sched.max_batch_size, "max_queue_delay_us",
+                                  m->cfg.sched.max_queue_delay_us, "instances",
+                                  m->cfg.sched.instances, "threads",
+                                  m->cfg.sched.threads, "queue_capacity",
+                                  m->cfg.sched.queue_capacity));
+    json_object_set_new(o, "top_k", json_integer(m->cfg.top_k));
+    json_object_set_new(o, "timeout_ms", json_integer(m->cfg.timeout_ms));
+    json_object_set_new(o, "queue_depth", json_integer(sched_queue_depth(m->sched)));
+    return o;
+}
+
+static void list_models(request_t *r)
+{
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < r->srv->n_slots; i++)
+        json_array_append_new(arr, model_json(&r->srv->slots[i]));
+    answer_json(r, 200, arr ? json_pack("{s:o}", "models", arr) : NULL);
+}
+
+static void show_metrics(request_t *r)
+{
+    refresh_gauges(r->srv);
+    size_t len;
+    char *text = metrics_render(r->srv->metrics, &len);
+    if (!text) {
+        answer_error(r, 503, "out of memory");
+        return;
+    }
+    free(r->resp);
+    r->resp = text;
+    r->status = 200;
+    r->state = REQ_ANSWERED;
+}
+
+/* ---- routing ---------------------------------------------------------------------- */
+
+static int valid_model_name(const char *s, size_t n)
+{
+    if (n == 0 || n > 128)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return 0;
+    return 1;
+}
+
+/* Splits "/prefix/{name}suffix"; returns 1 and the name when it matches. */
+static int match(const char *url, const char *prefix, const char *suffix, char *name,
+                 size_t name_size)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix), ul = strlen(url);
+    if (ul <= pl + sl || strncmp(url, prefix, pl) != 0 ||
+        strcmp(url + ul - sl, suffix) != 0)
+        return 0;
+    size_t n = ul - pl - sl;
+    if (memchr(url + pl, '/', n) || (sl == 0 && memchr(url + pl, ':', n)) ||
+        n >= name_size)
+        return 0;
+    memcpy(name, url + pl, n);
+    name[n] = '\0';
+    return 1;
+}
+
+typedef enum route_id {
+    R_NONE, R_CLASSIFY, R_PREDICTIONS, R_MODELS, R_MODEL, R_MODEL_READY, R_HEALTHZ,
+    R_READYZ, R_METRICS, R_V2_LIVE, R_V2_READY, R_V2_MODEL_READY,
+} route_id_t;
+
+static const struct {
+    const char *name;
+    int post; /* 1: POST, 0: GET/HEAD */
+} routes[] = {
+    [R_NONE] = {"not_found", 0},       [R_CLASSIFY] = {"classify", 1},
+    [R_PREDICTIONS] = {"predictions", 1}, [R_MODELS] = {"models", 0},
+    [R_MODEL] = {"model", 0},         [R_MODEL_READY] = {"model_ready", 0},
+    [R_HEALTHZ] = {"healthz", 0},     [R_READYZ] = {"readyz", 0},
+    [R_METRICS] = {"metrics", 0},     [R_V2_LIVE] = {"v2_live", 0},
+    [R_V2_READY] = {"v2_ready", 0},   [R_V2_MODEL_READY] = {"v2_model_ready", 0},
+};
+
+static route_id_t route_of(const char *url, char *name, size_t name_size)
+{
+    name[0] = '\0';
+    if (!strcmp(url, "/healthz")) return R_HEALTHZ;
+    if (!strcmp(url, "/readyz")) return R_READYZ;
+    if (!strcmp(url, "/metrics")) return R_METRICS;
+    if (!strcmp(url, "/v1/models")) return R_MODELS;
+    if (!strcmp(url, "/v2/health/live")) return R_V2_LIVE;
+    if (!strcmp(url, "/v2/health/ready")) return R_V2_READY;
+    if (match(url, "/v1/models/", ":classify", name, name_size)) return R_CLASSIFY;
+    if (match(url, "/v1/models/", "/ready", name, name_size)) return R_MODEL_READY;
+    if (match(url, "/v1/models/", "", name, name_size)) return R_MODEL;
+    if (match(url, "/predictions/", "", name, name_size)) return R_PREDICTIONS;
+    if (match(url, "/v2/models/", "/ready", name, name_size)) return R_V2_MODEL_READY;
+    return R_NONE;
+}
+
+/* Answers everything but classification. */
+static void answer_get(request_t *r, route_id_t id, const char *name)
+{
+    server_t *srv = r->srv;
+    const char *why;
+    int ready = server_ready(srv, &why);
+    model_slot_t *slot = NULL;
+    served_model_t *m = name[0] ? server_find_model(srv, name, &slot) : NULL;
+    switch (id) {
+    case R_HEALTHZ:
+    case R_V2_LIVE:
+        answer_json(r, 200, json_pack("{s:s, s:b}", "status", "alive", "live", 1));
+        return;
+    case R_READYZ:
+        answer_json(r, ready ? 200 : 503, json_pack("{s:s, s:b}", "status", why, "ready",
+                                                    ready));
+        return;
+    case R_V2_READY:
+        answer_json(r, ready ? 200 : 400, json_pack("{s:b, s:s}", "ready", ready,
+                                                    "status", why));
+        return;
+    case R_METRICS:
+        show_metrics(r);
+        return;
+    case R_MODELS:
+        list_models(r);
+        return;
+    default:
+        break;
+    }
+    if (!slot) {
+        answer_error(r, id == R_V2_MODEL_READY ? 400 : 404, "no model named '%s'", name);
+        return;
+    }
+    r->model_label = slot->name;
+    int mready = m && !srv->draining;
+    if (id == R_MODEL)
+        answer_json(r, 200, model_json(slot));
+    else if (id == R_MODEL_READY)
+        answer_json(r, mready ? 200 : 503,
+                    json_pack("{s:s, s:b}", "name", slot->name, "ready", mready));
+    else /* R_V2_MODEL_READY */
+        answer_json(r, mready ? 200 : 400,
+                    json_pack("{s:s, s:b}", "name", slot->name, "ready", mready));
+}
+
+/* The first call: route, method and the refusals that need no body. */
+static void on_headers(request_t *r, const char *url, const char *method)
+{
+    char name[160];
+    route_id_t id = route_of(url, name, sizeof name);
+    r->route = routes[id].name;
+    int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    /* TorchServe's documented client call is curl -T, a PUT. */
+    int is_post = !strcmp(method, "POST") || (id == R_PREDICTIONS && !strcmp(method, "PUT"));
+    if (id == R_NONE) {
+        answer_error(r, 404, "no such endpoint: %s %s", method, url);
+        return;
+    }
+    if (name[0] && !valid_model_name(name, strlen(name))) {
+        answer_error(r, 404, "no model named '%s'", name);
+        return;
+    }
+    if (routes[id].post ? !is_post : !is_get) {
+        r->allow = id == R_PREDICTIONS ? "POST, PUT" : routes[id].post ? "POST" : "GET, HEAD";
+        answer_error(r, 405, "%s is not allowed here; use %s", method, r->allow);
+        return;
+    }
+    if (!routes[id].post) {
+        answer_get(r, id, name);
+        return;
+    }
+    r->torchserve = id == R_PREDICTIONS;
+    model_slot_t *slot;
+    server_find_model(r->srv, name, &slot);
+    if (!slot) {
+        answer_error(r, 404, "no model named '%s'", name);
+        return;
+    }
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > r->srv->cfg.max_body_bytes) {
+        answer_error(r, 413, "the body is larger than %zu bytes",
+                     r->srv->cfg.max_body_bytes);
+        return;
+    }
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0 && body_start_multipart(r))
+        answer_error(r, 400, "malformed multipart/form-data header (no boundary?)");
+    snprintf(r->model_name, sizeof r->model_name, "%s", name);
+}
+
+enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                           const char *method, const char *version,
+                           const char *upload_data, size_t *upload_data_size,
+                           void **con_cls)
+{
+    (void)version;
+    server_t *srv = cls;
+    request_t *r = *con_cls;
+    if (!r) {
+        if (!(r = request_new(srv, conn, url, method)))
+            return MHD_NO;
+        *con_cls = r;
+        on_headers(r, url, method);
+        /* An answer made from the headers alone goes out without reading
+         * the body (MHD then closes the connection). */
+        if (r->state == REQ_ANSWERED)
+            return send_answer(r);
+        return MHD_YES;
+    }
+    if (r->state == REQ_ANSWERED) {
+        *upload_data_size = 0;
+        return send_answer(r);
+    }
+    if (*upload_data_size > 0) {
+        int rc = r->post ? body_feed_multipart(r, upload_data, *upload_data_size)
+                         : body_append(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return rc ? MHD_NO : MHD_YES;
+    }
+    if (r->state == REQ_WAITING)
+        return MHD_YES;
+    classify(r, r->model_name);
+    if (r->state == REQ_ANSWERED)
+        return send_answer(r);
+    return MHD_YES;
+}
