@@ -11,11 +11,13 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -444,6 +446,25 @@ static void on_term(uv_signal_t *h, int sig)
     begin_drain(srv, sig == SIGINT ? 0 : srv->cfg.drain_grace_ms);
 }
 
+/* Connections the kernel completed but MHD had not accepted yet would be
+ * reset by close(): their clients may already have sent a request. Accept
+ * them here and hand them to MHD, which serves them like any other. */
+static void adopt_backlog(server_t *srv, int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return; /* never block the loop in accept */
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0)
+            return; /* EAGAIN: the backlog is empty */
+        if (MHD_add_connection(srv->mhd, c, (struct sockaddr *)&ss, len) != MHD_YES)
+            log_line("ERROR", "could not adopt a pending connection");
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     server_t *srv = t->data;
@@ -464,8 +485,10 @@ static void on_tick(uv_timer_t *t)
     if (!srv->quiesced && elapsed_ms >= srv->cfg.drain_grace_ms) {
         /* Stop accepting; connections already open are still served. */
         MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
-        if (fd != MHD_INVALID_SOCKET)
+        if (fd != MHD_INVALID_SOCKET) {
+            adopt_backlog(srv, fd);
             close(fd);
+        }
         srv->quiesced = 1;
         log_line("INFO", "listening socket closed; %d request(s) in flight",
                  srv->open_requests);
