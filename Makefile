@@ -3,6 +3,7 @@
 #   make test       every test: unit suites, ONNX conformance, real models
 #   make asan       the same tests under AddressSanitizer + UBSan
 #   make deps       install missing Debian packages (no-op when all present)
+#   make run        serve models/ on port 8080 (conf/imgclassd.json)
 
 CC       ?= gcc
 BUILD    ?= build
@@ -59,8 +60,8 @@ $(BUILD)/libserver.a: $(SERVER_OBJ)
 $(BUILD)/imgclassd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(LIBS)
 
-$(BUILD)/imgclass: $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(BUILD)/libnn.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/imgclass: $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(BUILD)/libserver.a $(BUILD)/libnn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(LIBS)
 
 $(BUILD)/conformance: $(BUILD)/tests/conformance.o $(TEST_UTIL) $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LIBS)
@@ -100,6 +101,10 @@ deps:
 	  echo "installing: $$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	else echo "all build and test packages are installed"; fi
+
+# The daemon on the embedded default model (models/fashion-mnist), port 8080.
+run: $(BUILD)/imgclassd
+	$(BUILD)/imgclassd -c conf/imgclassd.json
 
 # Side by side with ONNX Runtime (onnxruntime-node from npm); not a test.
 bench: $(BUILD)/imgclass models
