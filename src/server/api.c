@@ -9,6 +9,7 @@
  * job is back, and the next call queues the answer. */
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -17,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "server/server.h"
@@ -60,6 +63,23 @@ int api_metrics_init(server_t *srv)
         "1 when the model is loaded and serving.", METRIC_GAUGE, model, NULL, 0);
     srv->m_load_fail = metrics_family(m, "imgclassd_model_load_failures_total",
         "Failed model loads (start-up or reload).", METRIC_COUNTER, model, NULL, 0);
+    srv->m_requests = metrics_family(m, "imgclassd_requests_total",
+        "Inference requests answered, by model and status code.", METRIC_COUNTER,
+        (const char *[]){"model", "code", NULL}, NULL, 0);
+    srv->m_request_s = metrics_family(m, "imgclassd_request_duration_seconds",
+        "Inference request time from arrival to answer, by model.", METRIC_HISTOGRAM,
+        model, latency_buckets, NB(latency_buckets));
+    srv->m_prepare_s = metrics_family(m, "imgclassd_preprocess_duration_seconds",
+        "Time to decode and preprocess one image.", METRIC_HISTOGRAM, model,
+        latency_buckets, NB(latency_buckets));
+    srv->m_in_flight = metrics_family(m, "imgclassd_in_flight_requests",
+        "Requests received and not yet answered.", METRIC_GAUGE, NULL, NULL, 0);
+    srv->m_decoded = metrics_family(m, "imgclassd_images_decoded_total",
+        "Images received, by model and format (jpeg, png, other).", METRIC_COUNTER,
+        (const char *[]){"model", "format", NULL}, NULL, 0);
+    srv->m_build_info = metrics_family(m, "imgclassd_build_info",
+        "Version of the running imgclassd (value 1).", METRIC_GAUGE,
+        (const char *[]){"version", NULL}, NULL, 0);
     srv->m_open_conns = metrics_family(m, "imgclassd_open_connections",
         "Open HTTP connections.", METRIC_GAUGE, NULL, NULL, 0);
     srv->m_process_cpu = metrics_family(m, "process_cpu_seconds_total",
@@ -76,8 +96,11 @@ int api_metrics_init(server_t *srv)
         !srv->m_queue_s || !srv->m_infer_s || !srv->m_batch || !srv->m_queue_depth ||
         !srv->m_model_ready || !srv->m_load_fail || !srv->m_open_conns ||
         !srv->m_process_cpu || !srv->m_process_rss || !srv->m_process_start ||
-        !srv->m_process_fds)
+        !srv->m_process_fds || !srv->m_requests || !srv->m_request_s ||
+        !srv->m_prepare_s || !srv->m_in_flight || !srv->m_decoded || !srv->m_build_info)
         return -1;
+    metric_set(metrics_series(srv->m_build_info, (const char *[]){IMGCLASSD_VERSION, NULL}),
+               1);
     if (!srv->cfg.triton_metrics)
         return 0;
     /* Triton's names, so that dashboards made for Triton work unchanged. */
@@ -145,6 +168,7 @@ static void refresh_gauges(server_t *srv)
         }
     }
     metric_set(metrics_series(srv->m_process_start, NULL), (double)srv->start_time_s);
+    metric_set(metrics_series(srv->m_in_flight, NULL), srv->open_requests);
     DIR *d = opendir("/proc/self/fd");
     if (d) {
         int n = 0;
@@ -162,7 +186,7 @@ static void answer_json(request_t *r, int status, json_t *body)
     free(r->resp);
     r->resp = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
     json_decref(body);
-    r->status = r->resp ? status : 500;
+    r->status = r->resp || status == 204 ? status : 500;
     r->state = REQ_ANSWERED;
 }
 
@@ -181,8 +205,11 @@ answer_error(request_t *r, int status, const char *fmt, ...)
 /* Queues the built answer. */
 static enum MHD_Result send_answer(request_t *r)
 {
-    const char *body = r->resp ? r->resp : "{\"error\":\"out of memory\"}";
+    const char *body = r->resp          ? r->resp
+                       : r->status == 204 ? ""
+                                          : "{\"error\":\"out of memory\"}";
     size_t len = strlen(body);
+    r->bytes_out = len;
     struct MHD_Response *resp;
     if (r->resp) {
         resp = MHD_create_response_from_buffer(len, r->resp, MHD_RESPMEM_MUST_FREE);
@@ -202,6 +229,22 @@ static enum MHD_Result send_answer(request_t *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->www_authenticate)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"imgclassd\"");
+    if (r->cors_origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
+        if (strcmp(r->cors_origin, "*"))
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id");
+        if (r->preflight) {
+            MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+                                    "GET, HEAD, POST, PUT, OPTIONS");
+            MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                    "Authorization, Content-Type, X-Request-Id, traceparent");
+            MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        }
+    }
     /* While draining, close keep-alive connections after their answer so
      * that a balancer moves them elsewhere before the socket goes away. */
     if (r->srv->draining)
@@ -245,6 +288,10 @@ static request_t *request_new(server_t *srv, struct MHD_Connection *conn,
     r->start_ns = sched_now_ns();
     snprintf(r->method, sizeof r->method, "%s", method);
     set_request_id(r);
+    /* W3C trace context, logged so that access logs join traces. */
+    const char *tp = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent");
+    if (tp && strlen(tp) < sizeof r->traceparent && strspn(tp, "0123456789abcdef-") == strlen(tp))
+        memcpy(r->traceparent, tp, strlen(tp) + 1);
     srv->open_requests++;
     return r;
 }
@@ -256,7 +303,51 @@ static void request_free(request_t *r)
     free(r->outputs);
     free(r->resp);
     free(r->path);
+    free(r->model_label_owned);
     free(r);
+}
+
+static void log_request(const request_t *r, int status, double secs,
+                        enum MHD_RequestTerminationCode toe)
+{
+    char client[INET6_ADDRSTRLEN] = "";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, client,
+                      sizeof client);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, client,
+                      sizeof client);
+    }
+    access_entry_t e = {
+        .request_id = r->id,
+        .traceparent = r->traceparent[0] ? r->traceparent : NULL,
+        .client = client[0] ? client : NULL,
+        .method = r->method,
+        .path = r->path,
+        .model = r->model_label,
+        .status = status,
+        .bytes_in = (long long)r->bytes_in,
+        .bytes_out = (long long)r->bytes_out,
+        .images = r->n_jobs,
+        .duration_ms = secs * 1e3,
+        .aborted = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL
+                   : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client"
+                                                                : "error",
+    };
+    for (int i = 0; i < r->n_jobs; i++) {
+        const sched_job_t *j = &r->jobs[i];
+        if (j->batch_size > e.batch_size)
+            e.batch_size = j->batch_size;
+        double q = (double)(j->started_ns - j->queued_ns) / 1e6;
+        double inf = (double)(j->finished_ns - j->started_ns) / 1e6;
+        e.queue_ms = q > e.queue_ms ? q : e.queue_ms;
+        e.inference_ms = inf > e.inference_ms ? inf : e.inference_ms;
+    }
+    log_access(&r->srv->log, &e);
 }
 
 void api_request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -279,19 +370,28 @@ void api_request_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     metric_add(metrics_series(srv->m_http_requests, lv), 1);
     const char *rv[] = {route, NULL};
     metric_observe(metrics_series(srv->m_http_duration, rv), secs);
+    if (r->model_label && r->inference) {
+        const char *mc[] = {r->model_label, code, NULL};
+        metric_add(metrics_series(srv->m_requests, mc), 1);
+        const char *mv[] = {r->model_label, NULL};
+        metric_observe(metrics_series(srv->m_request_s, mv), secs);
+    }
     if (srv->cfg.log_requests)
-        log_line("INFO", "request id=%s method=%s path=%s status=%d ms=%.1f%s%s%s%s",
-                 r->id, r->method, r->path, status, secs * 1e3,
-                 r->model_label ? " model=" : "", r->model_label ? r->model_label : "",
-                 toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? " aborted=" : "",
-                 toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client"
-                 : toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? "error" : "");
+        log_request(r, status, secs, toe);
     /* A request whose jobs are still out cannot end here: its connection
      * is suspended, and MHD does not close suspended connections. */
     if (r->model)
         server_model_unref(srv, r->model);
     srv->open_requests--;
     request_free(r);
+}
+
+/* Requests outlive repository slots (a reload may drop one): copy. */
+static void set_model_label(request_t *r, const char *name)
+{
+    free(r->model_label_owned);
+    r->model_label_owned = name ? strdup(name) : NULL;
+    r->model_label = r->model_label_owned;
 }
 
 /* ---- classification --------------------------------------------------------------- */
@@ -446,6 +546,13 @@ void api_job_finished(server_t *srv, sched_job_t *job)
     if (job->status == SCHED_OK)
         metric_observe(metrics_series(srv->m_queue_s, mv),
                        (double)(job->started_ns - job->queued_ns) / 1e9);
+    if (job->prepare_ns > 0)
+        metric_observe(metrics_series(srv->m_prepare_s, mv), (double)job->prepare_ns / 1e9);
+    img_format_t fmt = img_sniff(job->data, job->size);
+    const char *fv[] = {m->name, fmt == IMG_FORMAT_JPEG ? "jpeg" : fmt == IMG_FORMAT_PNG ? "png"
+                                                                               : "other",
+                        NULL};
+    metric_add(metrics_series(srv->m_decoded, fv), 1);
     if (srv->cfg.triton_metrics) {
         const char *tv[] = {m->name, m->cfg.version, NULL};
         int ok = job->status == SCHED_OK;
@@ -492,9 +599,15 @@ static int parse_top_k(request_t *r, const served_model_t *m)
 static void classify(request_t *r, const char *name)
 {
     server_t *srv = r->srv;
+    if (srv->draining && (sched_now_ns() - srv->drain_start_ns) / 1000000 >=
+                             srv->cfg.drain_grace_ms) {
+        r->retry_after = "1";
+        answer_error(r, 503, "shutting down; send new work elsewhere");
+        return;
+    }
     model_slot_t *slot;
     served_model_t *m = server_find_model(srv, name, &slot);
-    r->model_label = slot ? slot->name : NULL;
+    set_model_label(r, slot ? slot->name : NULL);
     if (!m) {
         if (slot)
             answer_error(r, 503, "model '%s' is not loaded%s%s", name,
@@ -615,6 +728,110 @@ static void show_metrics(request_t *r)
     r->state = REQ_ANSWERED;
 }
 
+/* ---- authentication and CORS ------------------------------------------------------ */
+
+int api_load_tokens(server_t *srv, char *msg, size_t msg_size)
+{
+    if (!srv->cfg.auth_tokens_file)
+        return 0;
+    FILE *f = fopen(srv->cfg.auth_tokens_file, "r");
+    if (!f) {
+        snprintf(msg, msg_size, "auth_tokens_file %s: %s", srv->cfg.auth_tokens_file,
+                 strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = 0;
+    while (!rc && (len = getline(&line, &cap, f)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
+                           line[len - 1] == ' ' || line[len - 1] == '\t'))
+            line[--len] = '\0';
+        if (len == 0 || line[0] == '#')
+            continue; /* blank lines and comments */
+        char **t = realloc(srv->tokens, (size_t)(srv->n_tokens + 1) * sizeof *t);
+        if (!t || !(t[srv->n_tokens] = strdup(line))) {
+            if (t)
+                srv->tokens = t;
+            snprintf(msg, msg_size, "out of memory reading the tokens");
+            rc = -1;
+            break;
+        }
+        srv->tokens = t;
+        srv->n_tokens++;
+    }
+    free(line);
+    fclose(f);
+    if (!rc && srv->n_tokens == 0) {
+        snprintf(msg, msg_size, "auth_tokens_file %s holds no token",
+                 srv->cfg.auth_tokens_file);
+        rc = -1;
+    }
+    return rc;
+}
+
+void api_free_tokens(server_t *srv)
+{
+    for (int i = 0; i < srv->n_tokens; i++)
+        free(srv->tokens[i]);
+    free(srv->tokens);
+    srv->tokens = NULL;
+    srv->n_tokens = 0;
+}
+
+/* Compares against every token in time that depends only on the lengths,
+ * not on where the bytes differ, so that a token cannot be guessed byte by
+ * byte from response times. */
+static int token_ok(const server_t *srv, const char *given)
+{
+    size_t gl = strlen(given);
+    int match = 0;
+    for (int i = 0; i < srv->n_tokens; i++) {
+        const char *t = srv->tokens[i];
+        size_t tl = strlen(t);
+        unsigned diff = gl != tl;
+        for (size_t k = 0; k < tl; k++)
+            diff |= (unsigned char)t[k] ^ (unsigned char)(gl ? given[k % gl] : 0);
+        match |= diff == 0;
+    }
+    return match;
+}
+
+static int authorized(request_t *r)
+{
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    return h && strncasecmp(h, "Bearer ", 7) == 0 && token_ok(r->srv, h + 7);
+}
+
+/* The Origin header when CORS allows it ("*" or a listed origin). */
+static void match_origin(request_t *r)
+{
+    const char *list = r->srv->cfg.cors_origins;
+    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    if (!list || !origin)
+        return;
+    if (!strcmp(list, "*")) {
+        r->cors_origin = "*";
+        return;
+    }
+    size_t n = strlen(origin);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t len = strcspn(p, ",");
+        size_t trimmed = len;
+        while (trimmed > 0 && p[trimmed - 1] == ' ')
+            trimmed--;
+        if (trimmed == n && trimmed > 0 && !strncmp(p, origin, n)) {
+            r->cors_origin = origin;
+            return;
+        }
+        p += len;
+    }
+}
+
 /* ---- routing ---------------------------------------------------------------------- */
 
 static int valid_model_name(const char *s, size_t n)
@@ -712,7 +929,7 @@ static void answer_get(request_t *r, route_id_t id, const char *name)
         answer_error(r, id == R_V2_MODEL_READY ? 400 : 404, "no model named '%s'", name);
         return;
     }
-    r->model_label = slot->name;
+    set_model_label(r, slot->name);
     int mready = m && !srv->draining;
     if (id == R_MODEL)
         answer_json(r, 200, model_json(slot));
@@ -730,6 +947,12 @@ static void on_headers(request_t *r, const char *url, const char *method)
     char name[160];
     route_id_t id = route_of(url, name, sizeof name);
     r->route = routes[id].name;
+    match_origin(r);
+    if (!strcmp(method, "OPTIONS") && r->cors_origin && id != R_NONE) {
+        r->preflight = 1; /* CORS preflight: headers only */
+        answer_json(r, 204, NULL);
+        return;
+    }
     int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     /* TorchServe's documented client call is curl -T, a PUT. */
     int is_post = !strcmp(method, "POST") || (id == R_PREDICTIONS && !strcmp(method, "PUT"));
@@ -746,11 +969,21 @@ static void on_headers(request_t *r, const char *url, const char *method)
         answer_error(r, 405, "%s is not allowed here; use %s", method, r->allow);
         return;
     }
+    int open = id == R_HEALTHZ || id == R_READYZ || id == R_V2_LIVE || id == R_V2_READY
+                   ? !r->srv->cfg.auth_health
+               : id == R_METRICS ? !r->srv->cfg.auth_metrics
+                                 : 0;
+    if (r->srv->n_tokens > 0 && !open && !authorized(r)) {
+        r->www_authenticate = 1;
+        answer_error(r, 401, "a valid bearer token is required (Authorization: Bearer ...)");
+        return;
+    }
     if (!routes[id].post) {
         answer_get(r, id, name);
         return;
     }
     r->torchserve = id == R_PREDICTIONS;
+    r->inference = 1;
     model_slot_t *slot;
     server_find_model(r->srv, name, &slot);
     if (!slot) {
@@ -795,6 +1028,7 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
         return send_answer(r);
     }
     if (*upload_data_size > 0) {
+        r->bytes_in += *upload_data_size;
         int rc = r->post ? body_feed_multipart(r, upload_data, *upload_data_size)
                          : body_append(r, upload_data, *upload_data_size);
         *upload_data_size = 0;

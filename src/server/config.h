@@ -6,6 +6,7 @@
 #define SERVER_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "server/preprocess.h"
 #include "server/scheduler.h"
@@ -22,16 +23,33 @@ typedef struct server_config {
     int max_images_per_request;/* 64 */
     int drain_grace_ms;        /* not ready but serving after SIGTERM, 5000 */
     int shutdown_timeout_ms;   /* then at most this long to finish, 30000 */
-    int log_requests;          /* one line per request on stderr, true */
+    int log_requests;          /* one access-log line per request, true */
+    char *log_format;          /* "text" or "json" */
+    char *log_level;           /* "debug", "info", "warn", "error" */
     int triton_metrics;        /* also export Triton's metric names, false */
+    char *auth_tokens_file;    /* bearer tokens, one per line; NULL: no auth */
+    int auth_health;           /* health endpoints need a token too, false */
+    int auth_metrics;          /* /metrics needs a token too, false */
+    char *cors_origins;        /* "*" or comma-separated origins; NULL: no CORS */
 } server_config_t;
 
-/* Defaults, then the file (path may be NULL), then the environment:
- * IMGCLASSD_LISTEN, IMGCLASSD_PORT, IMGCLASSD_MODELS_DIR, ... (the key in
- * upper case). Returns 0, or -1 with msg. */
-int server_config_load(server_config_t *cfg, const char *path, char *msg,
+/* A command-line setting: --port 9000 is {"port", "9000"}. */
+typedef struct config_flag {
+    const char *name;  /* as typed, without the dashes: "port", "models-dir" */
+    const char *value;
+} config_flag_t;
+
+/* Defaults, then the file (path may be NULL), then the environment
+ * (IMGCLASSD_<KEY>: IMGCLASSD_PORT=9000), then the command line. Returns
+ * 0, or -1 with a message that names the field. */
+int server_config_load(server_config_t *cfg, const char *path,
+                       const config_flag_t *flags, int n_flags, char *msg,
                        size_t msg_size);
 void server_config_free(server_config_t *cfg);
+/* 1 if the flag name is a setting (accepts "models" for "models-dir"). */
+int server_config_is_flag(const char *name);
+/* Prints every setting: flag, environment variable, default. */
+void server_config_usage(FILE *f);
 
 typedef struct model_config {
     char *model_path;   /* absolute or relative to the folder, resolved */

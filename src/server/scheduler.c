@@ -203,7 +203,7 @@ static int take_batch(sched_t *s, sched_job_t **batch)
 
 /* Decodes and preprocesses job j into slot. Returns 0, or fills the job's
  * error and returns -1. */
-static int prepare_image(sched_t *s, sched_job_t *j, float *slot)
+static int decode_and_preprocess(sched_t *s, sched_job_t *j, float *slot)
 {
     img_rgb_t img;
     img_status_t st = img_decode(j->data, j->size, &s->cfg.limits, &img,
@@ -224,6 +224,16 @@ static int prepare_image(sched_t *s, sched_job_t *j, float *slot)
         return -1;
     }
     return 0;
+}
+
+/* Decodes and preprocesses job j into slot, timing it. Returns 0, or
+ * fills the job's error and returns -1. */
+static int prepare_image(sched_t *s, sched_job_t *j, float *slot)
+{
+    int64_t t0 = sched_now_ns();
+    int rc = decode_and_preprocess(s, j, slot);
+    j->prepare_ns = sched_now_ns() - t0;
+    return rc;
 }
 
 static void run_batch(instance_t *in, sched_job_t **batch, int n)

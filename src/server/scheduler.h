@@ -45,6 +45,7 @@ typedef struct sched_job {
     int http_status;       /* for SCHED_EIMAGE: 400, 413 or 415 */
     char msg[256];
     int64_t queued_ns, started_ns, finished_ns; /* started_ns: batch start */
+    int64_t prepare_ns;    /* decoding and preprocessing of this image */
     int batch_size;        /* images in the batch it ran in */
 
     /* Scheduler's own links. */

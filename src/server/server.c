@@ -26,23 +26,6 @@
 /* Deadline checks and drain steps run on this period. */
 #define TICK_MS 20
 
-void log_line(const char *level, const char *fmt, ...)
-{
-    char ts[40];
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    /* One write per line so that lines from threads never interleave. */
-    fprintf(stderr, "%s.%03ldZ %s %s\n", ts, now.tv_nsec / 1000000, level, line);
-}
-
 /* ---- libmicrohttpd pump ----------------------------------------------------------- */
 
 static void on_mhd_timer(uv_timer_t *t);
@@ -128,7 +111,7 @@ static void on_job_done(sched_job_t *job, void *arg)
             /* Cannot happen silently: without the list the request would
              * hang. The array only grows to the total queue capacity. */
             pthread_mutex_unlock(&srv->done_lock);
-            log_line("ERROR", "out of memory recording a finished job; aborting");
+            log_msg(&srv->log, LOG_ERROR, "out of memory recording a finished job; aborting");
             abort();
         }
         srv->done = d;
@@ -193,7 +176,7 @@ void server_model_unref(server_t *srv, served_model_t *m)
 {
     (void)srv;
     if (m && --m->refs == 0) {
-        log_line("INFO", "model %s version %s unloaded", m->name, m->cfg.version);
+        log_msg(&srv->log, LOG_INFO, "model %s version %s unloaded", m->name, m->cfg.version);
         served_model_free(m);
     }
 }
@@ -252,10 +235,10 @@ static void finish_initial_load(server_t *srv)
     srv->initial_load_done = 1;
     const char *why;
     if (server_ready(srv, &why)) {
-        log_line("INFO", "ready: %d model(s) loaded", srv->n_slots);
+        log_msg(&srv->log, LOG_INFO, "ready: %d model(s) loaded", srv->n_slots);
         sd_notify(0, "READY=1\nSTATUS=serving");
     } else {
-        log_line("ERROR", "not ready: %s", why);
+        log_msg(&srv->log, LOG_ERROR, "not ready: %s", why);
         /* systemd still learns that start-up is over. */
         sd_notify(0, "READY=1\nSTATUS=not ready: a model failed to load");
     }
@@ -279,7 +262,7 @@ static void load_done(uv_work_t *w, int status)
         free(slot->last_error);
         slot->last_error = NULL;
         set_model_ready_metric(srv, slot->name, 1);
-        log_line("INFO", "model %s version %s loaded in %.2f s (%s)", slot->name,
+        log_msg(&srv->log, LOG_INFO, "model %s version %s loaded in %.2f s (%s)", slot->name,
                  lj->result->cfg.version, lj->result->load_seconds,
                  old ? "swapped in" : "new");
         server_model_unref(srv, old);
@@ -292,7 +275,7 @@ static void load_done(uv_work_t *w, int status)
         }
         const char *lv[] = {lj->name, NULL};
         metric_add(metrics_series(srv->m_load_fail, lv), 1);
-        log_line("ERROR", "model %s failed to load: %s%s", lj->name, lj->msg,
+        log_msg(&srv->log, LOG_ERROR, "model %s failed to load: %s%s", lj->name, lj->msg,
                  slot && slot->current ? " (the previous version keeps serving)" : "");
     }
     free(lj->name);
@@ -309,7 +292,7 @@ static int start_load(server_t *srv, model_slot_t *slot)
     load_job_t *lj = calloc(1, sizeof *lj);
     if (!lj || !(lj->name = strdup(slot->name))) {
         free(lj);
-        log_line("ERROR", "out of memory loading model %s", slot->name);
+        log_msg(&srv->log, LOG_ERROR, "out of memory loading model %s", slot->name);
         return -1;
     }
     lj->srv = srv;
@@ -368,7 +351,7 @@ static void scan_repository(server_t *srv)
     }
     DIR *d = opendir(srv->cfg.models_dir);
     if (!d) {
-        log_line("ERROR", "cannot read the model repository %s: %s",
+        log_msg(&srv->log, LOG_ERROR, "cannot read the model repository %s: %s",
                  srv->cfg.models_dir, strerror(errno));
         return;
     }
@@ -381,7 +364,7 @@ static void scan_repository(server_t *srv)
         model_slot_t *slot;
         served_model_t *cur = server_find_model(srv, e->d_name, &slot);
         if (!slot && !(slot = add_slot(srv, e->d_name))) {
-            log_line("ERROR", "out of memory adding model %s", e->d_name);
+            log_msg(&srv->log, LOG_ERROR, "out of memory adding model %s", e->d_name);
             continue;
         }
         slot->present = 1;
@@ -401,7 +384,7 @@ static void scan_repository(server_t *srv)
             i++;
             continue;
         }
-        log_line("INFO", "model %s removed from the repository", s->name);
+        log_msg(&srv->log, LOG_INFO, "model %s removed from the repository", s->name);
         set_model_ready_metric(srv, s->name, 0);
         server_model_unref(srv, s->current);
         free(s->name);
@@ -415,13 +398,37 @@ static void scan_repository(server_t *srv)
 
 static void stop_everything(server_t *srv);
 
+/* Re-reads the bearer tokens; on a failure the old ones stay. */
+static void reload_tokens(server_t *srv)
+{
+    if (!srv->cfg.auth_tokens_file)
+        return;
+    char **old = srv->tokens;
+    int n_old = srv->n_tokens;
+    srv->tokens = NULL;
+    srv->n_tokens = 0;
+    char msg[512];
+    if (api_load_tokens(srv, msg, sizeof msg)) {
+        api_free_tokens(srv);
+        srv->tokens = old;
+        srv->n_tokens = n_old;
+        log_msg(&srv->log, LOG_ERROR, "tokens not reloaded: %s", msg);
+        return;
+    }
+    for (int i = 0; i < n_old; i++)
+        free(old[i]);
+    free(old);
+    log_msg(&srv->log, LOG_INFO, "%d bearer token(s) loaded", srv->n_tokens);
+}
+
 static void on_reload(uv_signal_t *h, int sig)
 {
     (void)sig;
     server_t *srv = h->data;
     if (srv->draining)
         return;
-    log_line("INFO", "SIGHUP: reloading the model repository %s", srv->cfg.models_dir);
+    log_msg(&srv->log, LOG_INFO, "SIGHUP: reloading the model repository %s", srv->cfg.models_dir);
+    reload_tokens(srv);
     sd_notify(0, "RELOADING=1");
     scan_repository(srv);
     sd_notify(0, "READY=1");
@@ -435,7 +442,7 @@ static void begin_drain(server_t *srv, int grace_ms)
     srv->drain_start_ns = sched_now_ns();
     srv->cfg.drain_grace_ms = grace_ms;
     sd_notify(0, "STOPPING=1");
-    log_line("INFO", "draining: not ready; serving for %d ms, then finishing "
+    log_msg(&srv->log, LOG_INFO, "draining: not ready; serving for %d ms, then finishing "
              "accepted requests", grace_ms);
 }
 
@@ -461,7 +468,7 @@ static void adopt_backlog(server_t *srv, int fd)
         if (c < 0)
             return; /* EAGAIN: the backlog is empty */
         if (MHD_add_connection(srv->mhd, c, (struct sockaddr *)&ss, len) != MHD_YES)
-            log_line("ERROR", "could not adopt a pending connection");
+            log_msg(&srv->log, LOG_ERROR, "could not adopt a pending connection");
     }
 }
 
@@ -490,7 +497,7 @@ static void on_tick(uv_timer_t *t)
             close(fd);
         }
         srv->quiesced = 1;
-        log_line("INFO", "listening socket closed; %d request(s) in flight",
+        log_msg(&srv->log, LOG_INFO, "listening socket closed; %d request(s) in flight",
                  srv->open_requests);
     }
     if (srv->quiesced && srv->open_requests == 0) {
@@ -498,7 +505,7 @@ static void on_tick(uv_timer_t *t)
         return;
     }
     if (elapsed_ms >= (int64_t)srv->cfg.drain_grace_ms + srv->cfg.shutdown_timeout_ms) {
-        log_line("ERROR", "shutdown timeout: %d request(s) still in flight; exiting",
+        log_msg(&srv->log, LOG_ERROR, "shutdown timeout: %d request(s) still in flight; exiting",
                  srv->open_requests);
         _exit(1);
     }
@@ -509,7 +516,7 @@ static void stop_everything(server_t *srv)
     if (srv->stopping)
         return;
     srv->stopping = 1;
-    log_line("INFO", "stopped accepting; all requests answered; shutting down");
+    log_msg(&srv->log, LOG_INFO, "stopped accepting; all requests answered; shutting down");
     uv_timer_stop(&srv->tick);
     uv_timer_stop(&srv->mhd_timer);
     uv_poll_stop(&srv->mhd_poll);
@@ -582,16 +589,18 @@ static int start_http(server_t *srv, char *msg, size_t msg_size)
         return -1;
     }
     srv->mhd_poll.data = srv;
-    log_line("INFO", "listening on %s port %u", srv->cfg.listen,
+    log_msg(&srv->log, LOG_INFO, "listening on %s port %u", srv->cfg.listen,
              pi ? (unsigned)pi->port : (unsigned)srv->cfg.port);
     return 0;
 }
 
-int server_init(server_t *srv, const char *config_path, char *msg, size_t msg_size)
+int server_init(server_t *srv, const char *config_path, const config_flag_t *flags,
+                int n_flags, char *msg, size_t msg_size)
 {
     memset(srv, 0, sizeof *srv);
-    if (server_config_load(&srv->cfg, config_path, msg, msg_size))
+    if (server_config_load(&srv->cfg, config_path, flags, n_flags, msg, msg_size))
         return -1;
+    logger_init(&srv->log, srv->cfg.log_level, srv->cfg.log_format);
     srv->start_time_s = (int64_t)time(NULL);
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
@@ -605,6 +614,8 @@ int server_init(server_t *srv, const char *config_path, char *msg, size_t msg_si
         snprintf(msg, msg_size, "out of memory for metrics");
         return -1;
     }
+    if (api_load_tokens(srv, msg, msg_size))
+        return -1;
     srv->loop = malloc(sizeof *srv->loop);
     if (!srv->loop || uv_loop_init(srv->loop)) {
         free(srv->loop);
@@ -641,7 +652,7 @@ int server_init(server_t *srv, const char *config_path, char *msg, size_t msg_si
 
 int server_run(server_t *srv)
 {
-    log_line("INFO", "loading models from %s", srv->cfg.models_dir);
+    log_msg(&srv->log, LOG_INFO, "loading models from %s", srv->cfg.models_dir);
     scan_repository(srv);
     mhd_pump(srv);
     int rc = uv_run(srv->loop, UV_RUN_DEFAULT);
@@ -673,6 +684,7 @@ void server_free(server_t *srv)
         free(srv->loop);
     }
     metrics_free(srv->metrics);
+    api_free_tokens(srv);
     free(srv->done);
     pthread_mutex_destroy(&srv->done_lock);
     server_config_free(&srv->cfg);

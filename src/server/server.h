@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "server/config.h"
+#include "server/log.h"
 #include "server/metrics.h"
 #include "server/model.h"
 
@@ -50,6 +51,8 @@ typedef struct request {
     char id[80];
     char method[16];
     char *path;
+    char traceparent[64];
+    size_t bytes_in, bytes_out;
     int64_t start_ns;
     request_state_t state;
 
@@ -69,6 +72,7 @@ typedef struct request {
     served_model_t *model; /* referenced while jobs are out */
     int top_k;             /* 0: the model's default; -1: out of range */
     int torchserve;        /* answer in TorchServe's shape */
+    int inference;         /* a classify or TorchServe request */
     sched_job_t *jobs;
     float *outputs;
     int n_jobs, n_done;
@@ -78,13 +82,18 @@ typedef struct request {
     int status;
     char *resp;            /* JSON text, malloc'ed */
     const char *retry_after;
+    const char *cors_origin; /* Access-Control-Allow-Origin to send */
+    int preflight;
+    int www_authenticate;
     const char *allow;
     const char *model_label; /* for metrics and logs */
+    char *model_label_owned; /* model_label's storage */
     const char *route;       /* route name for metrics */
 } request_t;
 
 struct server {
     server_config_t cfg;
+    logger_t log;
     uv_loop_t *loop;
     struct MHD_Daemon *mhd;
     uv_poll_t mhd_poll;
@@ -123,13 +132,23 @@ struct server {
         *m_infer_s, *m_batch, *m_queue_depth, *m_model_ready, *m_load_fail,
         *m_open_conns, *m_process_cpu, *m_process_rss, *m_process_start,
         *m_process_fds;
+    metric_family_t *m_requests, *m_request_s, *m_prepare_s, *m_in_flight,
+        *m_decoded, *m_build_info;
     metric_family_t *t_success, *t_failure, *t_count, *t_exec, *t_pending,
         *t_request_us, *t_queue_us, *t_compute_us;
     int open_connections;
+
+    /* Bearer tokens (auth_tokens_file), NULL when authentication is off. */
+    char **tokens;
+    int n_tokens;
 };
 
+#define IMGCLASSD_VERSION "0.2.0"
+
+
 /* server.c */
-int server_init(server_t *srv, const char *config_path, char *msg, size_t msg_size);
+int server_init(server_t *srv, const char *config_path, const config_flag_t *flags,
+                int n_flags, char *msg, size_t msg_size);
 int server_run(server_t *srv);
 void server_free(server_t *srv);
 served_model_t *server_find_model(server_t *srv, const char *name, model_slot_t **slot);
@@ -148,6 +167,9 @@ void api_request_completed(void *cls, struct MHD_Connection *conn,
 void api_job_finished(server_t *srv, sched_job_t *job);
 void api_cancel(server_t *srv, request_t *r);
 int api_metrics_init(server_t *srv);
+/* Reads cfg.auth_tokens_file into srv->tokens. Returns 0 or -1 with msg. */
+int api_load_tokens(server_t *srv, char *msg, size_t msg_size);
+void api_free_tokens(server_t *srv);
 
 /* body.c */
 int body_append(request_t *r, const char *data, size_t size);
@@ -158,8 +180,5 @@ int body_feed_multipart(request_t *r, const char *data, size_t size);
 int body_images(request_t *r, const char *content_type, char *msg, size_t msg_size);
 void body_free(request_t *r);
 
-/* log.c */
-void log_line(const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 #endif
