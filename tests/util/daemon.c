@@ -33,8 +33,23 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+static void start(td_daemon_t *d, const char *models_dir, const char *const *env,
+                  const char *const *args, int use_flags, int wait_ready, int timeout_s);
+
 void td_start(td_daemon_t *d, const char *models_dir, const char *const *env,
               int wait_ready, int timeout_s)
+{
+    start(d, models_dir, env, NULL, 0, wait_ready, timeout_s);
+}
+
+void td_start_flags(td_daemon_t *d, const char *models_dir, const char *const *env,
+                    const char *const *args, int wait_ready, int timeout_s)
+{
+    start(d, models_dir, env, args, 1, wait_ready, timeout_s);
+}
+
+static void start(td_daemon_t *d, const char *models_dir, const char *const *env,
+                  const char *const *args, int use_flags, int wait_ready, int timeout_s)
 {
     const char *bin = getenv("IMGCLASSD") ? getenv("IMGCLASSD") : "build/imgclassd";
     memset(d, 0, sizeof *d);
@@ -50,13 +65,25 @@ void td_start(td_daemon_t *d, const char *models_dir, const char *const *env,
             _exit(127);
         char port[32];
         snprintf(port, sizeof port, "%d", d->port);
-        setenv("IMGCLASSD_PORT", port, 1);
-        setenv("IMGCLASSD_LISTEN", "127.0.0.1", 1);
-        setenv("IMGCLASSD_MODELS_DIR", models_dir, 1);
         unsetenv("NOTIFY_SOCKET");
+        const char *argv[64];
+        int n = 0;
+        argv[n++] = bin;
+        if (use_flags) {
+            const char *f[] = {"--port", port, "--listen", "127.0.0.1", "--models", models_dir};
+            for (int i = 0; i < 6; i++)
+                argv[n++] = f[i];
+        } else {
+            setenv("IMGCLASSD_PORT", port, 1);
+            setenv("IMGCLASSD_LISTEN", "127.0.0.1", 1);
+            setenv("IMGCLASSD_MODELS_DIR", models_dir, 1);
+        }
+        for (int i = 0; args && args[i] && n < 63; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
         for (int i = 0; env && env[i]; i++)
             putenv((char *)env[i]);
-        execl(bin, bin, (char *)NULL);
+        execv(bin, (char *const *)argv);
         _exit(127);
     }
     d->pid = pid;

@@ -20,6 +20,11 @@ typedef struct td_daemon {
  * Fails the current check test on error. */
 void td_start(td_daemon_t *d, const char *models_dir, const char *const *env,
               int wait_ready, int timeout_s);
+/* The same, giving port, listen address and models folder as command-line
+ * flags (--port, --listen, --models) instead of environment variables,
+ * plus extra arguments (NULL-terminated, may be NULL). */
+void td_start_flags(td_daemon_t *d, const char *models_dir, const char *const *env,
+                    const char *const *args, int wait_ready, int timeout_s);
 /* Sends sig and waits for the exit; returns the exit status (or 128+sig). */
 int td_stop(td_daemon_t *d, int sig);
 /* 1 if the log contains the text. */
