@@ -14,7 +14,7 @@ CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 LDFLAGS  += $(SAN)
 LIBS     := -lprotobuf-c -lopenblas -lpthread -lm
 SERVER_LIBS := -lmicrohttpd -luv -ljansson -lturbojpeg -lspng -lsystemd
-TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) -lcurl
+TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) -lcurl -lz
 PYTHON   ?= /usr/bin/python3
 SHARED   ?= ../shared
 
@@ -34,7 +34,7 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev libopenblas-
     protobuf-c-compiler libonnx-dev libonnx-testdata check python3-numpy \
     python3-torch python3-torchvision python3-onnx python3-pil \
     libmicrohttpd-dev libuv1-dev libjansson-dev libturbojpeg0-dev libspng-dev \
-    libsystemd-dev libcurl4-openssl-dev dataset-fashion-mnist prometheus
+    libsystemd-dev libcurl4-openssl-dev dataset-fashion-mnist prometheus zlib1g-dev
 
 .PHONY: all test unit conformance asan deps clean models run bench
 .SECONDARY:

@@ -396,44 +396,6 @@ static void set_model_label(request_t *r, const char *name)
 
 /* ---- classification --------------------------------------------------------------- */
 
-typedef struct scored {
-    float score;
-    int index;
-} scored_t;
-
-static int by_score_desc(const void *a, const void *b)
-{
-    const scored_t *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
-    return x->index - y->index;
-}
-
-/* Scores of one image (softmax of the logits unless the model already
- * ends in Softmax), sorted, into s[0..n). */
-static void score_image(const served_model_t *m, const float *out, scored_t *s)
-{
-    int n = m->n_classes;
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++)
-        if (out[i] > mx)
-            mx = out[i];
-    double sum = 0;
-    for (int i = 0; i < n; i++) {
-        s[i].index = i;
-        if (m->has_softmax) {
-            s[i].score = out[i];
-        } else {
-            s[i].score = expf(out[i] - mx);
-            sum += s[i].score;
-        }
-    }
-    if (!m->has_softmax && sum > 0)
-        for (int i = 0; i < n; i++)
-            s[i].score = (float)(s[i].score / sum);
-    qsort(s, (size_t)n, sizeof *s, by_score_desc);
-}
-
 static const char *job_outcome(const sched_job_t *j)
 {
     switch (j->status) {
@@ -461,7 +423,7 @@ static int job_http_status(const sched_job_t *j)
 static void build_answer(request_t *r)
 {
     served_model_t *m = r->model;
-    scored_t *s = malloc((size_t)m->n_classes * sizeof *s);
+    model_score_t *s = malloc((size_t)m->n_classes * sizeof *s);
     json_t *results = json_array();
     json_t *ts = r->torchserve ? json_array() : NULL;
     if (!s || !results || (r->torchserve && !ts)) {
@@ -490,7 +452,7 @@ static void build_answer(request_t *r)
                 json_array_append_new(ts, json_pack("{s:s}", "error", j->msg));
             continue;
         }
-        score_image(m, r->outputs + (size_t)i * sched_output_elems(m->sched), s);
+        served_model_rank(m, r->outputs + (size_t)i * sched_output_elems(m->sched), s);
         json_t *preds = json_array();
         json_t *tsobj = ts ? json_object() : NULL;
         for (int q = 0; q < k && preds; q++) {

@@ -306,8 +306,8 @@ int server_config_load(server_config_t *cfg, const char *path,
     cfg->max_connections = 1024;
     cfg->connection_timeout_s = 75;
     cfg->max_body_bytes = 32u << 20;
-    cfg->max_image_pixels = 50000000;
-    cfg->min_image_side = 8;
+    cfg->max_image_pixels = SERVER_DEFAULT_MAX_IMAGE_PIXELS;
+    cfg->min_image_side = SERVER_DEFAULT_MIN_IMAGE_SIDE;
     cfg->max_images_per_request = 64;
     cfg->drain_grace_ms = 5000;
     cfg->shutdown_timeout_ms = 30000;

@@ -11,6 +11,10 @@
 #include "server/preprocess.h"
 #include "server/scheduler.h"
 
+/* Image limits by default (also used by the offline tool). */
+#define SERVER_DEFAULT_MIN_IMAGE_SIDE 8
+#define SERVER_DEFAULT_MAX_IMAGE_PIXELS 50000000
+
 typedef struct server_config {
     char *listen;              /* address to bind, "0.0.0.0" */
     int port;                  /* 8080 */

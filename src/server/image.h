@@ -55,8 +55,8 @@ img_format_t img_sniff(const void *data, size_t size);
  * why, prefixed "JPEG: " or "PNG: ", e.g. "PNG: damaged data: invalid
  * chunk checksum". Any damage the decoder notices is IMG_ECORRUPT, even
  * where libjpeg would only warn (a truncated upload is not classified as a
- * half-gray picture); the one exception is junk before the final EOI
- * marker, after complete pixel data. msg may be NULL. */
+ * half-gray picture), and so is a PNG whose chunks after the image data
+ * (through IEND) are cut or fail their CRC. msg may be NULL. */
 img_status_t img_decode(const void *data, size_t size, const img_limits_t *lim,
                         img_rgb_t *out, char *msg, size_t msg_size);
 

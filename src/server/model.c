@@ -2,6 +2,7 @@
 #include "server/model.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,57 +136,122 @@ static int check_shapes(served_model_t *m, char *msg, size_t msg_size)
     return 0;
 }
 
-int served_model_load(served_model_t **out, const char *models_dir,
-                      const char *name, const img_limits_t *limits,
-                      sched_done_fn done, sched_batch_fn batch, void *owner,
-                      char *msg, size_t msg_size)
+int served_model_open(served_model_t **out, const char *dir, const char *name,
+                      const img_limits_t *limits, char *msg, size_t msg_size)
 {
     *out = NULL;
     served_model_t *m = calloc(1, sizeof *m);
-    if (!m) {
+    if (!m || !(m->name = strdup(name ? name : dir)) || !(m->dir = strdup(dir))) {
+        served_model_free(m);
         snprintf(msg, msg_size, "out of memory");
         return -1;
     }
-    m->owner = owner;
     int64_t t0 = sched_now_ns();
-    size_t dn = strlen(models_dir) + strlen(name) + 2;
-    m->name = strdup(name);
-    m->dir = malloc(dn);
-    if (!m->name || !m->dir) {
-        snprintf(msg, msg_size, "out of memory");
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        snprintf(msg, msg_size, "%s: %s", dir, strerror(errno));
         goto fail;
     }
-    snprintf(m->dir, dn, "%s/%s", models_dir, name);
+    if (!S_ISDIR(sb.st_mode)) {
+        snprintf(msg, msg_size,
+                 "%s: not a folder (a model folder holds config.json and model.onnx)",
+                 dir);
+        goto fail;
+    }
     model_stamp_read(m->dir, &m->stamp);
     if (model_config_load(&m->cfg, m->dir, msg, msg_size))
         goto fail;
     nn_error_t err;
     if (nn_model_load(&m->nn, m->cfg.model_path, &err)) {
-        snprintf(msg, msg_size, "%s: %s", m->cfg.model_path, err.msg);
+        /* The engine's message usually names the file already. */
+        const char *named = strstr(err.msg, m->cfg.model_path) ? "" : m->cfg.model_path;
+        char cfg_path[4200];
+        snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+        int no_config = stat(cfg_path, &sb) != 0;
+        snprintf(msg, msg_size, "%s%s%.400s%s", named, *named ? ": " : "", err.msg,
+                 no_config ? " (the folder has no config.json, so the model is its "
+                             "model.onnx)" : "");
         goto fail;
     }
-    if (check_shapes(m, msg, msg_size) || load_labels(m, msg, msg_size))
+    char inner[400];
+    if (check_shapes(m, inner, sizeof inner)) {
+        snprintf(msg, msg_size, "%s: %s", m->cfg.model_path, inner);
         goto fail;
-    char inner[300];
+    }
+    if (load_labels(m, msg, msg_size))
+        goto fail;
     if (pre_config_parse(m->cfg.preprocess, m->width, m->height, m->channels,
                          &m->pre, inner, sizeof inner)) {
-        snprintf(msg, msg_size, "%s/config.json: preprocess: %s", m->dir, inner);
+        snprintf(msg, msg_size, "%s/config.json: %s", m->dir, inner);
         goto fail;
     }
-    sched_config_t sc = m->cfg.sched;
-    sc.limits = *limits;
-    pre_decode_hint(&m->pre, &sc.limits);
-    if (sched_create(&m->sched, m->nn, &m->pre, &sc, done, batch, m, msg,
-                     msg_size))
-        goto fail;
-    if (sched_warm_up(m->sched, msg, msg_size))
-        goto fail;
+    m->limits = *limits;
+    pre_decode_hint(&m->pre, &m->limits);
     m->load_seconds = (double)(sched_now_ns() - t0) / 1e9;
     *out = m;
     return 0;
 fail:
     served_model_free(m);
     return -1;
+}
+
+static int by_score_desc(const void *a, const void *b)
+{
+    const model_score_t *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->index - y->index;
+}
+
+void served_model_rank(const served_model_t *m, const float *out, model_score_t *s)
+{
+    int n = m->n_classes;
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (out[i] > mx)
+            mx = out[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        s[i].index = i;
+        if (m->has_softmax) {
+            s[i].score = out[i];
+        } else {
+            s[i].score = expf(out[i] - mx);
+            sum += s[i].score;
+        }
+    }
+    if (!m->has_softmax && sum > 0)
+        for (int i = 0; i < n; i++)
+            s[i].score = (float)(s[i].score / sum);
+    qsort(s, (size_t)n, sizeof *s, by_score_desc);
+}
+
+int served_model_load(served_model_t **out, const char *models_dir,
+                      const char *name, const img_limits_t *limits,
+                      sched_done_fn done, sched_batch_fn batch, void *owner,
+                      char *msg, size_t msg_size)
+{
+    *out = NULL;
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s/%s", models_dir, name) >= (int)sizeof dir) {
+        snprintf(msg, msg_size, "model folder path too long");
+        return -1;
+    }
+    served_model_t *m;
+    if (served_model_open(&m, dir, name, limits, msg, msg_size))
+        return -1;
+    int64_t t0 = sched_now_ns();
+    m->owner = owner;
+    sched_config_t sc = m->cfg.sched;
+    sc.limits = m->limits;
+    if (sched_create(&m->sched, m->nn, &m->pre, &sc, done, batch, m, msg, msg_size) ||
+        sched_warm_up(m->sched, msg, msg_size)) {
+        served_model_free(m);
+        return -1;
+    }
+    m->load_seconds += (double)(sched_now_ns() - t0) / 1e9;
+    *out = m;
+    return 0;
 }
 
 void served_model_free(served_model_t *m)

@@ -34,7 +34,8 @@ typedef struct served_model {
     int n_classes;
     int has_softmax;     /* the graph's output already is probabilities */
     int channels, height, width;
-    sched_t *sched;
+    img_limits_t limits; /* decoding limits, preprocessing's hint applied */
+    sched_t *sched;      /* NULL when only opened (served_model_open) */
     int refs;            /* event loop only */
     void *owner;         /* the server; scheduler callbacks get the model */
     double load_seconds;
@@ -44,6 +45,25 @@ typedef struct served_model {
  * config names. Returns 0, or -1 when the folder cannot be read. */
 int model_stamp_read(const char *dir, model_stamp_t *st);
 int model_stamp_equal(const model_stamp_t *a, const model_stamp_t *b);
+
+/* Opens model folder dir: config, model (shapes checked), labels,
+ * preprocessing and decoding limits: everything but the scheduler. The
+ * offline tool (imgclass classify) uses this, so that it decodes,
+ * preprocesses and scores exactly as the daemon does. name may be NULL
+ * (then the folder's path). */
+int served_model_open(served_model_t **out, const char *dir, const char *name,
+                      const img_limits_t *limits, char *msg, size_t msg_size);
+
+/* One class's score. */
+typedef struct model_score {
+    float score;
+    int index;
+} model_score_t;
+
+/* Scores of one image's output (n_classes floats) into s, sorted by score
+ * descending then index: softmax of the logits, or the output itself when
+ * the graph already ends in Softmax (never applied twice). */
+void served_model_rank(const served_model_t *m, const float *out, model_score_t *s);
 
 /* Loads models_dir/name: config, labels, model, scheduler, warm-up run.
  * The scheduler's callbacks receive the served model as their arg; owner

@@ -8,8 +8,15 @@
  *     with half-pixel centres and no antialiasing, rounded to uint8, then
  *     (p - mean) / std with scale 1 (e.g. mean 128, std 128).
  *
- * In both, value = (pixel * scale - mean[c]) / std[c]. Channel order is
- * RGB, BGR, or GRAY (one channel, ITU-R 601 luma as PIL's convert("L")). */
+ * In both, value = (pixel * scale - mean[c]) / std[c], c counting output
+ * channels (for BGR, mean[0] is blue's). Channel order is RGB, BGR, or
+ * GRAY (one channel, ITU-R 601 luma as PIL's convert("L"), taken before
+ * the resize as Image.open(f).convert("L") would; mean[0] and std[0]).
+ *
+ * The torchvision pipeline reproduces Pillow's resize arithmetic, so on
+ * the same decoded pixels the tensor equals torchvision's to float
+ * rounding; the TensorFlow one reproduces images_224 of
+ * ../shared/imagenet exactly. */
 #ifndef SERVER_PREPROCESS_H
 #define SERVER_PREPROCESS_H
 
@@ -28,8 +35,13 @@ typedef enum pre_channels { PRE_RGB, PRE_BGR, PRE_GRAY } pre_channels_t;
 typedef struct pre_config {
     int width, height;     /* model input (taken from the model) */
     pre_resize_t resize;
-    int resize_size;       /* PRE_RESIZE_SHORTER: target of the shorter side */
-    int center_crop;       /* 1: center-crop to width x height after resize */
+    int resize_size;       /* PRE_RESIZE_SHORTER: target of the shorter side;
+                            * PRE_RESIZE_STRETCH with center_crop: height
+                            * stretched to, width in the model's aspect */
+    int center_crop;       /* 1: center-crop to width x height after resize
+                            * (torchvision's CenterCrop: offsets rounded half
+                            * to even, zero padding where the crop is larger;
+                            * with PRE_RESIZE_NONE the image must cover it) */
     int antialias;         /* 1: PIL-style antialiased bilinear */
     float scale;           /* applied to the uint8 value first */
     float mean[3], std[3];
@@ -44,16 +56,24 @@ typedef struct pre_config {
  *   "crop": "center" | "none"                   (default "center" for
  *                                                shorter, "none" otherwise)
  *   "antialias": bool      (default true for shorter, false for stretch)
- *   "scale": number        (default 1/255)
- *   "mean": [3 numbers] or one number, "std": likewise
- *                          (defaults ImageNet's mean/std)
- *   "channel_order": "RGB" | "BGR" | "GRAY"   (default RGB, GRAY if 1 ch)
- * Unknown keys and bad values are errors (msg says which key). */
+ *   "scale": number > 0    (default 1/255)
+ *   "mean": [3 numbers] or one number, "std": likewise, nonzero
+ *                          (defaults ImageNet's mean/std; for 1 channel
+ *                          their averages 0.449 / 0.226, and a GRAY
+ *                          model takes one number)
+ *   "channel_order": "RGB" | "BGR" | "GRAY"   (default RGB, GRAY if 1 ch;
+ *                          GRAY if and only if the model has 1 channel)
+ * "shorter" with "crop": "none" is refused (no fixed output size).
+ * Unknown keys and bad values are errors; msg starts "preprocess.KEY: "
+ * (or "preprocess: " for the model's sizes). Returns 0 or -1. */
 int pre_config_parse(const json_t *obj, int width, int height, int channels,
                      pre_config_t *cfg, char *msg, size_t msg_size);
 
 /* The JPEG shrink hint (image.h) that keeps the resize exact enough: the
- * decoded image keeps at least twice the resize target on each side. */
+ * decoded image keeps at least four times the resize target on each side
+ * ("none": no shrinking). Sets only want_width and want_height. At twice
+ * the target the shared photos moved by up to 1.4/255 (mean) from the
+ * full-size decode; at four times they stay within 1/255. */
 void pre_decode_hint(const pre_config_t *cfg, img_limits_t *lim);
 
 /* Writes channels * height * width floats to out (CHW). Returns 0, or -1

@@ -1,29 +1,57 @@
 /* imgclass: the engine's command-line tool, for people who debug and size
  * models.
- *   imgclass info  MODEL.onnx
- *   imgclass run   MODEL.onnx IN.npy OUT.npy [--threads T]
- *   imgclass bench MODEL.onnx [--batch N] [--threads T] [--runs R]
- *                  [--instances K] [--profile]
+ *   imgclass info     MODEL.onnx
+ *   imgclass run      MODEL.onnx IN.npy OUT.npy [--threads T]
+ *   imgclass bench    MODEL.onnx [--batch N] [--threads T] [--runs R]
+ *                     [--instances K] [--profile]
+ *   imgclass classify MODEL_DIR IMAGE... [--top-k K] [--json] [--threads T]
  *
  * bench with K instances runs K contexts of the one loaded model in K
- * threads at once, as the daemon does, to show that weights are shared. */
+ * threads at once, as the daemon does, to show that weights are shared.
+ *
+ * classify answers offline what the daemon would answer for a model folder
+ * of its repository: the same config.json, decoding, preprocessing, scoring
+ * and labels. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "imgclass/nn.h"
 #include "nn/model.h"
+#include "server/config.h"
+#include "server/image.h"
+#include "server/model.h"
+#include "server/preprocess.h"
 #include "util/npy.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: imgclass info  MODEL.onnx\n"
-            "       imgclass run   MODEL.onnx IN.npy OUT.npy [--threads T]\n"
-            "       imgclass bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--instances K] [--profile]\n");
+            "usage: imgclass info     MODEL.onnx\n"
+            "       imgclass run      MODEL.onnx IN.npy OUT.npy [--threads T]\n"
+            "       imgclass bench    MODEL.onnx [--batch N] [--threads T] [--runs R] [--instances K] [--profile]\n"
+            "       imgclass classify MODEL_DIR IMAGE... [--top-k K] [--json] [--threads T]\n");
+}
+
+/* usage, and what the commands print where that is not obvious. */
+static void help(FILE *f)
+{
+    usage(f);
+    fprintf(f,
+            "\n"
+            "classify: the daemon's answer for a model folder (its config.json,\n"
+            "preprocessing and labels), offline. Per image, the file name and K lines\n"
+            "\"  score  index  label\"; with --json, one JSON object per line:\n"
+            "{\"image\": FILE, \"predictions\": [{\"label\", \"index\", \"score\"}]}.\n"
+            "K defaults to the folder's top_k, T to its threads. Exit status 1 if any\n"
+            "image could not be classified (the others are still printed).\n");
 }
 
 static double now_ms(void)
@@ -390,6 +418,243 @@ out:
     return rc;
 }
 
+/* ---- classify --------------------------------------------------------------------- */
+
+/* Reads a whole file into *data (malloc'ed). Returns 0, or -1 with msg. */
+static int read_file(const char *path, unsigned char **data, size_t *size,
+                     char *msg, size_t msg_size)
+{
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(msg, msg_size, "%s", strerror(errno));
+        return -1;
+    }
+    size_t cap = 0, n = 0;
+    unsigned char *buf = NULL;
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 1 << 16;
+            unsigned char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
+            if (!nb) {
+                snprintf(msg, msg_size, "out of memory");
+                goto fail;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        snprintf(msg, msg_size, "%s", strerror(errno));
+        goto fail;
+    }
+    fclose(f);
+    *data = buf;
+    *size = n;
+    return 0;
+fail:
+    free(buf);
+    fclose(f);
+    return -1;
+}
+
+/* Reads, decodes and preprocesses one image into slot, as the daemon's
+ * workers do (server/scheduler.c). Returns 0, or -1 with msg. */
+static int classify_prepare(const served_model_t *c, const char *path, float *slot,
+                            char *msg, size_t msg_size)
+{
+    unsigned char *data;
+    size_t size;
+    if (read_file(path, &data, &size, msg, msg_size))
+        return -1;
+    img_rgb_t img;
+    img_status_t st = img_decode(data, size, &c->limits, &img, msg, msg_size);
+    free(data);
+    if (st != IMG_OK)
+        return -1;
+    int rc = pre_run(&c->pre, &img, slot, msg, msg_size);
+    img_free(&img);
+    return rc;
+}
+
+/* Prints one image's top k, as text or as one line of JSON shaped like the
+ * daemon's result entry. Returns 0, or -1 with msg. */
+static int print_result(const served_model_t *c, const char *path, const model_score_t *s,
+                        int k, int json, char *msg, size_t msg_size)
+{
+    if (!json) {
+        printf("%s\n", path);
+        for (int q = 0; q < k; q++)
+            printf("  %.6f  %d  %s\n", (double)s[q].score, s[q].index,
+                   c->labels[s[q].index]);
+        return 0;
+    }
+    json_t *preds = json_array();
+    for (int q = 0; q < k && preds; q++) {
+        json_t *p = json_pack("{s:s, s:i, s:f}", "label", c->labels[s[q].index],
+                              "index", s[q].index, "score", (double)s[q].score);
+        if (json_array_append_new(preds, p)) {
+            json_decref(preds);
+            preds = NULL;
+        }
+    }
+    /* "o" takes preds even when the pack fails. */
+    json_t *entry = preds ? json_pack("{s:s, s:o}", "image", path, "predictions", preds)
+                          : NULL;
+    char *text = entry ? json_dumps(entry, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
+    json_decref(entry);
+    if (!text) {
+        snprintf(msg, msg_size, "cannot write the JSON answer (out of memory, or a "
+                                "file name or label that is not UTF-8)");
+        return -1;
+    }
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
+static int classify_usage(void)
+{
+    usage(stderr);
+    return 2;
+}
+
+static int cmd_classify(int argc, char **argv)
+{
+    int top_k = 0, json = 0, threads = 0, n_pos = 0, options_done = 0;
+    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (!pos) {
+        fprintf(stderr, "imgclass: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (options_done || strncmp(a, "--", 2) != 0) {
+            pos[n_pos++] = a;
+        } else if (strcmp(a, "--") == 0) {
+            options_done = 1;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--top-k") == 0 || strcmp(a, "--threads") == 0) {
+            int is_k = strcmp(a, "--top-k") == 0;
+            if (i + 1 == argc) {
+                fprintf(stderr, "imgclass: %s needs a value\n", a);
+                free(pos);
+                return classify_usage();
+            }
+            if (parse_int(argv[++i], 1, is_k ? 1000000 : 256, a,
+                          is_k ? &top_k : &threads)) {
+                free(pos);
+                return classify_usage();
+            }
+        } else {
+            fprintf(stderr, "imgclass: unknown option '%s'\n", a);
+            free(pos);
+            return classify_usage();
+        }
+    }
+    if (n_pos < 2) {
+        fprintf(stderr, "imgclass: classify needs a model folder and at least one image\n");
+        free(pos);
+        return classify_usage();
+    }
+    const char *dir = pos[0];
+    const char **images = pos + 1;
+    int n_images = n_pos - 1;
+
+    char msg[1024];
+    served_model_t *c;
+    const img_limits_t limits = {.min_side = SERVER_DEFAULT_MIN_IMAGE_SIDE,
+                                 .max_pixels = SERVER_DEFAULT_MAX_IMAGE_PIXELS};
+    if (served_model_open(&c, dir, NULL, &limits, msg, sizeof msg)) {
+        fprintf(stderr, "imgclass: %s\n", msg);
+        free(pos);
+        return 1;
+    }
+    int rc = 1, failed = 0;
+    nn_context_t *ctx = NULL;
+    float *input = NULL, *output = NULL;
+    const char **names = NULL;
+    model_score_t *s = NULL;
+    if (top_k > c->n_classes) {
+        fprintf(stderr, "imgclass: --top-k must be 1..%d (the model's classes)\n",
+                c->n_classes);
+        rc = 2;
+        goto out;
+    }
+    /* The folder's top_k unless given; the daemon caps it likewise. */
+    int k = top_k ? top_k : c->cfg.top_k < c->n_classes ? c->cfg.top_k : c->n_classes;
+    if (!threads)
+        threads = c->cfg.sched.threads;
+    int batch = n_images < c->cfg.sched.max_batch_size ? n_images
+                                                       : c->cfg.sched.max_batch_size;
+    nn_error_t err = {{0}};
+    if (nn_context_create(&ctx, c->nn, batch, threads, &err)) {
+        fprintf(stderr, "imgclass: %s\n", err.msg);
+        goto out;
+    }
+    size_t in_elems = nn_model_input_elems(c->nn, 0, 1);
+    size_t out_elems = nn_model_output_elems(c->nn, 0, 1);
+    input = malloc((size_t)batch * in_elems * sizeof *input);
+    output = malloc((size_t)batch * out_elems * sizeof *output);
+    names = malloc((size_t)batch * sizeof *names);
+    s = malloc((size_t)c->n_classes * sizeof *s);
+    if (!input || !output || !names || !s) {
+        fprintf(stderr, "imgclass: out of memory\n");
+        goto out;
+    }
+    /* Runs of up to `batch` images that decoded, in the order given. */
+    for (int i = 0; i < n_images;) {
+        int m = 0;
+        for (; i < n_images && m < batch; i++) {
+            if (classify_prepare(c, images[i], input + (size_t)m * in_elems, msg,
+                                   sizeof msg)) {
+                fflush(stdout);
+                fprintf(stderr, "imgclass: %s: %s\n", images[i], msg);
+                failed = 1;
+                continue;
+            }
+            names[m++] = images[i];
+        }
+        if (m == 0)
+            continue;
+        const float *ins[1] = {input};
+        float *outs[1] = {output};
+        if (nn_context_run(ctx, m, ins, outs, &err)) {
+            fflush(stdout);
+            fprintf(stderr, "imgclass: inference failed: %s\n", err.msg);
+            goto out;
+        }
+        for (int q = 0; q < m; q++) {
+            served_model_rank(c, output + (size_t)q * out_elems, s);
+            if (print_result(c, names[q], s, k, json, msg, sizeof msg)) {
+                fflush(stdout);
+                fprintf(stderr, "imgclass: %s: %s\n", names[q], msg);
+                failed = 1;
+            }
+        }
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "imgclass: cannot write the output: %s\n", strerror(errno));
+        goto out;
+    }
+    rc = failed;
+out:
+    free(s);
+    free(names);
+    free(input);
+    free(output);
+    nn_context_free(ctx);
+    served_model_free(c);
+    free(pos);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -402,8 +667,10 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(argv[1], "bench") == 0)
         return cmd_bench(argc - 2, argv + 2);
+    if (strcmp(argv[1], "classify") == 0)
+        return cmd_classify(argc - 2, argv + 2);
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        usage(stdout);
+        help(stdout);
         return 0;
     }
     fprintf(stderr, "imgclass: unknown command '%s'\n", argv[1]);
