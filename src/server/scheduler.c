@@ -230,6 +230,10 @@ static int decode_and_preprocess(sched_t *s, sched_job_t *j, float *slot)
  * fills the job's error and returns -1. */
 static int prepare_image(sched_t *s, sched_job_t *j, float *slot)
 {
+    if (j->tensor) {
+        memcpy(slot, j->tensor, s->in_elems * sizeof *slot);
+        return 0;
+    }
     int64_t t0 = sched_now_ns();
     int rc = decode_and_preprocess(s, j, slot);
     j->prepare_ns = sched_now_ns() - t0;

@@ -36,6 +36,8 @@ typedef struct sched_job {
     /* Set by the submitter. */
     const uint8_t *data;   /* encoded image, borrowed until done */
     size_t size;
+    const float *tensor;   /* or an already preprocessed image (C*H*W
+                              floats, borrowed): no decoding */
     int64_t deadline_ns;   /* CLOCK_MONOTONIC; 0 = none */
     float *output;         /* sched_output_elems() floats, caller-owned */
     void *owner;           /* for the done callback */
