@@ -181,26 +181,45 @@ static void refresh_gauges(server_t *srv)
 
 /* ---- answers ---------------------------------------------------------------------- */
 
-static void answer_json(request_t *r, int status, json_t *body)
+void api_answer_json(request_t *r, int status, json_t *body)
 {
     free(r->resp);
     r->resp = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
+    r->resp_len = r->resp ? strlen(r->resp) : 0;
     json_decref(body);
     r->status = r->resp || status == 204 ? status : 500;
     r->state = REQ_ANSWERED;
 }
 
-__attribute__((format(printf, 3, 4))) static void
-answer_error(request_t *r, int status, const char *fmt, ...)
+void api_answer_raw(request_t *r, int status, char *body, size_t len,
+                    const char *content_type)
+{
+    free(r->resp);
+    r->resp = body;
+    r->resp_len = len;
+    r->content_type = content_type;
+    r->status = status;
+    r->state = REQ_ANSWERED;
+}
+
+/* KServe v2 defines its error body as {"error": message}; ours adds the
+ * status and the request id. */
+void api_answer_error(request_t *r, int status, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    answer_json(r, status, json_pack("{s:s, s:i, s:s}", "error", msg, "code", status,
-                                     "request_id", r->id));
+    if (r->kserve)
+        api_answer_json(r, status, json_pack("{s:s}", "error", msg));
+    else
+        api_answer_json(r, status, json_pack("{s:s, s:i, s:s}", "error", msg, "code",
+                                             status, "request_id", r->id));
 }
+
+#define answer_json api_answer_json
+#define answer_error api_answer_error
 
 /* Queues the built answer. */
 static enum MHD_Result send_answer(request_t *r)
@@ -208,7 +227,7 @@ static enum MHD_Result send_answer(request_t *r)
     const char *body = r->resp          ? r->resp
                        : r->status == 204 ? ""
                                           : "{\"error\":\"out of memory\"}";
-    size_t len = strlen(body);
+    size_t len = r->resp ? r->resp_len : strlen(body);
     r->bytes_out = len;
     struct MHD_Response *resp;
     if (r->resp) {
@@ -221,9 +240,9 @@ static enum MHD_Result send_answer(request_t *r)
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            r->route && strcmp(r->route, "metrics") == 0
-                                ? "text/plain; version=0.0.4; charset=utf-8"
-                                : "application/json");
+                            r->content_type ? r->content_type : "application/json");
+    if (r->extra_header[0])
+        MHD_add_response_header(resp, r->extra_header, r->extra_value);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
     if (r->retry_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
@@ -298,6 +317,7 @@ static request_t *request_new(server_t *srv, struct MHD_Connection *conn,
 
 static void request_free(request_t *r)
 {
+    kserve_free(r);
     body_free(r);
     free(r->jobs);
     free(r->outputs);
@@ -529,7 +549,10 @@ void api_job_finished(server_t *srv, sched_job_t *job)
     }
     if (++r->n_done < r->n_jobs)
         return;
-    build_answer(r);
+    if (r->kserve)
+        kserve_answer(r);
+    else
+        build_answer(r);
     server_resume(srv, r);
 }
 
@@ -597,8 +620,14 @@ static void classify(request_t *r, const char *name)
                      srv->cfg.max_images_per_request);
         return;
     }
-    int n = r->n_parts;
+    api_submit(r, m, r->n_parts, NULL);
+}
+
+void api_submit(request_t *r, served_model_t *m, int n, const float *tensors)
+{
+    server_t *srv = r->srv;
     size_t per = sched_output_elems(m->sched);
+    size_t in_elems = nn_model_input_elems(m->nn, 0, 1);
     r->jobs = calloc((size_t)n, sizeof *r->jobs);
     r->outputs = malloc((size_t)n * per * sizeof *r->outputs);
     sched_job_t **ptrs = malloc((size_t)n * sizeof *ptrs);
@@ -610,8 +639,12 @@ static void classify(request_t *r, const char *name)
     int64_t deadline = sched_now_ns() + (int64_t)m->cfg.timeout_ms * 1000000;
     for (int i = 0; i < n; i++) {
         sched_job_t *j = &r->jobs[i];
-        j->data = r->parts[i].data;
-        j->size = r->parts[i].size;
+        if (tensors) {
+            j->tensor = tensors + (size_t)i * in_elems;
+        } else {
+            j->data = r->parts[i].data;
+            j->size = r->parts[i].size;
+        }
         j->deadline_ns = deadline;
         j->output = r->outputs + (size_t)i * per;
         j->owner = r;
@@ -623,7 +656,7 @@ static void classify(request_t *r, const char *name)
         const char *lv[] = {m->name, "rejected", NULL};
         metric_add(metrics_series(srv->m_images, lv), n);
         r->retry_after = "1";
-        answer_error(r, 503, "model '%s' is overloaded (queue full); retry later", name);
+        answer_error(r, 503, "model '%s' is overloaded (queue full); retry later", m->name);
         return;
     }
     r->model = m;
@@ -632,6 +665,35 @@ static void classify(request_t *r, const char *name)
     r->state = REQ_WAITING;
     MHD_suspend_connection(r->conn);
     server_watch_disconnect(srv, r);
+}
+
+/* POST /v2/models/{name}/infer: the model must be loaded (and be the
+ * version named, if any); kserve.c reads the body and submits. */
+static void infer_v2(request_t *r, const char *name)
+{
+    if (r->srv->draining && (sched_now_ns() - r->srv->drain_start_ns) / 1000000 >=
+                                r->srv->cfg.drain_grace_ms) {
+        r->retry_after = "1";
+        answer_error(r, 503, "shutting down; send new work elsewhere");
+        return;
+    }
+    model_slot_t *slot;
+    served_model_t *m = server_find_model(r->srv, name, &slot);
+    set_model_label(r, slot ? slot->name : NULL);
+    if (!m) {
+        answer_error(r, slot ? 503 : 404, slot ? "model '%s' is not loaded"
+                                               : "no model named '%s'", name);
+        return;
+    }
+    if (r->version[0] && strcmp(r->version, m->cfg.version) != 0) {
+        answer_error(r, 404, "model '%s' has no version '%s'", name, r->version);
+        return;
+    }
+    if (r->body_too_large) {
+        answer_error(r, 413, "the body is larger than %zu bytes", r->srv->cfg.max_body_bytes);
+        return;
+    }
+    kserve_infer(r, m);
 }
 
 /* ---- models and health ------------------------------------------------------------ */
@@ -684,10 +746,7 @@ static void show_metrics(request_t *r)
         answer_error(r, 503, "out of memory");
         return;
     }
-    free(r->resp);
-    r->resp = text;
-    r->status = 200;
-    r->state = REQ_ANSWERED;
+    api_answer_raw(r, 200, text, len, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 /* ---- authentication and CORS ------------------------------------------------------ */
@@ -825,7 +884,8 @@ static int match(const char *url, const char *prefix, const char *suffix, char *
 
 typedef enum route_id {
     R_NONE, R_CLASSIFY, R_PREDICTIONS, R_MODELS, R_MODEL, R_MODEL_READY, R_HEALTHZ,
-    R_READYZ, R_METRICS, R_V2_LIVE, R_V2_READY, R_V2_MODEL_READY,
+    R_READYZ, R_METRICS, R_V2_LIVE, R_V2_READY, R_V2_MODEL_READY, R_V2_SERVER,
+    R_V2_MODEL, R_V2_INFER,
 } route_id_t;
 
 static const struct {
@@ -838,7 +898,33 @@ static const struct {
     [R_HEALTHZ] = {"healthz", 0},     [R_READYZ] = {"readyz", 0},
     [R_METRICS] = {"metrics", 0},     [R_V2_LIVE] = {"v2_live", 0},
     [R_V2_READY] = {"v2_ready", 0},   [R_V2_MODEL_READY] = {"v2_model_ready", 0},
+    [R_V2_SERVER] = {"v2_server", 0}, [R_V2_MODEL] = {"v2_model", 0},
+    [R_V2_INFER] = {"v2_infer", 1},
 };
+
+/* KServe v2 paths may name a version: /v2/models/{name}/versions/{v}/...
+ * Splits it off into version (empty when absent) and rewrites the rest
+ * without it into buf. */
+static const char *strip_version(const char *url, char *buf, size_t size,
+                                 char *version, size_t vsize)
+{
+    version[0] = '\0';
+    const char *prefix = "/v2/models/";
+    if (strncmp(url, prefix, strlen(prefix)) != 0)
+        return url;
+    const char *name = url + strlen(prefix);
+    const char *v = strstr(name, "/versions/");
+    if (!v)
+        return url;
+    const char *vs = v + strlen("/versions/");
+    size_t vl = strcspn(vs, "/");
+    if (vl == 0 || vl >= vsize)
+        return url;
+    memcpy(version, vs, vl);
+    version[vl] = '\0';
+    snprintf(buf, size, "%.*s%s", (int)(v - url), url, vs + vl);
+    return buf;
+}
 
 static route_id_t route_of(const char *url, char *name, size_t name_size)
 {
@@ -854,6 +940,9 @@ static route_id_t route_of(const char *url, char *name, size_t name_size)
     if (match(url, "/v1/models/", "", name, name_size)) return R_MODEL;
     if (match(url, "/predictions/", "", name, name_size)) return R_PREDICTIONS;
     if (match(url, "/v2/models/", "/ready", name, name_size)) return R_V2_MODEL_READY;
+    if (match(url, "/v2/models/", "/infer", name, name_size)) return R_V2_INFER;
+    if (match(url, "/v2/models/", "", name, name_size)) return R_V2_MODEL;
+    if (!strcmp(url, "/v2")) return R_V2_SERVER;
     return R_NONE;
 }
 
@@ -884,6 +973,9 @@ static void answer_get(request_t *r, route_id_t id, const char *name)
     case R_MODELS:
         list_models(r);
         return;
+    case R_V2_SERVER:
+        kserve_server_metadata(r);
+        return;
     default:
         break;
     }
@@ -892,8 +984,15 @@ static void answer_get(request_t *r, route_id_t id, const char *name)
         return;
     }
     set_model_label(r, slot->name);
+    if (r->version[0] && (!m || strcmp(r->version, m->cfg.version) != 0)) {
+        answer_error(r, id == R_V2_MODEL_READY ? 400 : 404,
+                     "model '%s' has no version '%s'", name, r->version);
+        return;
+    }
     int mready = m && !srv->draining;
-    if (id == R_MODEL)
+    if (id == R_V2_MODEL)
+        kserve_model_metadata(r, slot);
+    else if (id == R_MODEL)
         answer_json(r, 200, model_json(slot));
     else if (id == R_MODEL_READY)
         answer_json(r, mready ? 200 : 503,
@@ -906,9 +1005,13 @@ static void answer_get(request_t *r, route_id_t id, const char *name)
 /* The first call: route, method and the refusals that need no body. */
 static void on_headers(request_t *r, const char *url, const char *method)
 {
-    char name[160];
-    route_id_t id = route_of(url, name, sizeof name);
+    char name[160], stripped[512], version[64];
+    const char *path = strip_version(url, stripped, sizeof stripped, version,
+                                     sizeof version);
+    route_id_t id = route_of(path, name, sizeof name);
     r->route = routes[id].name;
+    r->kserve = id >= R_V2_LIVE;
+    snprintf(r->version, sizeof r->version, "%s", version);
     match_origin(r);
     if (!strcmp(method, "OPTIONS") && r->cors_origin && id != R_NONE) {
         r->preflight = 1; /* CORS preflight: headers only */
@@ -998,7 +1101,10 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
     }
     if (r->state == REQ_WAITING)
         return MHD_YES;
-    classify(r, r->model_name);
+    if (r->kserve)
+        infer_v2(r, r->model_name);
+    else
+        classify(r, r->model_name);
     if (r->state == REQ_ANSWERED)
         return send_answer(r);
     return MHD_YES;

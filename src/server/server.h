@@ -69,6 +69,7 @@ typedef struct request {
 
     /* Work. */
     char model_name[160];  /* from the URL */
+    char version[64];      /* KServe: /versions/{v} in the URL, or empty */
     served_model_t *model; /* referenced while jobs are out */
     int top_k;             /* 0: the model's default; -1: out of range */
     int torchserve;        /* answer in TorchServe's shape */
@@ -80,7 +81,12 @@ typedef struct request {
 
     /* Answer. */
     int status;
-    char *resp;            /* JSON text, malloc'ed */
+    char *resp;            /* body, malloc'ed (JSON text unless content_type) */
+    size_t resp_len;
+    const char *content_type; /* NULL: application/json */
+    char extra_header[48], extra_value[32]; /* e.g. Inference-Header-Content-Length */
+    int kserve;            /* KServe v2 request: its error shape and answer */
+    void *kserve_state;    /* kserve.c's parsed request, freed with it */
     const char *retry_after;
     const char *cors_origin; /* Access-Control-Allow-Origin to send */
     int preflight;
@@ -170,6 +176,25 @@ int api_metrics_init(server_t *srv);
 /* Reads cfg.auth_tokens_file into srv->tokens. Returns 0 or -1 with msg. */
 int api_load_tokens(server_t *srv, char *msg, size_t msg_size);
 void api_free_tokens(server_t *srv);
+
+/* Answers (api.c). The body is taken over. */
+void api_answer_json(request_t *r, int status, json_t *body);
+void api_answer_raw(request_t *r, int status, char *body, size_t len,
+                    const char *content_type);
+void api_answer_error(request_t *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Queues n jobs on m (images from r->parts, or preprocessed tensors of
+ * C*H*W floats each) and suspends the connection, or answers 503. */
+void api_submit(request_t *r, served_model_t *m, int n, const float *tensors);
+
+/* kserve.c: KServe v2 / Open Inference Protocol. */
+void kserve_server_metadata(request_t *r);
+void kserve_model_metadata(request_t *r, const model_slot_t *slot);
+/* POST /v2/models/{name}/infer, with the whole body read. */
+void kserve_infer(request_t *r, served_model_t *m);
+/* Builds the answer once every job is back. */
+void kserve_answer(request_t *r);
+void kserve_free(request_t *r);
 
 /* body.c */
 int body_append(request_t *r, const char *data, size_t size);
