@@ -59,6 +59,9 @@ int api_metrics_init(server_t *srv)
         NB(batch_buckets));
     srv->m_queue_depth = metrics_family(m, "imgclassd_queue_depth",
         "Images waiting in the model's queue.", METRIC_GAUGE, model, NULL, 0);
+    srv->m_queue_capacity = metrics_family(m, "imgclassd_queue_capacity",
+        "Images the model's queue holds at most (queue_capacity).", METRIC_GAUGE, model,
+        NULL, 0);
     srv->m_model_ready = metrics_family(m, "imgclassd_model_ready",
         "1 when the model is loaded and serving.", METRIC_GAUGE, model, NULL, 0);
     srv->m_load_fail = metrics_family(m, "imgclassd_model_load_failures_total",
@@ -93,7 +96,7 @@ int api_metrics_init(server_t *srv)
     srv->m_process_fds = metrics_family(m, "process_open_fds",
         "Number of open file descriptors.", METRIC_GAUGE, NULL, NULL, 0);
     if (!srv->m_http_requests || !srv->m_http_duration || !srv->m_images ||
-        !srv->m_queue_s || !srv->m_infer_s || !srv->m_batch || !srv->m_queue_depth ||
+        !srv->m_queue_s || !srv->m_infer_s || !srv->m_batch || !srv->m_queue_depth || !srv->m_queue_capacity ||
         !srv->m_model_ready || !srv->m_load_fail || !srv->m_open_conns ||
         !srv->m_process_cpu || !srv->m_process_rss || !srv->m_process_start ||
         !srv->m_process_fds || !srv->m_requests || !srv->m_request_s ||
@@ -145,6 +148,7 @@ static void refresh_gauges(server_t *srv)
         int depth = sched_queue_depth(m->sched);
         const char *lv[] = {m->name, NULL};
         metric_set(metrics_series(srv->m_queue_depth, lv), depth);
+        metric_set(metrics_series(srv->m_queue_capacity, lv), m->cfg.sched.queue_capacity);
         if (srv->cfg.triton_metrics) {
             const char *tv[] = {m->name, m->cfg.version, NULL};
             metric_set(metrics_series(srv->t_pending, tv), depth);

@@ -135,7 +135,7 @@ struct server {
     /* Metrics. */
     metrics_t *metrics;
     metric_family_t *m_http_requests, *m_http_duration, *m_images, *m_queue_s,
-        *m_infer_s, *m_batch, *m_queue_depth, *m_model_ready, *m_load_fail,
+        *m_infer_s, *m_batch, *m_queue_depth, *m_queue_capacity, *m_model_ready, *m_load_fail,
         *m_open_conns, *m_process_cpu, *m_process_rss, *m_process_start,
         *m_process_fds;
     metric_family_t *m_requests, *m_request_s, *m_prepare_s, *m_in_flight,
