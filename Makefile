@@ -34,9 +34,10 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev libopenblas-
     protobuf-c-compiler libonnx-dev libonnx-testdata check python3-numpy \
     python3-torch python3-torchvision python3-onnx python3-pil \
     libmicrohttpd-dev libuv1-dev libjansson-dev libturbojpeg0-dev libspng-dev \
-    libsystemd-dev libcurl4-openssl-dev dataset-fashion-mnist prometheus zlib1g-dev
+    libsystemd-dev libcurl4-openssl-dev dataset-fashion-mnist prometheus zlib1g-dev \
+    python3-yaml python3-jsonschema
 
-.PHONY: all test unit conformance asan deps clean models run bench
+.PHONY: all test unit conformance asan deps clean models run bench lint
 .SECONDARY:
 all: $(BUILD)/imgclassd $(BUILD)/imgclass $(BUILD)/conformance $(TESTS)
 
@@ -105,6 +106,10 @@ deps:
 # The daemon on the embedded default model (models/fashion-mnist), port 8080.
 run: $(BUILD)/imgclassd
 	$(BUILD)/imgclassd -c conf/imgclassd.json
+
+# openapi.yaml through Redocly's linter (npm; tools/openapi pins it).
+lint:
+	bash tools/openapi/lint.sh
 
 # Side by side with ONNX Runtime (onnxruntime-node from npm); not a test.
 bench: $(BUILD)/imgclass models

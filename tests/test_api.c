@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/daemon.h"
+#include "util/openapi.h"
 #include "util/testutil.h"
 
 static td_daemon_t d;
@@ -58,11 +59,21 @@ static void *shared_file(const char *name, size_t *size)
     return data;
 }
 
+/* Every answer is also checked against openapi.yaml. */
 static td_response_t post(const char *path, const char *type, const void *body,
                           size_t size)
 {
     td_response_t r;
     ck_assert_int_eq(td_request(&d, "POST", path, type, body, size, NULL, &r), 0);
+    td_check_openapi("POST", path, r.status, r.body);
+    return r;
+}
+
+static td_response_t get(const char *path, const char *extra_header)
+{
+    td_response_t r;
+    ck_assert_int_eq(td_request(&d, "GET", path, NULL, NULL, 0, extra_header, &r), 0);
+    td_check_openapi("GET", path, r.status, r.body);
     return r;
 }
 
@@ -70,8 +81,7 @@ static td_response_t post(const char *path, const char *type, const void *body,
 
 static void get_expect(const char *path, long status)
 {
-    td_response_t r;
-    ck_assert_int_eq(td_request(&d, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    td_response_t r = get(path, NULL);
     expect(&r, status);
     json_t *j = parse(&r);
     json_decref(j);
@@ -92,15 +102,14 @@ START_TEST(health_and_models)
     get_expect("/nope", 404);
 
     td_response_t r;
-    ck_assert_int_eq(td_request(&d, "GET", "/v1/models", NULL, NULL, 0, NULL, &r), 0);
+    r = get("/v1/models", NULL);
     expect(&r, 200);
     json_t *j = parse(&r);
     ck_assert_int_eq(json_array_size(json_object_get(j, "models")), 3);
     json_decref(j);
     td_response_free(&r);
 
-    ck_assert_int_eq(td_request(&d, "GET", "/v1/models/mobilenet_v2", NULL, NULL, 0,
-                                NULL, &r), 0);
+    r = get("/v1/models/mobilenet_v2", NULL);
     expect(&r, 200);
     j = parse(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "state")), "ready");
@@ -117,8 +126,7 @@ START_TEST(health_and_models)
 
     /* Wrong method: 405 with Allow. */
     char buf[64];
-    ck_assert_int_eq(td_request(&d, "POST", "/healthz", "application/json", "{}", 2,
-                                NULL, &r), 0);
+    r = post("/healthz", "application/json", "{}", 2);
     expect(&r, 405);
     ck_assert_ptr_nonnull(td_header(&r, "Allow", buf, sizeof buf));
     td_response_free(&r);
@@ -198,6 +206,7 @@ START_TEST(classify_forms)
         tu_path(p3, sizeof p3, "%s/imagenet/images/parrot.jpg", tu_shared_dir())};
     ck_assert_int_eq(td_post_files(&d, "/v1/models/mobilenet_v2:classify", files, 3,
                                    &r), 0);
+    td_check_openapi("POST", "/v1/models/mobilenet_v2:classify", r.status, r.body);
     expect(&r, 200);
     j = parse(&r);
     results = json_object_get(j, "results");
@@ -245,6 +254,7 @@ START_TEST(classify_forms)
     for (int m = 0; m < 2; m++) {
         ck_assert_int_eq(td_request(&d, methods[m], "/predictions/mobilenet_v2", NULL,
                                     jpg, njpg, NULL, &r), 0);
+        td_check_openapi(methods[m], "/predictions/mobilenet_v2", r.status, r.body);
         expect(&r, 200);
         j = parse(&r);
         ck_assert_int_eq(json_object_size(j), 5);
@@ -440,7 +450,7 @@ START_TEST(metrics_exposition)
     expect(&r, 200);
     td_response_free(&r);
     free(jpg);
-    ck_assert_int_eq(td_request(&d, "GET", "/metrics", NULL, NULL, 0, NULL, &r), 0);
+    r = get("/metrics", NULL);
     ck_assert_int_eq(r.status, 200);
     char ct[128];
     ck_assert_ptr_nonnull(td_header(&r, "Content-Type", ct, sizeof ct));

@@ -243,8 +243,9 @@ static enum MHD_Result send_answer(request_t *r)
     }
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            r->content_type ? r->content_type : "application/json");
+    if (r->status != 204)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                r->content_type ? r->content_type : "application/json");
     if (r->extra_header[0])
         MHD_add_response_header(resp, r->extra_header, r->extra_value);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
@@ -367,7 +368,7 @@ static void log_request(const request_t *r, int status, double secs,
         if (j->batch_size > e.batch_size)
             e.batch_size = j->batch_size;
         double q = (double)(j->started_ns - j->queued_ns) / 1e6;
-        double inf = (double)(j->finished_ns - j->started_ns) / 1e6;
+        double inf = (double)j->infer_ns / 1e6;
         e.queue_ms = q > e.queue_ms ? q : e.queue_ms;
         e.inference_ms = inf > e.inference_ms ? inf : e.inference_ms;
     }
@@ -489,11 +490,13 @@ static void build_answer(request_t *r)
                                     json_real((double)s[q].score));
         }
         double queue_ms = (double)(j->started_ns - j->queued_ns) / 1e6;
-        double infer_ms = (double)(j->finished_ns - j->started_ns) / 1e6;
+        double prep_ms = (double)j->prepare_ns / 1e6;
+        double infer_ms = (double)j->infer_ns / 1e6;
         double total_ms = (double)(sched_now_ns() - r->start_ns) / 1e6;
-        entry = json_pack("{s:o, s:{s:f, s:f, s:f}, s:i}", "predictions", preds,
-                          "timings", "queue_ms", queue_ms, "inference_ms", infer_ms,
-                          "total_ms", total_ms, "batch_size", j->batch_size);
+        entry = json_pack("{s:o, s:{s:f, s:f, s:f, s:f}, s:i}", "predictions", preds,
+                          "timings", "queue_ms", queue_ms, "preprocess_ms", prep_ms,
+                          "inference_ms", infer_ms, "total_ms", total_ms, "batch_size",
+                          j->batch_size);
         json_array_append_new(results, entry);
         if (ts)
             json_array_append_new(ts, tsobj);
@@ -598,6 +601,8 @@ static void classify(request_t *r, const char *name)
     served_model_t *m = server_find_model(srv, name, &slot);
     set_model_label(r, slot ? slot->name : NULL);
     if (!m) {
+        if (slot)
+            r->retry_after = "5";
         if (slot)
             answer_error(r, 503, "model '%s' is not loaded%s%s", name,
                          slot->last_error ? ": " : " yet",
@@ -988,7 +993,7 @@ static void answer_get(request_t *r, route_id_t id, const char *name)
         return;
     }
     set_model_label(r, slot->name);
-    if (r->version[0] && (!m || strcmp(r->version, m->cfg.version) != 0)) {
+    if (r->version[0] && m && strcmp(r->version, m->cfg.version) != 0) {
         answer_error(r, id == R_V2_MODEL_READY ? 400 : 404,
                      "model '%s' has no version '%s'", name, r->version);
         return;
@@ -1030,7 +1035,7 @@ static void on_headers(request_t *r, const char *url, const char *method)
         return;
     }
     if (name[0] && !valid_model_name(name, strlen(name))) {
-        answer_error(r, 404, "no model named '%s'", name);
+        answer_error(r, id == R_V2_MODEL_READY ? 400 : 404, "no model named '%s'", name);
         return;
     }
     if (routes[id].post ? !is_post : !is_get) {
@@ -1073,6 +1078,16 @@ static void on_headers(request_t *r, const char *url, const char *method)
     snprintf(r->model_name, sizeof r->model_name, "%s", name);
 }
 
+/* A body follows the headers (Content-Length > 0 or chunked). */
+static int has_body(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return (cl && strtoull(cl, NULL, 10) > 0) || te;
+}
+
 enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *url,
                            const char *method, const char *version,
                            const char *upload_data, size_t *upload_data_size,
@@ -1086,9 +1101,10 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
             return MHD_NO;
         *con_cls = r;
         on_headers(r, url, method);
-        /* An answer made from the headers alone goes out without reading
-         * the body (MHD then closes the connection). */
-        if (r->state == REQ_ANSWERED)
+        /* A refusal of a request with a body goes out before the body is
+         * read (MHD then closes the connection); anything else is sent on
+         * the next call, which keeps the connection alive. */
+        if (r->state == REQ_ANSWERED && has_body(conn))
             return send_answer(r);
         return MHD_YES;
     }

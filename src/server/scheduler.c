@@ -262,6 +262,7 @@ static void run_batch(instance_t *in, sched_job_t **batch, int n)
     for (int i = 0; i < m; i++) {
         sched_job_t *j = ok[i];
         j->batch_size = m;
+        j->infer_ns = t1 - t0;
         if (rc) {
             j->status = SCHED_EINFER;
             snprintf(j->msg, sizeof j->msg, "inference failed: %.200s", err.msg);

@@ -46,8 +46,11 @@ typedef struct sched_job {
     sched_status_t status;
     int http_status;       /* for SCHED_EIMAGE: 400, 413 or 415 */
     char msg[256];
-    int64_t queued_ns, started_ns, finished_ns; /* started_ns: batch start */
+    int64_t queued_ns;     /* submitted */
+    int64_t started_ns;    /* taken from the queue by an instance */
     int64_t prepare_ns;    /* decoding and preprocessing of this image */
+    int64_t infer_ns;      /* the batch's run through the model */
+    int64_t finished_ns;
     int batch_size;        /* images in the batch it ran in */
 
     /* Scheduler's own links. */

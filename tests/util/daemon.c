@@ -92,10 +92,9 @@ static void start(td_daemon_t *d, const char *models_dir, const char *const *env
         int ok = 0;
         for (int t = 0; t < timeout_s * 20 && !ok; t++) {
             td_response_t r;
-            if (td_request(d, "GET", paths[p], NULL, NULL, 0, NULL, &r) == 0) {
+            if (td_request(d, "GET", paths[p], NULL, NULL, 0, NULL, &r) == 0)
                 ok = r.status == 200;
-                td_response_free(&r);
-            }
+            td_response_free(&r);
             int st;
             if (!ok && waitpid(pid, &st, WNOHANG) == pid)
                 ck_abort_msg("imgclassd exited during start-up; see %s", d->log_path);
