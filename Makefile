@@ -29,6 +29,8 @@ SERVER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRC))
 TEST_SRC   := $(wildcard tests/test_*.c)
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/util/*.c))
+# Tests that drive real outside programs (Prometheus, HAProxy) are scripts.
+TEST_SCRIPTS := $(wildcard tests/test_*.sh)
 
 DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev libopenblas-dev libprotobuf-c-dev \
     protobuf-c-compiler libonnx-dev libonnx-testdata check python3-numpy \
@@ -78,9 +80,10 @@ $(MODELS_DIR)/.done: tools/export_torchvision.py
 	touch $@
 
 unit: $(TESTS) $(BUILD)/imgclass $(BUILD)/imgclassd
-	@set -e; for t in $(TESTS); do \
+	@set -e; for t in $(TESTS) $(TEST_SCRIPTS); do \
 	  echo "== $$t"; IMGCLASS_MODELS=$(MODELS_DIR) IMGCLASS_SHARED=$(SHARED) \
-	  IMGCLASS_TOOL=$(BUILD)/imgclass IMGCLASSD=$(BUILD)/imgclassd $$t; done
+	  IMGCLASS_TOOL=$(BUILD)/imgclass IMGCLASSD=$(BUILD)/imgclassd \
+	  $$(case $$t in *.sh) echo bash;; esac) $$t; done
 
 conformance: $(BUILD)/conformance
 	$(BUILD)/conformance --skips tests/conformance_skips.txt

@@ -240,10 +240,11 @@ START_TEST(misuse_is_ignored)
     metric_add(cs, 2);
     metric_add(cs, -1);  /* counters only go up */
     metric_add(cs, NAN);
-    metric_set(cs, 100); /* set is for gauges */
     metric_observe(cs, 1);
     ck_assert_double_eq(metric_value(cs), 2);
     ck_assert_uint_eq(metric_count(cs), 0);
+    metric_set(cs, 100); /* a counter mirrored from elsewhere */
+    ck_assert_double_eq(metric_value(cs), 100);
 
     metric_observe(gs, 5);
     metric_add(gs, -3);
@@ -474,6 +475,31 @@ START_TEST(promtool_accepts)
 }
 END_TEST
 
+/* A hidden series leaves the exposition until it is updated again. */
+START_TEST(hidden_series)
+{
+    metrics_t *m = metrics_create();
+    ck_assert_ptr_nonnull(m);
+    const char *labels[] = {"model", NULL};
+    metric_family_t *g = metrics_family(m, "ready", "Ready.", METRIC_GAUGE, labels, NULL, 0);
+    const char *a[] = {"a", NULL}, *b[] = {"b", NULL};
+    metric_set(metrics_series(g, a), 1);
+    metric_set(metrics_series(g, b), 1);
+    metric_hide(metrics_series(g, a));
+    size_t len;
+    char *text = metrics_render(m, &len);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_null(strstr(text, "ready{model=\"a\"}"));
+    ck_assert_ptr_nonnull(strstr(text, "ready{model=\"b\"} 1"));
+    free(text);
+    metric_set(metrics_series(g, a), 0);
+    text = metrics_render(m, &len);
+    ck_assert_ptr_nonnull(strstr(text, "ready{model=\"a\"} 0"));
+    free(text);
+    metrics_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("metrics");
@@ -485,6 +511,7 @@ int main(void)
     tcase_add_test(tc, bad_declarations);
     tcase_add_test(tc, misuse_is_ignored);
     tcase_add_test(tc, concurrent_updates);
+    tcase_add_test(tc, hidden_series);
     tcase_add_test(tc, promtool_accepts);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -215,6 +215,11 @@ void api_answer_error(request_t *r, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* Messages echo client input (paths, names): keep them printable ASCII
+     * so that they are always valid JSON strings. */
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            *c = '?';
     if (r->kserve)
         api_answer_json(r, status, json_pack("{s:s}", "error", msg));
     else
@@ -537,11 +542,15 @@ void api_job_finished(server_t *srv, sched_job_t *job)
                        (double)(job->started_ns - job->queued_ns) / 1e9);
     if (job->prepare_ns > 0)
         metric_observe(metrics_series(srv->m_prepare_s, mv), (double)job->prepare_ns / 1e9);
-    img_format_t fmt = img_sniff(job->data, job->size);
-    const char *fv[] = {m->name, fmt == IMG_FORMAT_JPEG ? "jpeg" : fmt == IMG_FORMAT_PNG ? "png"
-                                                                               : "other",
-                        NULL};
-    metric_add(metrics_series(srv->m_decoded, fv), 1);
+    if (!job->tensor) {
+        img_format_t fmt = img_sniff(job->data, job->size);
+        const char *fv[] = {m->name,
+                            fmt == IMG_FORMAT_JPEG  ? "jpeg"
+                            : fmt == IMG_FORMAT_PNG ? "png"
+                                                    : "other",
+                            NULL};
+        metric_add(metrics_series(srv->m_decoded, fv), 1);
+    }
     if (srv->cfg.triton_metrics) {
         const char *tv[] = {m->name, m->cfg.version, NULL};
         int ok = job->status == SCHED_OK;
@@ -1073,7 +1082,8 @@ static void on_headers(request_t *r, const char *url, const char *method)
     }
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0 && body_start_multipart(r))
+    if (!r->kserve && ct && strncasecmp(ct, "multipart/form-data", 19) == 0 &&
+        body_start_multipart(r))
         answer_error(r, 400, "malformed multipart/form-data header (no boundary?)");
     snprintf(r->model_name, sizeof r->model_name, "%s", name);
 }

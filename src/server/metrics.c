@@ -22,6 +22,7 @@ struct metric_series {
     char *values[METRIC_MAX_LABELS];
     /* Counter/gauge value, or histogram sum: bits of a double. */
     _Atomic uint64_t value;
+    atomic_int hidden; /* left out of the exposition until updated again */
     /* Histogram: per-bucket (not cumulative) counts, the last one for
      * +Inf. An observation touches one slot; render adds them up, so the
      * +Inf bucket and _count always agree. */
@@ -370,12 +371,21 @@ void metric_add(metric_series_t *s, double v)
     if (s->family->type == METRIC_COUNTER && !(v >= 0))
         return;
     add_double(&s->value, v);
+    atomic_store_explicit(&s->hidden, 0, memory_order_relaxed);
 }
 
 void metric_set(metric_series_t *s, double v)
 {
-    if (s && s->family->type == METRIC_GAUGE)
-        atomic_store_explicit(&s->value, to_bits(v), memory_order_relaxed);
+    if (!s || s->family->type == METRIC_HISTOGRAM)
+        return;
+    atomic_store_explicit(&s->value, to_bits(v), memory_order_relaxed);
+    atomic_store_explicit(&s->hidden, 0, memory_order_relaxed);
+}
+
+void metric_hide(metric_series_t *s)
+{
+    if (s)
+        atomic_store_explicit(&s->hidden, 1, memory_order_relaxed);
 }
 
 void metric_observe(metric_series_t *s, double v)
@@ -544,6 +554,8 @@ static void render_family(buf_t *b, const metric_family_t *f)
 
     metric_series_t *s = atomic_load_explicit(&f->series, memory_order_acquire);
     for (; s; s = atomic_load_explicit(&s->next, memory_order_acquire)) {
+        if (atomic_load_explicit(&s->hidden, memory_order_relaxed))
+            continue;
         if (f->type == METRIC_HISTOGRAM) {
             render_histogram(b, s);
         } else {

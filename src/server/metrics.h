@@ -50,7 +50,13 @@ metric_series_t *metrics_series(metric_family_t *f, const char *const *values);
  * one of the wrong type. A counter ignores a negative or NaN add (it may
  * only go up). A histogram bucket's bound is inclusive (v <= le). */
 void metric_add(metric_series_t *s, double v);     /* counter, gauge */
-void metric_set(metric_series_t *s, double v);     /* gauge */
+/* Gauge; or a counter kept elsewhere and mirrored here (the process's CPU
+ * time), whose caller guarantees it never goes down. */
+void metric_set(metric_series_t *s, double v);
+/* Leaves the series out of the exposition (a model removed from the
+ * repository) until it is updated again. Series are never freed before
+ * metrics_free, so pointers held by other threads stay valid. */
+void metric_hide(metric_series_t *s);
 void metric_observe(metric_series_t *s, double v); /* histogram */
 /* Counter, gauge: the value; histogram: the sum of observations; 0 for
  * a NULL series. */

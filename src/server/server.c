@@ -275,6 +275,8 @@ static void load_done(uv_work_t *w, int status)
         }
         const char *lv[] = {lj->name, NULL};
         metric_add(metrics_series(srv->m_load_fail, lv), 1);
+        if (!slot || !slot->current)
+            set_model_ready_metric(srv, lj->name, 0);
         log_msg(&srv->log, LOG_ERROR, "model %s failed to load: %s%s", lj->name, lj->msg,
                  slot && slot->current ? " (the previous version keeps serving)" : "");
     }
@@ -367,6 +369,11 @@ static void scan_repository(server_t *srv)
             log_msg(&srv->log, LOG_ERROR, "out of memory adding model %s", e->d_name);
             continue;
         }
+        /* Series exist from the start, so that rate() sees a first failure. */
+        const char *lv[] = {slot->name, NULL};
+        metric_add(metrics_series(srv->m_load_fail, lv), 0);
+        if (!slot->current)
+            set_model_ready_metric(srv, slot->name, 0);
         slot->present = 1;
         if (cur) {
             model_stamp_t st;
@@ -385,7 +392,10 @@ static void scan_repository(server_t *srv)
             continue;
         }
         log_msg(&srv->log, LOG_INFO, "model %s removed from the repository", s->name);
-        set_model_ready_metric(srv, s->name, 0);
+        const char *lv[] = {s->name, NULL};
+        metric_hide(metrics_series(srv->m_model_ready, lv));
+        metric_hide(metrics_series(srv->m_queue_depth, lv));
+        metric_hide(metrics_series(srv->m_queue_capacity, lv));
         server_model_unref(srv, s->current);
         free(s->name);
         free(s->last_error);
