@@ -37,9 +37,9 @@ DEB_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev libopenblas-
     python3-torch python3-torchvision python3-onnx python3-pil \
     libmicrohttpd-dev libuv1-dev libjansson-dev libturbojpeg0-dev libspng-dev \
     libsystemd-dev libcurl4-openssl-dev dataset-fashion-mnist prometheus zlib1g-dev \
-    python3-yaml python3-jsonschema
+    python3-yaml python3-jsonschema haproxy wrk curl systemd
 
-.PHONY: all test unit conformance asan deps clean models run bench lint
+.PHONY: all test unit conformance asan deps clean models run bench lint deploy-check
 .SECONDARY:
 all: $(BUILD)/imgclassd $(BUILD)/imgclass $(BUILD)/conformance $(TESTS)
 
@@ -109,6 +109,13 @@ deps:
 # The daemon on the embedded default model (models/fashion-mnist), port 8080.
 run: $(BUILD)/imgclassd
 	$(BUILD)/imgclassd -c conf/imgclassd.json
+
+# The container build script and its runtime libraries, and the systemd
+# unit (systemd-analyze verify, security exposure <= 2.5).
+deploy-check: $(BUILD)/imgclassd
+	bash docker/build.sh --stage $(BUILD)/stage --build-dir $(BUILD)
+	BUILD=$(BUILD) bash tests/tools/check_runtime_deps.sh
+	bash tests/tools/check_systemd_unit.sh $(BUILD)/imgclassd
 
 # openapi.yaml through Redocly's linter (npm; tools/openapi pins it).
 lint:

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     }
     free(flags);
     int rc = server_run(&srv);
+    server_free(&srv); /* the logger holds nothing to free */
     log_msg(&srv.log, LOG_INFO, "exited");
-    server_free(&srv);
     return rc;
 }

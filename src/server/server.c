@@ -192,7 +192,7 @@ int server_ready(const server_t *srv, const char **why)
         return 0;
     }
     for (int i = 0; i < srv->n_slots; i++)
-        if (!srv->slots[i].current) {
+        if (!srv->slots[i].current && !srv->slots[i].loading) {
             *why = "a model failed to load";
             return 0;
         }
@@ -244,6 +244,15 @@ static void finish_initial_load(server_t *srv)
     }
 }
 
+static void finish_reload(server_t *srv)
+{
+    if (srv->reload_notify && srv->loads_in_flight == 0 && !srv->reload_pending &&
+        !srv->draining) {
+        srv->reload_notify = 0;
+        sd_notify(0, "READY=1");
+    }
+}
+
 static void load_done(uv_work_t *w, int status)
 {
     load_job_t *lj = w->data;
@@ -287,6 +296,7 @@ static void load_done(uv_work_t *w, int status)
         srv->reload_pending = 0;
         scan_repository(srv);
     }
+    finish_reload(srv);
 }
 
 static int start_load(server_t *srv, model_slot_t *slot)
@@ -440,8 +450,9 @@ static void on_reload(uv_signal_t *h, int sig)
     log_msg(&srv->log, LOG_INFO, "SIGHUP: reloading the model repository %s", srv->cfg.models_dir);
     reload_tokens(srv);
     sd_notify(0, "RELOADING=1");
+    srv->reload_notify = 1;
     scan_repository(srv);
-    sd_notify(0, "READY=1");
+    finish_reload(srv);
 }
 
 static void begin_drain(server_t *srv, int grace_ms)
@@ -611,6 +622,16 @@ int server_init(server_t *srv, const char *config_path, const config_flag_t *fla
     if (server_config_load(&srv->cfg, config_path, flags, n_flags, msg, msg_size))
         return -1;
     logger_init(&srv->log, srv->cfg.log_level, srv->cfg.log_format);
+    /* Without its repository the daemon could never become ready: say so
+     * now rather than wait to be killed by a start-up timeout. */
+    struct stat sb;
+    if (stat(srv->cfg.models_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        snprintf(msg, msg_size, "models_dir %s: %s", srv->cfg.models_dir,
+                 errno ? strerror(errno) : "not a folder");
+        if (stat(srv->cfg.models_dir, &sb) == 0)
+            snprintf(msg, msg_size, "models_dir %s: not a folder", srv->cfg.models_dir);
+        return -1;
+    }
     srv->start_time_s = (int64_t)time(NULL);
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)

@@ -118,6 +118,7 @@ struct server {
     int n_slots, cap_slots;
     int loads_in_flight;
     int reload_pending;
+    int reload_notify; /* READY=1 owed once the reload's loads finish */
     int initial_load_done;
 
     /* Life cycle. */
