@@ -3,7 +3,8 @@
  * protocol and Triton's extensions (binary tensor data, classification)
  * describe them, answers checked field by field and byte by byte, and
  * the shared batch of preprocessed images against ONNX Runtime's outputs
- * (../shared/imagenet/tensors). */
+ * (../shared/imagenet/tensors). Every answer is also checked against
+ * openapi.yaml. */
 #include <check.h>
 #include <jansson.h>
 #include <math.h>
@@ -17,6 +18,7 @@
 
 #include "util/daemon.h"
 #include "util/npy.h"
+#include "util/openapi.h"
 #include "util/testutil.h"
 
 #define HLEN "Inference-Header-Content-Length"
@@ -138,16 +140,55 @@ static void load_npy(const char *name, npy_array_t *a)
     ck_assert_msg(npy_read(p, a, msg, sizeof msg) == 0, "%s: %s", p, msg);
 }
 
+/* The answer against openapi.yaml (tests/tools/check_openapi.py): a JSON
+ * answer's body against the schema of its status; a binary one
+ * (application/octet-stream) for its documented Content-Type, and its JSON
+ * header, the first Inference-Header-Content-Length bytes, against the
+ * same schema as a JSON answer. Headers-only answers (204) have no body. */
+static void openapi(const char *method, const char *path, const td_response_t *r)
+{
+    char ct[128], v[40];
+    if (r->status == 204) {
+        td_check_openapi(method, path, r->status, r->size ? r->body : NULL);
+        return;
+    }
+    ck_assert_msg(td_header(r, "Content-Type", ct, sizeof ct), "%s %s: no Content-Type",
+                  method, path);
+    if (strcmp(ct, "application/octet-stream") != 0) {
+        ck_assert_str_eq(ct, "application/json");
+        td_check_openapi(method, path, r->status, r->body);
+        return;
+    }
+    td_check_openapi_typed(method, path, r->status, r->body, r->size, ct);
+    ck_assert_msg(td_header(r, HLEN, v, sizeof v), "%s %s: binary answer without " HLEN,
+                  method, path);
+    char *end;
+    size_t n = strtoul(v, &end, 10);
+    ck_assert_msg(*v && !*end && n > 0 && n <= r->size, "bad %s: '%s'", HLEN, v);
+    char *header = strndup(r->body, n);
+    ck_assert_ptr_nonnull(header);
+    td_check_openapi(method, path, r->status, header);
+    free(header);
+}
+
+/* Any request (header: one extra header line or NULL), its answer checked
+ * against openapi.yaml. */
+static td_response_t request(const char *method, const char *path, const char *type,
+                             const void *body, size_t size, const char *header)
+{
+    td_response_t r;
+    ck_assert_int_eq(td_request(&d, method, path, type, body, size, header, &r), 0);
+    openapi(method, path, &r);
+    return r;
+}
+
 /* POST; json_len > 0 adds Inference-Header-Content-Length. */
 static td_response_t post(const char *path, const void *body, size_t size, size_t json_len)
 {
     char h[80];
     snprintf(h, sizeof h, HLEN ": %zu", json_len);
-    td_response_t r;
-    ck_assert_int_eq(td_request(&d, "POST", path,
-                                json_len ? "application/octet-stream" : "application/json",
-                                body, size, json_len ? h : NULL, &r), 0);
-    return r;
+    return request("POST", path, json_len ? "application/octet-stream" : "application/json",
+                   body, size, json_len ? h : NULL);
 }
 
 static td_response_t post_sb(const sb_t *b, size_t json_len)
@@ -157,9 +198,7 @@ static td_response_t post_sb(const sb_t *b, size_t json_len)
 
 static td_response_t get(const char *path)
 {
-    td_response_t r;
-    ck_assert_int_eq(td_request(&d, "GET", path, NULL, NULL, 0, NULL, &r), 0);
-    return r;
+    return request("GET", path, NULL, NULL, 0, NULL);
 }
 
 /* The JSON of an answer: the whole body, or its first
@@ -377,10 +416,8 @@ START_TEST(fp32_json)
      * the answer's id is the request's X-Request-Id. */
     b.len = 0;
     fp32_request(&b, &x, 1, 1, 1, "\"outputs\":[{\"name\":\"output\"}],");
-    ck_assert_int_eq(td_request(&d, "POST",
-                                "/v2/models/mobilenet_v2/versions/coral-1/infer",
-                                "application/json", b.s, b.len, "X-Request-Id: kserve-7",
-                                &r), 0);
+    r = request("POST", "/v2/models/mobilenet_v2/versions/coral-1/infer", "application/json",
+                b.s, b.len, "X-Request-Id: kserve-7");
     j = expect_json(&r, 200);
     o = only_output(j, "kserve-7");
     check_shape(json_object_get(o, "shape"), 2, (const long[]){1, K});
@@ -801,8 +838,7 @@ START_TEST(errors)
     sb_printf(&b, "\xc3\xa9\"}]}");
     r = post_sb(&b, 0);
     expect_error(&r, 400);
-    ck_assert_int_eq(td_request(&d, "POST", INFER, "application/octet-stream", b.s, b.len,
-                                HLEN ": \xff\xfe", &r), 0);
+    r = request("POST", INFER, "application/octet-stream", b.s, b.len, HLEN ": \xff\xfe");
     expect_error(&r, 400);
     free(b.s);
 
@@ -837,6 +873,91 @@ START_TEST(unloaded_model)
 }
 END_TEST
 
+/* Authentication and CORS on the /v2 routes: without a valid token, 401
+ * in the protocol's error shape with WWW-Authenticate (the health
+ * endpoints stay open); an allowed Origin gets the CORS headers on any
+ * answer, and a preflight 204. */
+START_TEST(auth_cors)
+{
+    char dir[] = "/tmp/imgclassd-kserve-XXXXXX", models[600], path[600], tokens[600];
+    char env_tokens[700], v[128];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    FILE *f = fopen(tu_path(tokens, sizeof tokens, "%s/tokens", dir), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("s3cret\n", f);
+    fclose(f);
+    /* A model that does not load: these answers need none. */
+    ck_assert_int_eq(mkdir(tu_path(models, sizeof models, "%s/models", dir), 0700), 0);
+    ck_assert_int_eq(mkdir(tu_path(path, sizeof path, "%s/broken", models), 0700), 0);
+    f = fopen(tu_path(path, sizeof path, "%s/broken/config.json", models), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"model\": \"missing.onnx\"}\n", f);
+    fclose(f);
+    snprintf(env_tokens, sizeof env_tokens, "IMGCLASSD_AUTH_TOKENS_FILE=%s", tokens);
+    const char *const env[] = {"IMGCLASSD_DRAIN_GRACE_MS=0", env_tokens,
+                               "IMGCLASSD_CORS_ORIGINS=https://app.example", NULL};
+    td_start(&d, models, env, 0, 30);
+    const char *auth = "Authorization: Bearer s3cret";
+    const char *body = "{\"inputs\":[" IN "\"shape\":[1],\"datatype\":\"BYTES\","
+                       "\"data\":[\"AAAA\"]}]}";
+
+    /* No token, a wrong one: 401 {"error"} with WWW-Authenticate. */
+    const char *denied[] = {NULL, "Authorization: Bearer nope"};
+    for (int i = 0; i < 2; i++) {
+        td_response_t r = request("GET", "/v2", NULL, NULL, 0, denied[i]);
+        ck_assert_str_eq(td_header(&r, "WWW-Authenticate", v, sizeof v),
+                         "Bearer realm=\"imgclassd\"");
+        expect_error(&r, 401);
+        r = request("POST", "/v2/models/broken/infer", "application/json", body,
+                    strlen(body), denied[i]);
+        expect_error(&r, 401);
+        r = request("GET", "/v2/models/broken/versions/1", NULL, NULL, 0, denied[i]);
+        expect_error(&r, 401);
+    }
+    /* With the token. */
+    td_response_t r = request("GET", "/v2", NULL, NULL, 0, auth);
+    json_decref(expect_json(&r, 200));
+    td_response_free(&r);
+    r = request("GET", "/v2/models/broken/versions/1", NULL, NULL, 0, auth);
+    expect_error(&r, 404);
+    r = request("POST", "/v2/models/broken/infer", "application/json", body, strlen(body),
+                auth);
+    expect_error(&r, 503);
+    /* Health needs no token (auth_health is off). */
+    r = request("GET", "/v2/health/live", NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    td_response_free(&r);
+
+    /* CORS: the headers on an error too; a preflight is answered before
+     * authentication. */
+    r = request("GET", "/v2", NULL, NULL, 0, "Origin: https://app.example");
+    ck_assert_str_eq(td_header(&r, "Access-Control-Allow-Origin", v, sizeof v),
+                     "https://app.example");
+    ck_assert_str_eq(td_header(&r, "Vary", v, sizeof v), "Origin");
+    ck_assert_str_eq(td_header(&r, "Access-Control-Expose-Headers", v, sizeof v),
+                     "X-Request-Id");
+    expect_error(&r, 401);
+    r = request("OPTIONS", "/v2/models/broken/infer", NULL, NULL, 0,
+                "Origin: https://app.example");
+    ck_assert_int_eq(r.status, 204);
+    ck_assert_str_eq(td_header(&r, "Access-Control-Allow-Origin", v, sizeof v),
+                     "https://app.example");
+    ck_assert_ptr_nonnull(strstr(td_header(&r, "Access-Control-Allow-Methods", v, sizeof v),
+                                 "POST"));
+    td_response_free(&r);
+    r = request("GET", "/v2", NULL, NULL, 0, "Origin: https://other.example");
+    ck_assert_ptr_null(td_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+    expect_error(&r, 401);
+
+    ck_assert_int_eq(td_stop(&d, SIGTERM), 0);
+    unlink(path);
+    rmdir(tu_path(path, sizeof path, "%s/broken", models));
+    rmdir(models);
+    unlink(tokens);
+    rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kserve");
@@ -853,6 +974,7 @@ int main(void)
     TCase *alone = tcase_create("unloaded");
     tcase_set_timeout(alone, 60);
     tcase_add_test(alone, unloaded_model);
+    tcase_add_test(alone, auth_cors);
     suite_add_tcase(s, alone);
     return tu_run_suite(s);
 }

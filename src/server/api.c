@@ -265,12 +265,14 @@ static enum MHD_Result send_answer(request_t *r)
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
         if (strcmp(r->cors_origin, "*"))
             MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
-        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id");
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "X-Request-Id, Inference-Header-Content-Length");
         if (r->preflight) {
             MHD_add_response_header(resp, "Access-Control-Allow-Methods",
                                     "GET, HEAD, POST, PUT, OPTIONS");
             MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                    "Authorization, Content-Type, X-Request-Id, traceparent");
+                                    "Authorization, Content-Type, X-Request-Id, traceparent, "
+                                    "Inference-Header-Content-Length");
             MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
         }
     }
@@ -699,6 +701,8 @@ static void infer_v2(request_t *r, const char *name)
     served_model_t *m = server_find_model(r->srv, name, &slot);
     set_model_label(r, slot ? slot->name : NULL);
     if (!m) {
+        if (slot)
+            r->retry_after = "5";
         answer_error(r, slot ? 503 : 404, slot ? "model '%s' is not loaded"
                                                : "no model named '%s'", name);
         return;

@@ -1,7 +1,7 @@
 /* td_check_openapi: the body into a temporary file, then
  * /usr/bin/python3 tests/tools/check_openapi.py openapi.yaml METHOD PATH
- * STATUS FILE, run without a shell (the path may hold any character), with
- * its output captured for the failure message. */
+ * STATUS FILE [CONTENT_TYPE], run without a shell (the path may hold any
+ * character), with its output captured for the failure message. */
 #include "openapi.h"
 
 #include <check.h>
@@ -36,7 +36,8 @@ static int write_all(int fd, const char *data, size_t size)
  * (truncated to out_size). Returns its exit status, or -1 with out set
  * when it could not be run. */
 static int run_checker(const char *method, const char *path, long status,
-                       const char *body_path, char *out, size_t out_size)
+                       const char *body_path, const char *content_type, char *out,
+                       size_t out_size)
 {
     char status_text[24];
     snprintf(status_text, sizeof status_text, "%ld", status);
@@ -61,7 +62,8 @@ static int run_checker(const char *method, const char *path, long status,
         char *const argv[] = {(char *)OPENAPI_PYTHON, (char *)OPENAPI_SCRIPT,
                               (char *)OPENAPI_SPEC,   (char *)method,
                               (char *)path,           status_text,
-                              (char *)body_path,      NULL};
+                              (char *)body_path,      (char *)content_type,
+                              NULL};
         execv(OPENAPI_PYTHON, argv);
         fprintf(stderr, "cannot run %s: %s\n", OPENAPI_PYTHON, strerror(errno));
         _exit(127);
@@ -100,6 +102,12 @@ static int run_checker(const char *method, const char *path, long status,
 void td_check_openapi(const char *method, const char *path, long status,
                       const char *body)
 {
+    td_check_openapi_typed(method, path, status, body, body ? strlen(body) : 0, NULL);
+}
+
+void td_check_openapi_typed(const char *method, const char *path, long status,
+                            const char *body, size_t size, const char *content_type)
+{
     /* Everything the failure message needs is on the stack: ck_abort_msg
      * does not return, and nothing is left allocated or open before it. */
     char msg[8192];
@@ -107,14 +115,14 @@ void td_check_openapi(const char *method, const char *path, long status,
     int fd = mkstemp(body_path);
     if (fd < 0)
         ck_abort_msg("openapi: mkstemp: %s", strerror(errno));
-    int wrote = body ? write_all(fd, body, strlen(body)) : 0;
+    int wrote = body ? write_all(fd, body, size) : 0;
     int closed = close(fd);
     int rc;
     if (wrote != 0 || closed != 0) {
         snprintf(msg, sizeof msg, "cannot write %s: %s", body_path, strerror(errno));
         rc = -1;
     } else {
-        rc = run_checker(method, path, status, body_path, msg, sizeof msg);
+        rc = run_checker(method, path, status, body_path, content_type, msg, sizeof msg);
     }
     unlink(body_path);
     if (rc != 0) {
