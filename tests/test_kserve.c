@@ -935,7 +935,7 @@ START_TEST(auth_cors)
                      "https://app.example");
     ck_assert_str_eq(td_header(&r, "Vary", v, sizeof v), "Origin");
     ck_assert_str_eq(td_header(&r, "Access-Control-Expose-Headers", v, sizeof v),
-                     "X-Request-Id");
+                     "X-Request-Id, Inference-Header-Content-Length");
     expect_error(&r, 401);
     r = request("OPTIONS", "/v2/models/broken/infer", NULL, NULL, 0,
                 "Origin: https://app.example");

@@ -169,7 +169,9 @@ static int perform(CURL *c, td_response_t *out, long timeout_ms)
     if (!out->body) {
         out->body = calloc(1, 1);
     }
-    return rc == CURLE_OK ? 0 : -1;
+    /* A server may answer (413) and close before the whole body is sent:
+     * curl then reports a send error but has the answer. */
+    return rc == CURLE_OK || out->status > 0 ? 0 : -1;
 }
 
 int td_request(const td_daemon_t *d, const char *method, const char *path,
