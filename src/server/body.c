@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/base64.h"
 #include "server/server.h"
 
 int body_append(request_t *r, const char *data, size_t size)
@@ -30,7 +31,7 @@ int body_append(request_t *r, const char *data, size_t size)
     return 0;
 }
 
-static image_part_t *new_part(request_t *r)
+image_part_t *body_new_part(request_t *r)
 {
     if (r->n_parts == r->cap_parts) {
         int cap = r->cap_parts ? 2 * r->cap_parts : 4;
@@ -78,7 +79,7 @@ static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind,
             r->post_failed = 413;
             return MHD_NO;
         }
-        if (!(p = new_part(r)))
+        if (!(p = body_new_part(r)))
             return MHD_NO;
     } else {
         p = &r->parts[r->n_parts - 1];
@@ -115,51 +116,6 @@ int body_feed_multipart(request_t *r, const char *data, size_t size)
 }
 
 /* ---- JSON with base64 ------------------------------------------------------------- */
-
-static int b64_value(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Standard or URL-safe alphabet, padding optional, whitespace skipped.
- * Returns the decoded length, or -1 on a bad character or length. */
-static long b64_decode(const char *in, size_t n, uint8_t *out)
-{
-    uint32_t acc = 0;
-    int bits = 0, pad = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)in[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64_value(c);
-        if (v < 0 || pad)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (bits >= 6 || pad > 2)
-        return -1; /* a dangling 6-bit group is not whole bytes */
-    return (long)o;
-}
 
 static int json_images(request_t *r, char *msg, size_t msg_size)
 {
@@ -203,13 +159,13 @@ static int json_images(request_t *r, char *msg, size_t msg_size)
             goto out;
         }
         size_t n = json_string_length(b64);
-        image_part_t *p = new_part(r);
-        if (!p || !(p->owned = malloc(n / 4 * 3 + 3))) {
+        image_part_t *p = body_new_part(r);
+        if (!p || !(p->owned = malloc(BASE64_DECODED_MAX(n)))) {
             snprintf(msg, msg_size, "out of memory");
             status = 503;
             goto out;
         }
-        long len = b64_decode(json_string_value(b64), n, p->owned);
+        long len = base64_decode(json_string_value(b64), n, p->owned);
         if (len < 0) {
             snprintf(msg, msg_size, "instances[%zu].b64 is not valid base64", i);
             goto out;
@@ -270,7 +226,7 @@ int body_images(request_t *r, const char *content_type, char *msg, size_t msg_si
     if (r->torchserve || type[0] == '\0' || strcasecmp(type, "image/jpeg") == 0 ||
         strcasecmp(type, "image/jpg") == 0 || strcasecmp(type, "image/png") == 0 ||
         strcasecmp(type, "application/octet-stream") == 0) {
-        image_part_t *p = new_part(r);
+        image_part_t *p = body_new_part(r);
         if (!p) {
             snprintf(msg, msg_size, "out of memory");
             return 503;

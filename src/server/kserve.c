@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/base64.h"
 #include "server/server.h"
 
 #define HEADER_LENGTH "Inference-Header-Content-Length"
@@ -163,67 +164,6 @@ static void fmt_shape(const int64_t *dims, int rank, char *buf, size_t size)
                               (long long)dims[i]);
     if (o < size)
         snprintf(buf + o, size - o, "]");
-}
-
-static int b64_value(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* RFC 4648 base64, standard or URL-safe alphabet, padding optional; when
- * present it completes the last group of 4. out holds n / 4 * 3 + 3
- * bytes. Returns the decoded length, or -1. */
-static long b64_decode(const char *in, size_t n, uint8_t *out)
-{
-    size_t pads = 0;
-    while (n > 0 && in[n - 1] == '=' && pads < 2) {
-        n--;
-        pads++;
-    }
-    /* A lone 6-bit group cannot end a byte. */
-    if (n % 4 == 1 || (pads && (n + pads) % 4 != 0))
-        return -1;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_value((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return (long)o;
-}
-
-/* A new image part, grown as body.c grows them (body_free frees both). */
-static image_part_t *add_part(request_t *r)
-{
-    if (r->n_parts == r->cap_parts) {
-        int cap = r->cap_parts ? 2 * r->cap_parts : 4;
-        image_part_t *p = realloc(r->parts, (size_t)cap * sizeof *p);
-        if (!p)
-            return NULL;
-        r->parts = p;
-        r->cap_parts = cap;
-    }
-    image_part_t *p = &r->parts[r->n_parts++];
-    memset(p, 0, sizeof *p);
-    return p;
 }
 
 /* ---- request: body and parameters ------------------------------------------------- */
@@ -447,10 +387,10 @@ static int parse_fp32(parse_t *p, const int64_t *dims, int rank, json_t *data,
 static int base64_part(parse_t *p, json_t *s, size_t i)
 {
     size_t n = json_string_length(s);
-    image_part_t *part = add_part(p->r);
-    if (!part || !(part->owned = malloc(n / 4 * 3 + 3)))
+    image_part_t *part = body_new_part(p->r);
+    if (!part || !(part->owned = malloc(BASE64_DECODED_MAX(n))))
         return fail(p, 503, "out of memory");
-    long len = b64_decode(json_string_value(s), n, part->owned);
+    long len = base64_decode(json_string_value(s), n, part->owned);
     if (len < 0)
         return fail(p, 400, "input '%s': element %zu is not valid base64", p->input, i);
     part->data = part->owned;
@@ -500,7 +440,7 @@ static int split_elements(parse_t *p, const uint8_t *raw, size_t raw_len)
             return fail(p, 400, "input '%s': element %zu's length %u runs past "
                                 "binary_data_size", p->input, n, len);
         if (n < (size_t)p->n) {
-            image_part_t *part = add_part(p->r);
+            image_part_t *part = body_new_part(p->r);
             if (!part)
                 return fail(p, 503, "out of memory");
             part->data = raw + off;

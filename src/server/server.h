@@ -198,6 +198,7 @@ void kserve_answer(request_t *r);
 void kserve_free(request_t *r);
 
 /* body.c */
+image_part_t *body_new_part(request_t *r); /* appended to r->parts; NULL: no memory */
 int body_append(request_t *r, const char *data, size_t size);
 int body_start_multipart(request_t *r);
 int body_feed_multipart(request_t *r, const char *data, size_t size);
