@@ -469,6 +469,13 @@ START_TEST(client_gone_cancelled)
         free(m);
     }
     ck_assert_msg(cancelled, "the job of a client that hung up was not cancelled");
+    /* The instance that was waiting for that job (until its batch delay
+     * ran out) still serves afterwards. */
+    sleep_ms(3200);
+    b.timeout_ms = 20000;
+    b.status = 0;
+    bg_post_main(&b);
+    ck_assert_int_eq(b.status, 200);
     free(b.img);
     ck_assert_int_eq(td_stop(&d, SIGTERM), 0);
     remove_repo(dir);

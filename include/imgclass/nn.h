@@ -109,6 +109,13 @@ void nn_context_free(nn_context_t *ctx); /* NULL is a no-op */
 int nn_context_run(nn_context_t *ctx, int batch, const float *const *inputs,
                    float *const *outputs, nn_error_t *err);
 
+/* Calls fn(arg, i) for i in [0, n) on the context's threads (the caller's
+ * included), returning when all are done: a server preprocesses a batch's
+ * images on the threads that will then run it. Not while a run is going
+ * on in the same context. */
+void nn_context_for_each(nn_context_t *ctx, int n, void (*fn)(void *arg, int i),
+                         void *arg);
+
 /* Element count of input/output i for a given batch size. */
 size_t nn_model_input_elems(const nn_model_t *model, int i, int batch);
 size_t nn_model_output_elems(const nn_model_t *model, int i, int batch);

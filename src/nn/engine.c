@@ -43,6 +43,26 @@ struct nn_context {
     size_t arena_bytes, scratch_bytes;
 };
 
+typedef struct nn_each_job {
+    void (*fn)(void *arg, int i);
+    void *arg;
+} nn_each_job_t;
+
+static void nn_each_chunk(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_each_job_t *j = arg;
+    for (int64_t i = begin; i < end; i++)
+        j->fn(j->arg, (int)i);
+}
+
+void nn_context_for_each(nn_context_t *ctx, int n, void (*fn)(void *arg, int i),
+                         void *arg)
+{
+    nn_each_job_t j = {fn, arg};
+    nn_pool_for(ctx->pool, n, nn_each_chunk, &j);
+}
+
 int nn_read_file(const char *path, void **data, size_t *size, nn_error_t *err)
 {
     int rc = util_read_file(path, data, size);

@@ -23,6 +23,7 @@ typedef struct instance {
     float *output;  /* max_batch images */
     sched_job_t **batch; /* jobs taken */
     sched_job_t **good;  /* those whose image decoded, in batch order */
+    int *prepared;       /* per job: 1 if its image decoded */
 } instance_t;
 
 struct sched {
@@ -169,40 +170,48 @@ static void abs_time(struct timespec *ts, int64_t mono_ns)
 }
 
 /* Waits for work, then takes up to max_batch_size jobs. Returns the count,
- * 0 when stopping with an empty queue. */
+ * 0 only when the scheduler is stopping and the queue is empty: jobs that
+ * vanish while it waits (taken by another instance, cancelled, expired)
+ * send it back to waiting. */
 static int take_batch(sched_t *s, sched_job_t **batch)
 {
     pthread_mutex_lock(&s->lock);
-    while (!s->head && !s->stopping)
-        pthread_cond_wait(&s->ready, &s->lock);
-    /* Wait for a fuller batch, but never beyond the head job's delay. */
-    while (s->head && !s->stopping && s->depth < s->cfg.max_batch_size) {
-        int64_t until = s->head->queued_ns +
-                        (int64_t)s->cfg.max_queue_delay_us * 1000;
-        if (sched_now_ns() >= until)
-            break;
-        struct timespec ts;
-        abs_time(&ts, until);
-        if (pthread_cond_timedwait(&s->ready, &s->lock, &ts) == ETIMEDOUT)
-            break;
+    for (;;) {
+        while (!s->head && !s->stopping)
+            pthread_cond_wait(&s->ready, &s->lock);
+        if (!s->head) {
+            pthread_mutex_unlock(&s->lock);
+            return 0; /* stopping, nothing left */
+        }
+        /* Wait for a fuller batch, but never beyond the head job's delay. */
+        while (s->head && !s->stopping && s->depth < s->cfg.max_batch_size) {
+            int64_t until = s->head->queued_ns +
+                            (int64_t)s->cfg.max_queue_delay_us * 1000;
+            if (sched_now_ns() >= until)
+                break;
+            struct timespec ts;
+            abs_time(&ts, until);
+            if (pthread_cond_timedwait(&s->ready, &s->lock, &ts) == ETIMEDOUT)
+                break;
+        }
+        int n = 0;
+        int64_t now = sched_now_ns();
+        while (s->head && n < s->cfg.max_batch_size) {
+            sched_job_t *j = s->head;
+            queue_unlink(s, j);
+            j->started_ns = now;
+            batch[n++] = j;
+        }
+        /* Others may be waiting for what is left. */
+        if (s->head)
+            pthread_cond_signal(&s->ready);
+        if (n > 0) {
+            pthread_mutex_unlock(&s->lock);
+            return n;
+        }
     }
-    int n = 0;
-    int64_t now = sched_now_ns();
-    while (s->head && n < s->cfg.max_batch_size) {
-        sched_job_t *j = s->head;
-        queue_unlink(s, j);
-        j->started_ns = now;
-        batch[n++] = j;
-    }
-    /* Others may be waiting for what is left. */
-    if (s->head)
-        pthread_cond_signal(&s->ready);
-    pthread_mutex_unlock(&s->lock);
-    return n;
 }
 
-/* Decodes and preprocesses job j into slot. Returns 0, or fills the job's
- * error and returns -1. */
 static int decode_and_preprocess(sched_t *s, sched_job_t *j, float *slot)
 {
     img_rgb_t img;
@@ -240,15 +249,36 @@ static int prepare_image(sched_t *s, sched_job_t *j, float *slot)
     return rc;
 }
 
+typedef struct prep_job {
+    instance_t *in;
+    sched_job_t **batch;
+    int *ok;
+} prep_job_t;
+
+static void prepare_one(void *arg, int i)
+{
+    prep_job_t *p = arg;
+    sched_t *s = p->in->s;
+    p->ok[i] = prepare_image(s, p->batch[i], p->in->input + (size_t)i * s->in_elems) == 0;
+}
+
 static void run_batch(instance_t *in, sched_job_t **batch, int n)
 {
     sched_t *s = in->s;
-    /* Only images that decoded go into the batch, packed. */
+    /* Decode and preprocess the images on the instance's threads, each
+     * into its own slot, then pack those that worked. */
+    prep_job_t pj = {in, batch, in->prepared};
+    nn_context_for_each(in->ctx, n, prepare_one, &pj);
     sched_job_t **ok = in->good;
     int m = 0;
-    for (int i = 0; i < n; i++)
-        if (prepare_image(s, batch[i], in->input + (size_t)m * s->in_elems) == 0)
-            ok[m++] = batch[i];
+    for (int i = 0; i < n; i++) {
+        if (!in->prepared[i])
+            continue;
+        if (m != i)
+            memmove(in->input + (size_t)m * s->in_elems, in->input + (size_t)i * s->in_elems,
+                    s->in_elems * sizeof(float));
+        ok[m++] = batch[i];
+    }
     int64_t t0 = sched_now_ns();
     nn_error_t err;
     int rc = 0;
@@ -308,7 +338,8 @@ static int instance_init(sched_t *s, instance_t *in, char *msg, size_t msg_size)
     in->output = calloc(b * s->out_elems, sizeof(float));
     in->batch = calloc(b, sizeof *in->batch);
     in->good = calloc(b, sizeof *in->good);
-    if (!in->input || !in->output || !in->batch || !in->good) {
+    in->prepared = calloc(b, sizeof *in->prepared);
+    if (!in->input || !in->output || !in->batch || !in->good || !in->prepared) {
         snprintf(msg, msg_size, "out of memory for the batch buffers");
         return -1;
     }
@@ -428,6 +459,7 @@ void sched_free(sched_t *s)
         free(s->inst[i].output);
         free(s->inst[i].batch);
         free(s->inst[i].good);
+        free(s->inst[i].prepared);
     }
     free(s->inst);
     pthread_cond_destroy(&s->ready);
