@@ -419,6 +419,9 @@ NN_CONV_CLONES static void nn_conv_add_row(float *restrict y,
 /* On smaller maps (14x14, 7x7) sgemm wins: there the weights, which it
  * packs into cache-sized blocks, outweigh the output. */
 #define NN_PW_MIN_PIXELS 512
+/* Deeper products (DenseNet's 1x1 convolutions over 256-1024 channels) have
+ * an x panel too large for L1; sgemm's packing wins there. */
+#define NN_PW_MAX_K 192
 /* Grouped convolutions with this many output channels per group or fewer
  * (RegNet: 8) run their unfolded input through this kernel too: sgemm's
  * packing costs more than an 8-row product. */
@@ -548,7 +551,7 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
      * row is in L1, adds bias and residual and applies the activation. */
     const int shared = r && r == y;
     const float *w = j->w + (size_t)(mbase + m0) * p->K;
-    if ((p->kind == NN_CONV_POINTWISE && P >= NN_PW_MIN_PIXELS) ||
+    if ((p->kind == NN_CONV_POINTWISE && P >= NN_PW_MIN_PIXELS && p->K <= NN_PW_MAX_K) ||
         (p->kind == NN_CONV_IM2COL && p->Mg <= NN_PW_MAX_GROUP_ROWS)) {
         const nn_fusion_t *f = j->fusion;
         const int clamp = f->act == NN_ACT_RELU || f->act == NN_ACT_CLIP;
