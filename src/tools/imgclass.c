@@ -29,6 +29,7 @@
 #include "server/image.h"
 #include "server/model.h"
 #include "server/preprocess.h"
+#include "util/file.h"
 #include "util/npy.h"
 
 static void usage(FILE *f)
@@ -420,64 +421,24 @@ out:
 
 /* ---- classify --------------------------------------------------------------------- */
 
-/* Reads a whole file into *data (malloc'ed). Returns 0, or -1 with msg. */
-static int read_file(const char *path, unsigned char **data, size_t *size,
-                     char *msg, size_t msg_size)
-{
-    *data = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(msg, msg_size, "%s", strerror(errno));
-        return -1;
-    }
-    size_t cap = 0, n = 0;
-    unsigned char *buf = NULL;
-    for (;;) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 1 << 16;
-            unsigned char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
-            if (!nb) {
-                snprintf(msg, msg_size, "out of memory");
-                goto fail;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        snprintf(msg, msg_size, "%s", strerror(errno));
-        goto fail;
-    }
-    fclose(f);
-    *data = buf;
-    *size = n;
-    return 0;
-fail:
-    free(buf);
-    fclose(f);
-    return -1;
-}
-
 /* Reads, decodes and preprocesses one image into slot, as the daemon's
  * workers do (server/scheduler.c). Returns 0, or -1 with msg. */
 static int classify_prepare(const served_model_t *c, const char *path, float *slot,
                             char *msg, size_t msg_size)
 {
-    unsigned char *data;
+    void *data;
     size_t size;
-    if (read_file(path, &data, &size, msg, msg_size))
+    int rc = util_read_file(path, &data, &size);
+    if (rc) {
+        snprintf(msg, msg_size, "%s", strerror(-rc));
         return -1;
+    }
     img_rgb_t img;
     img_status_t st = img_decode(data, size, &c->limits, &img, msg, msg_size);
     free(data);
     if (st != IMG_OK)
         return -1;
-    int rc = pre_run(&c->pre, &img, slot, msg, msg_size);
+    rc = pre_run(&c->pre, &img, slot, msg, msg_size);
     img_free(&img);
     return rc;
 }

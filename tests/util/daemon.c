@@ -1,6 +1,8 @@
 /* Test harness for the real daemon; see daemon.h. */
 #include "daemon.h"
 
+#include "util/file.h"
+
 #include <check.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -269,31 +271,17 @@ const char *td_header(const td_response_t *r, const char *name, char *buf, size_
 
 void *td_read_file(const char *path, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    void *data;
+    if (util_read_file(path, &data, size))
         return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 131072;
-            char *b = realloc(buf, cap);
-            if (!b) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = b;
-        }
-        size_t got = fread(buf + n, 1, 65536, f);
-        n += got;
-        if (got < 65536)
-            break;
+    /* Callers treat logs and TSV files as strings. */
+    char *text = realloc(data, *size + 1);
+    if (!text) {
+        free(data);
+        return NULL;
     }
-    fclose(f);
-    buf[n] = '\0';
-    *size = n;
-    return buf;
+    text[*size] = '\0';
+    return text;
 }
 
 double td_metric(const char *text, const char *sample)
