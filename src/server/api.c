@@ -599,29 +599,40 @@ static int parse_top_k(request_t *r, const served_model_t *m)
     return 0;
 }
 
-static void classify(request_t *r, const char *name)
+/* The model that is to run a request's images, or NULL with the refusal
+ * answered: new work after the drain grace, an unknown model, a model not
+ * loaded (yet, or after a failed load). */
+static served_model_t *model_for_work(request_t *r, const char *name)
 {
     server_t *srv = r->srv;
     if (srv->draining && (sched_now_ns() - srv->drain_start_ns) / 1000000 >=
                              srv->cfg.drain_grace_ms) {
         r->retry_after = "1";
         answer_error(r, 503, "shutting down; send new work elsewhere");
-        return;
+        return NULL;
     }
     model_slot_t *slot;
     served_model_t *m = server_find_model(srv, name, &slot);
     set_model_label(r, slot ? slot->name : NULL);
-    if (!m) {
-        if (slot)
-            r->retry_after = "5";
-        if (slot)
-            answer_error(r, 503, "model '%s' is not loaded%s%s", name,
-                         slot->last_error ? ": " : " yet",
-                         slot->last_error ? slot->last_error : "");
-        else
-            answer_error(r, 404, "no model named '%s'", name);
-        return;
+    if (m)
+        return m;
+    if (!slot) {
+        answer_error(r, 404, "no model named '%s'", name);
+        return NULL;
     }
+    r->retry_after = "5";
+    answer_error(r, 503, "model '%s' is not loaded%s%s", name,
+                 slot->last_error ? ": " : " yet",
+                 slot->last_error ? slot->last_error : "");
+    return NULL;
+}
+
+static void classify(request_t *r, const char *name)
+{
+    server_t *srv = r->srv;
+    served_model_t *m = model_for_work(r, name);
+    if (!m)
+        return;
     char msg[512];
     int st = body_images(r, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_CONTENT_TYPE),
@@ -691,22 +702,9 @@ void api_submit(request_t *r, served_model_t *m, int n, const float *tensors)
  * version named, if any); kserve.c reads the body and submits. */
 static void infer_v2(request_t *r, const char *name)
 {
-    if (r->srv->draining && (sched_now_ns() - r->srv->drain_start_ns) / 1000000 >=
-                                r->srv->cfg.drain_grace_ms) {
-        r->retry_after = "1";
-        answer_error(r, 503, "shutting down; send new work elsewhere");
+    served_model_t *m = model_for_work(r, name);
+    if (!m)
         return;
-    }
-    model_slot_t *slot;
-    served_model_t *m = server_find_model(r->srv, name, &slot);
-    set_model_label(r, slot ? slot->name : NULL);
-    if (!m) {
-        if (slot)
-            r->retry_after = "5";
-        answer_error(r, slot ? 503 : 404, slot ? "model '%s' is not loaded"
-                                               : "no model named '%s'", name);
-        return;
-    }
     if (r->version[0] && strcmp(r->version, m->cfg.version) != 0) {
         answer_error(r, 404, "model '%s' has no version '%s'", name, r->version);
         return;
