@@ -405,6 +405,20 @@ NN_CONV_CLONES static void nn_conv_add_row(float *restrict y,
             y[i] += b;
 }
 
+/* The fused activation as a clamp the direct kernels apply in registers:
+ * [0, inf) for Relu, [alpha, beta] for Clip, no bound otherwise. Returns 1
+ * when the activation is something else, to be applied afterwards. */
+static int nn_conv_clamp(const nn_fusion_t *f, float *lo, float *hi)
+{
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (f->act == NN_ACT_RELU)
+        *lo = 0.0f;
+    else if (f->act == NN_ACT_CLIP)
+        *lo = f->alpha, *hi = f->beta;
+    return f->act != NN_ACT_NONE && f->act != NN_ACT_RELU && f->act != NN_ACT_CLIP;
+}
+
 /* ---- pointwise kernel -----------------------------------------------------------
  * y[m][p] = act(bias[m] + r[m][p] + sum_k w[m][k] * x[k][p]) for a 1x1 Conv,
  * computed in registers 6 rows x 16 columns at a time and stored once.
@@ -554,18 +568,18 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
     if ((p->kind == NN_CONV_POINTWISE && P >= NN_PW_MIN_PIXELS && p->K <= NN_PW_MAX_K) ||
         (p->kind == NN_CONV_IM2COL && p->Mg <= NN_PW_MAX_GROUP_ROWS)) {
         const nn_fusion_t *f = j->fusion;
-        const int clamp = f->act == NN_ACT_RELU || f->act == NN_ACT_CLIP;
+        float lo, hi;
+        const int post = nn_conv_clamp(f, &lo, &hi);
         nn_pw_args_t a = {
             .w = w, .x = B, .K = p->K, .ldx = ldb, .ldy = P,
             .r = r ? r + (size_t)m0 * P : NULL,
             .bias = j->bias ? j->bias + mbase + m0 : NULL,
             .y = y + (size_t)m0 * P,
-            .lo = f->act == NN_ACT_RELU ? 0.0f
-                  : f->act == NN_ACT_CLIP ? f->alpha : -INFINITY,
-            .hi = f->act == NN_ACT_CLIP ? f->beta : INFINITY,
+            .lo = lo,
+            .hi = hi,
         };
         nn_pw_gemm(&a, m1 - m0, cols);
-        if (f->act != NN_ACT_NONE && !clamp)
+        if (post)
             for (int m = m0; m < m1; m++)
                 nn_apply_act(f, y + (size_t)m * P, cols);
         return;
@@ -791,13 +805,8 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
     const size_t padded = (size_t)p->Hp * p->Wp;
     const int mult = p->Mg; /* output channels per input channel */
     const nn_fusion_t *f = j->fusion;
-    float lo = -INFINITY, hi = INFINITY;
-    if (f->act == NN_ACT_RELU)
-        lo = 0.0f;
-    else if (f->act == NN_ACT_CLIP)
-        lo = f->alpha, hi = f->beta;
-    const int post = f->act != NN_ACT_NONE && f->act != NN_ACT_RELU &&
-                     f->act != NN_ACT_CLIP;
+    float lo, hi;
+    const int post = nn_conv_clamp(f, &lo, &hi);
     float *xp = j->scratch + (size_t)begin * padded;
     memset(xp, 0, padded * sizeof *xp);
     for (int64_t it = begin; it < end; it++) {
@@ -910,13 +919,8 @@ static void nn_conv_grouped(void *arg, int64_t begin, int64_t end, int tid)
     const size_t HW = (size_t)p->H * p->W;
     const size_t padded = (size_t)p->Hp * p->Wp;
     const nn_fusion_t *f = j->fusion;
-    float lo = -INFINITY, hi = INFINITY;
-    if (f->act == NN_ACT_RELU)
-        lo = 0.0f;
-    else if (f->act == NN_ACT_CLIP)
-        lo = f->alpha, hi = f->beta;
-    const int post = f->act != NN_ACT_NONE && f->act != NN_ACT_RELU &&
-                     f->act != NN_ACT_CLIP;
+    float lo, hi;
+    const int post = nn_conv_clamp(f, &lo, &hi);
     float *xp = j->scratch + (size_t)begin * p->Cg * padded;
     memset(xp, 0, (size_t)p->Cg * padded * sizeof *xp);
     for (int64_t it = begin; it < end; it++) {
