@@ -19,20 +19,28 @@ static void stat_into(const char *path, model_stamp_t *st, int i)
     }
 }
 
-int model_stamp_read(const char *dir, model_stamp_t *st)
+/* Stamps of dir/config.json and of the files a parsed config names. */
+static void stamp_files(const char *dir, const model_config_t *cfg, model_stamp_t *st)
 {
     memset(st, 0, sizeof *st);
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", dir);
     stat_into(path, st, 0);
+    if (cfg) {
+        stat_into(cfg->model_path, st, 1);
+        stat_into(cfg->labels_path, st, 2);
+    }
+}
+
+void model_stamp_read(const char *dir, model_stamp_t *st)
+{
     model_config_t cfg;
     char msg[256];
-    if (model_config_load(&cfg, dir, msg, sizeof msg))
-        return 0; /* a broken config is a change too; the load will say why */
-    stat_into(cfg.model_path, st, 1);
-    stat_into(cfg.labels_path, st, 2);
-    model_config_free(&cfg);
-    return 0;
+    /* A broken config is a change too; the load will say why. */
+    int ok = model_config_load(&cfg, dir, msg, sizeof msg) == 0;
+    stamp_files(dir, ok ? &cfg : NULL, st);
+    if (ok)
+        model_config_free(&cfg);
 }
 
 int model_stamp_equal(const model_stamp_t *a, const model_stamp_t *b)
@@ -158,9 +166,9 @@ int served_model_open(served_model_t **out, const char *dir, const char *name,
                  dir);
         goto fail;
     }
-    model_stamp_read(m->dir, &m->stamp);
     if (model_config_load(&m->cfg, m->dir, msg, msg_size))
         goto fail;
+    stamp_files(m->dir, &m->cfg, &m->stamp); /* before the files are read */
     nn_error_t err;
     if (nn_model_load(&m->nn, m->cfg.model_path, &err)) {
         /* The engine's message usually names the file already. */

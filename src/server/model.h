@@ -42,8 +42,8 @@ typedef struct served_model {
 } served_model_t;
 
 /* Reads stamps of dir's config.json and of the model and labels files the
- * config names. Returns 0, or -1 when the folder cannot be read. */
-int model_stamp_read(const char *dir, model_stamp_t *st);
+ * config names (missing files stamp as zero, which is a change too). */
+void model_stamp_read(const char *dir, model_stamp_t *st);
 int model_stamp_equal(const model_stamp_t *a, const model_stamp_t *b);
 
 /* Opens model folder dir: config, model (shapes checked), labels,
