@@ -37,11 +37,6 @@ typedef struct photo {
 
 static photo_t ph[N_PHOTOS];
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
 
 /* Reads the photos and computes each one's top-1 with the engine directly
  * (same config, decoder and preprocessing as the daemon's model). */
@@ -221,10 +216,10 @@ START_TEST(sigterm_under_load)
     pthread_t t[32];
     for (int i = 0; i < 32; i++)
         ck_assert_int_eq(pthread_create(&t[i], NULL, client_main, &cl[i]), 0);
-    sleep_ms(1500);
+    td_sleep_ms(1500);
     kill(d.pid, SIGTERM);
     /* Readiness drops at once while requests are still served. */
-    sleep_ms(200);
+    td_sleep_ms(200);
     td_response_t r;
     ck_assert_int_eq(td_request(&d, "GET", "/readyz", NULL, NULL, 0, NULL, &r), 0);
     ck_assert_int_eq(r.status, 503);
@@ -254,13 +249,6 @@ END_TEST
 
 /* ---- a private repository with one small model ------------------------------------ */
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-}
 
 static void copy_file(const char *from, const char *to, size_t limit)
 {
@@ -290,7 +278,7 @@ static void make_repo(char *dir, size_t size, const char *settings, const char *
              "{\"version\": \"%s\", \"preprocess\": {\"resize\": \"stretch\", "
              "\"antialias\": false, \"crop\": \"none\", \"scale\": 1, \"mean\": 128, "
              "\"std\": 128}%s%s}", version, settings[0] ? ", " : "", settings);
-    write_file(tu_path(p, sizeof p, "%s/m/config.json", dir), text);
+    td_write_file(tu_path(p, sizeof p, "%s/m/config.json", dir), text);
 }
 
 static void remove_repo(const char *dir)
@@ -329,7 +317,7 @@ START_TEST(sighup_reload)
     kill(d.pid, SIGHUP);
     int failed = 0;
     for (int t = 0; t < 100 && !failed; t++) {
-        sleep_ms(50);
+        td_sleep_ms(50);
         char *m = get_metrics(&d);
         failed = td_metric(m, "imgclassd_model_load_failures_total{model=\"m\"}") == 1;
         free(m);
@@ -353,7 +341,7 @@ START_TEST(sighup_reload)
     kill(d.pid, SIGHUP);
     int swapped = 0;
     for (int t = 0; t < 100 && !swapped; t++) {
-        sleep_ms(50);
+        td_sleep_ms(50);
         swapped = strcmp(model_version(&d, v, sizeof v), "2") == 0;
     }
     ck_assert_msg(swapped, "version 2 was not swapped in");
@@ -427,7 +415,7 @@ START_TEST(queue_full_503)
                          &b.n);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, bg_post_main, &b), 0);
-    sleep_ms(300); /* the first image now waits in the queue */
+    td_sleep_ms(300); /* the first image now waits in the queue */
     td_response_t r;
     ck_assert_int_eq(td_request(&d, "POST", "/v1/models/m:classify", "image/jpeg", b.img,
                                 b.n, NULL, &r), 0);
@@ -461,7 +449,7 @@ START_TEST(client_gone_cancelled)
     ck_assert_int_eq(b.status, 0);
     int cancelled = 0;
     for (int t = 0; t < 20 && !cancelled; t++) {
-        sleep_ms(50);
+        td_sleep_ms(50);
         char *m = get_metrics(&d);
         cancelled = td_metric(m, "imgclassd_images_total{model=\"m\",status=\"cancelled\"}") == 1;
         ck_assert_double_eq(td_metric(m, "imgclassd_images_total{model=\"m\",status=\"ok\"}"), 0);
@@ -471,7 +459,7 @@ START_TEST(client_gone_cancelled)
     ck_assert_msg(cancelled, "the job of a client that hung up was not cancelled");
     /* The instance that was waiting for that job (until its batch delay
      * ran out) still serves afterwards. */
-    sleep_ms(3200);
+    td_sleep_ms(3200);
     b.timeout_ms = 20000;
     b.status = 0;
     bg_post_main(&b);

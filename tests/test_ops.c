@@ -31,13 +31,6 @@ static int run_capture(const char *args, char *out, size_t size)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-}
 
 START_TEST(flags_and_help)
 {
@@ -57,15 +50,15 @@ START_TEST(flags_and_help)
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     close(fd);
-    write_file(path, "{\"port\": 8080, \"max_conections\": 10}");
+    td_write_file(path, "{\"port\": 8080, \"max_conections\": 10}");
     char args[256];
     snprintf(args, sizeof args, "-c %s", path);
     ck_assert_int_eq(run_capture(args, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "max_conections"), "%s", out);
-    write_file(path, "{\"log_format\": \"xml\"}");
+    td_write_file(path, "{\"log_format\": \"xml\"}");
     ck_assert_int_eq(run_capture(args, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "log_format"), "%s", out);
-    write_file(path, "{\"port\": ");
+    td_write_file(path, "{\"port\": ");
     ck_assert_int_eq(run_capture(args, out, sizeof out), 1);
     unlink(path);
 
@@ -87,7 +80,7 @@ START_TEST(bearer_tokens)
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     close(fd);
-    write_file(path, "# operators\nsecret-one\n\nsecret-two\n");
+    td_write_file(path, "# operators\nsecret-one\n\nsecret-two\n");
     char arg[300];
     snprintf(arg, sizeof arg, "IMGCLASSD_AUTH_TOKENS_FILE=%s", path);
     const char *env[] = {arg, NULL};

@@ -45,17 +45,6 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 /* ---- clean-up when a test fails ----------------------------------------------------------
  * A failed assertion ends the test's process at once (check forks one per
@@ -214,7 +203,7 @@ static void start(td_daemon_t *d, const notifier_t *n, const char *models_dir,
                   pid_t watchdog_pid, const char *const *env)
 {
     memset(d, 0, sizeof *d);
-    d->port = free_port();
+    d->port = td_free_port();
     snprintf(d->base, sizeof d->base, "http://127.0.0.1:%d", d->port);
     snprintf(d->log_path, sizeof d->log_path, "/tmp/imgclassd-test-%d-%d.log", (int)getpid(),
              d->port);

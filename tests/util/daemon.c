@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int free_port(void)
+int td_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_ge(fd, 0);
@@ -29,7 +29,7 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
-static void sleep_ms(int ms)
+void td_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
@@ -55,7 +55,7 @@ static void start(td_daemon_t *d, const char *models_dir, const char *const *env
 {
     const char *bin = getenv("IMGCLASSD") ? getenv("IMGCLASSD") : "build/imgclassd";
     memset(d, 0, sizeof *d);
-    d->port = free_port();
+    d->port = td_free_port();
     snprintf(d->base, sizeof d->base, "http://127.0.0.1:%d", d->port);
     snprintf(d->log_path, sizeof d->log_path, "/tmp/imgclassd-test-%d-%d.log",
              (int)getpid(), d->port);
@@ -101,7 +101,7 @@ static void start(td_daemon_t *d, const char *models_dir, const char *const *env
             if (!ok && waitpid(pid, &st, WNOHANG) == pid)
                 ck_abort_msg("imgclassd exited during start-up; see %s", d->log_path);
             if (!ok)
-                sleep_ms(50);
+                td_sleep_ms(50);
         }
         ck_assert_msg(ok, "imgclassd did not answer %s in %d s; see %s", paths[p],
                       timeout_s, d->log_path);
@@ -267,6 +267,14 @@ const char *td_header(const td_response_t *r, const char *name, char *buf, size_
         line = *end ? end + 2 : end;
     }
     return NULL;
+}
+
+void td_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
 }
 
 void *td_read_file(const char *path, size_t *size)

@@ -55,6 +55,12 @@ void td_response_free(td_response_t *r);
 /* Value of a header in r->headers (case-insensitive), copied into buf. */
 const char *td_header(const td_response_t *r, const char *name, char *buf, size_t size);
 
+/* A loopback TCP port free right now. */
+int td_free_port(void);
+void td_sleep_ms(int ms);
+/* Writes text to path (fails the test on error). */
+void td_write_file(const char *path, const char *text);
+
 /* Whole file into memory (malloc'ed); NULL on error. */
 void *td_read_file(const char *path, size_t *size);
 
