@@ -778,6 +778,8 @@ static const tv_case_t tv_cases[] = {
     {"rect", 160, 128, 111, 3}, /* non-square crop, odd offsets */
     {"pad", 120, 128, 144, 3},  /* crop taller than the resize: zero padding */
     {"gray", 256, 224, 224, 1}, /* convert("L") */
+    {"small", 64, 56, 56, 3},   /* 4x the resize is 256: the 512-pixel JPEGs
+                                 * decode at 1/2, so the hint is exercised */
 };
 #define N_TV_CASES (int)(sizeof tv_cases / sizeof tv_cases[0])
 
@@ -940,9 +942,11 @@ START_TEST(torchvision_pipelines)
             ck_assert_msg(r->mean_diff <= 1.0 / 255, "%s %s.%s: mean |diff| %g",
                           tv_cases[c].name, photos[i / 2], ext, r->mean_diff);
             worst = r->mean_diff > worst ? r->mean_diff : worst;
-            /* What the daemon does (decode hint included) meets the same
-             * bound as the full-size decode. */
-            ck_assert_msg(r->hint_mean_diff <= 1.0 / 255, "%s %s.%s: with the "
+            /* The decode hint trades exactness for speed on JPEGs over
+             * four times the resize (case "small": parrot.jpg moves by
+             * 1.17/255); this bounds the trade and catches a broken scaled
+             * decode. Sizes the hint does not shrink stay exact above. */
+            ck_assert_msg(r->hint_mean_diff <= 1.5 / 255, "%s %s.%s: with the "
                           "hint mean |diff| %g", tv_cases[c].name,
                           photos[i / 2], ext, r->hint_mean_diff);
             if (r->hint_mean_diff > worst_hint)
