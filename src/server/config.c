@@ -345,14 +345,18 @@ int server_config_load(server_config_t *cfg, const char *path,
     return rc;
 }
 
+/* Frees every string field the key table names, so that a new string
+ * setting cannot leak. */
+static void free_strings(void *base, const key_def_t *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].type == KEY_STRING)
+            free(*(char **)((char *)base + keys[i].offset));
+}
+
 void server_config_free(server_config_t *cfg)
 {
-    free(cfg->listen);
-    free(cfg->models_dir);
-    free(cfg->log_format);
-    free(cfg->log_level);
-    free(cfg->auth_tokens_file);
-    free(cfg->cors_origins);
+    free_strings(cfg, server_keys, N_KEYS(server_keys));
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -438,9 +442,7 @@ int model_config_load(model_config_t *cfg, const char *dir, char *msg,
 
 void model_config_free(model_config_t *cfg)
 {
-    free(cfg->model_path);
-    free(cfg->labels_path);
-    free(cfg->version);
+    free_strings(cfg, model_keys, N_KEYS(model_keys));
     json_decref(cfg->preprocess);
     memset(cfg, 0, sizeof *cfg);
 }
