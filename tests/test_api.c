@@ -431,6 +431,15 @@ START_TEST(bad_inputs)
     post_expect(url, "image/jpeg", zeros, big, 413);
     free(zeros);
 
+    /* A client that asks "Expect: 100-continue" is refused before it
+     * sends the body (no "100 Continue" first). */
+    char req[256], reply[4096];
+    snprintf(req, sizeof req,
+             "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+             "Content-Length: %zu\r\nExpect: 100-continue\r\n\r\n", url, big);
+    td_raw_exchange(&d, req, 10000, reply, sizeof reply);
+    ck_assert_msg(strncmp(reply, "HTTP/1.1 413 ", 13) == 0, "reply: %s", reply);
+
     /* After all that, the daemon still answers correctly. */
     td_response_t r = post(url, "image/jpeg", jpg, njpg);
     expect(&r, 200);

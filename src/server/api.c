@@ -1100,6 +1100,28 @@ static int has_body(struct MHD_Connection *conn)
     return (cl && strtoull(cl, NULL, 10) > 0) || te;
 }
 
+/* A body read and thrown away after a refusal is bounded: beyond
+ * 4 x max_body_bytes (declared or sent) the answer goes out and the
+ * connection closes. */
+static int within_drain_limit(const request_t *r)
+{
+    unsigned long long limit = 4ull * r->srv->cfg.max_body_bytes;
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return r->bytes_in <= limit && (!cl || strtoull(cl, NULL, 10) <= limit);
+}
+
+/* Whether a refused request's body is read (and thrown away) before the
+ * answer goes out. A client still sending when the server closes gets a
+ * connection reset instead of the answer, so it is, unless the client asked
+ * "Expect: 100-continue" (it then waits and never sends the body). */
+static int drain_before_answer(const request_t *r)
+{
+    const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_EXPECT);
+    return !(expect && strcasecmp(expect, "100-continue") == 0) && within_drain_limit(r);
+}
+
 enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *url,
                            const char *method, const char *version,
                            const char *upload_data, size_t *upload_data_size,
@@ -1113,14 +1135,19 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
             return MHD_NO;
         *con_cls = r;
         on_headers(r, url, method);
-        /* A refusal of a request with a body goes out before the body is
-         * read (MHD then closes the connection); anything else is sent on
-         * the next call, which keeps the connection alive. */
-        if (r->state == REQ_ANSWERED && has_body(conn))
+        /* A refusal that need not wait for the body goes out now (MHD then
+         * closes the connection); anything else is sent on a later call,
+         * once the body is read, which keeps the connection alive. */
+        if (r->state == REQ_ANSWERED && has_body(conn) && !drain_before_answer(r))
             return send_answer(r);
         return MHD_YES;
     }
     if (r->state == REQ_ANSWERED) {
+        if (*upload_data_size > 0 && drain_before_answer(r)) {
+            r->bytes_in += *upload_data_size;
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
         *upload_data_size = 0;
         return send_answer(r);
     }
@@ -1129,7 +1156,12 @@ enum MHD_Result api_handle(void *cls, struct MHD_Connection *conn, const char *u
         int rc = r->post ? body_feed_multipart(r, upload_data, *upload_data_size)
                          : body_append(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        return rc ? MHD_NO : MHD_YES;
+        if (rc)
+            return MHD_NO;
+        if (!within_drain_limit(r)) /* a chunked body that never ends */
+            answer_error(r, 413, "the body is larger than %zu bytes",
+                         r->srv->cfg.max_body_bytes);
+        return MHD_YES;
     }
     if (r->state == REQ_WAITING)
         return MHD_YES;

@@ -8,11 +8,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +35,26 @@ void td_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
+}
+
+size_t td_raw_exchange(const td_daemon_t *d, const char *request, long timeout_ms,
+                       char *reply, size_t size)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    size_t len = strlen(request);
+    ck_assert_int_eq(write(fd, request, len), (ssize_t)len);
+    size_t got = 0;
+    for (ssize_t n; got + 1 < size && (n = read(fd, reply + got, size - 1 - got)) > 0;)
+        got += (size_t)n;
+    reply[got] = 0;
+    close(fd);
+    return got;
 }
 
 static void start(td_daemon_t *d, const char *models_dir, const char *const *env,

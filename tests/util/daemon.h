@@ -51,6 +51,11 @@ int td_request_ex(const td_daemon_t *d, const char *method, const char *path,
 /* multipart/form-data with n files under the field "image". */
 int td_post_files(const td_daemon_t *d, const char *path, const char *const *files,
                   int n, td_response_t *out);
+/* Sends raw bytes on a new connection and reads the reply until the
+ * server closes it or timeout_ms passes, NUL-terminated into reply.
+ * Returns the bytes read; for what a library client would not send. */
+size_t td_raw_exchange(const td_daemon_t *d, const char *request, long timeout_ms,
+                       char *reply, size_t size);
 void td_response_free(td_response_t *r);
 /* Value of a header in r->headers (case-insensitive), copied into buf. */
 const char *td_header(const td_response_t *r, const char *name, char *buf, size_t size);
