@@ -705,51 +705,79 @@ static void nn_dw_pad(const nn_conv_params_t *p, const float *x, float *xp)
     }
 }
 
-/* One output row: y[ox] = clamp(bias + r[ox] + sum_taps k * xp, lo, hi),
- * 8 outputs at a time. sw, kh, kw, dw are constants in the common callers
- * so that the taps unroll (gcc -O2 does not fully unroll them by itself).
+/* nv vectors (8 * nv outputs) of one output row from ox on, each summed
+ * as bias + r + taps in order; nv independent accumulators keep the FMA
+ * units busy where one chain would wait on each FMA's latency. sw, kh,
+ * kw, dw and nv are constants in the callers, so that everything unrolls.
  * With sw == 2 the row is de-interleaved (nn_dw_split), odd columns wh
- * floats after the even ones. rr may alias yr: each element is read
- * before it is written. */
+ * floats after the even ones. */
+static inline __attribute__((always_inline)) void
+nn_dw_vectors(const float *xr, int Wp, int Wh, int ox, int nv, int sw, int kh, int kw,
+              int dh, int dw, const float *restrict k, float bias, nn_v8 lov, nn_v8 hiv,
+              const float *rr, float *yr)
+{
+    const nn_v8 b = {bias, bias, bias, bias, bias, bias, bias, bias};
+    nn_v8 acc[4] = {b, b, b, b};
+    _Pragma("GCC unroll 4")
+    for (int v = 0; v < nv; v++) {
+        if (rr) {
+            nn_v8 r;
+            NN_V8_LOAD(r, rr + ox + 8 * v);
+            acc[v] += r;
+        }
+    }
+    _Pragma("GCC unroll 8")
+    for (int ky = 0; ky < kh; ky++) {
+        const float *row = xr + (size_t)ky * dh * Wp + ox;
+        _Pragma("GCC unroll 8")
+        for (int kx = 0; kx < kw; kx++) {
+            const float *at = sw == 1 ? row + kx * dw : row + (kx & 1) * Wh + (kx >> 1);
+            const float w = k[ky * kw + kx];
+            _Pragma("GCC unroll 4")
+            for (int v = 0; v < nv; v++) {
+                nn_v8 x;
+                NN_V8_LOAD(x, at + 8 * v);
+                acc[v] += w * x;
+            }
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int v = 0; v < nv; v++) {
+        NN_V8_CLAMP(acc[v], lov, hiv);
+        memcpy(yr + ox + 8 * v, &acc[v], sizeof acc[v]);
+    }
+}
+
+/* One output row: y[ox] = clamp(bias + r[ox] + sum_taps k * xp, lo, hi),
+ * 32, 16, then 8 outputs at a time; the last few go through a full vector
+ * on a copy. rr may alias yr: each element is read before it is
+ * written. */
 static inline __attribute__((always_inline)) void
 nn_dw_row(const float *xr, int Wp, int Wh, int Wo, int sw, int kh, int kw,
-          int dh, int dw, const float *k, float bias, float lo, float hi,
+          int dh, int dw, const float *restrict k, float bias, float lo, float hi,
           const float *rr, float *yr)
 {
     const nn_v8 lov = {lo, lo, lo, lo, lo, lo, lo, lo};
     const nn_v8 hiv = {hi, hi, hi, hi, hi, hi, hi, hi};
-    for (int ox = 0; ox < Wo; ox += 8) {
-        nn_v8 acc = {bias, bias, bias, bias, bias, bias, bias, bias};
-        const int n = Wo - ox < 8 ? Wo - ox : 8;
-        if (rr) {
-            nn_v8 rv = {0};
-            if (n == 8)
-                NN_V8_LOAD(rv, rr + ox);
-            else
-                for (int i = 0; i < n; i++)
-                    rv[i] = rr[ox + i];
-            acc += rv;
-        }
-        _Pragma("GCC unroll 8")
-        for (int ky = 0; ky < kh; ky++) {
-            const float *row = xr + (size_t)ky * dh * Wp + ox;
-            const float *kr = k + ky * kw;
-            _Pragma("GCC unroll 8")
-            for (int kx = 0; kx < kw; kx++) {
-                nn_v8 v;
-                if (sw == 1)
-                    NN_V8_LOAD(v, row + kx * dw);
-                else /* de-interleaved stride 2 */
-                    NN_V8_LOAD(v, row + (kx & 1) * Wh + (kx >> 1));
-                acc += kr[kx] * v;
-            }
-        }
-        NN_V8_CLAMP(acc, lov, hiv);
-        if (n == 8)
-            memcpy(yr + ox, &acc, sizeof acc);
-        else
-            for (int i = 0; i < n; i++)
-                yr[ox + i] = acc[i];
+    int ox = 0;
+    for (; ox + 32 <= Wo; ox += 32)
+        nn_dw_vectors(xr, Wp, Wh, ox, 4, sw, kh, kw, dh, dw, k, bias, lov, hiv, rr, yr);
+    if (ox + 16 <= Wo) {
+        nn_dw_vectors(xr, Wp, Wh, ox, 2, sw, kh, kw, dh, dw, k, bias, lov, hiv, rr, yr);
+        ox += 16;
+    }
+    if (ox + 8 <= Wo) {
+        nn_dw_vectors(xr, Wp, Wh, ox, 1, sw, kh, kw, dh, dw, k, bias, lov, hiv, rr, yr);
+        ox += 8;
+    }
+    if (ox < Wo) { /* the padded plane holds the 8 inputs; y and r may not */
+        const int n = Wo - ox;
+        float r8[8] = {0}, y8[8];
+        if (rr)
+            memcpy(r8, rr + ox, sizeof(float) * (size_t)n);
+        nn_dw_vectors(xr + ox, Wp, Wh, 0, 1, sw, kh, kw, dh, dw, k, bias, lov, hiv,
+                      rr ? r8 : NULL, y8);
+        memcpy(yr + ox, y8, sizeof(float) * (size_t)n);
     }
 }
 

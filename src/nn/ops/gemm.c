@@ -51,9 +51,23 @@ static void nn_gemm_block(void *arg, int64_t begin, int64_t end, int tid)
         Y += lo;
         N = hi - lo;
     }
-    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans,
-                j->tb ? CblasTrans : CblasNoTrans, M, N, j->K, j->alpha, A,
-                j->lda, B, j->ldb, j->beta, Y, j->ldy);
+    if (M == 1) {
+        /* One row (a batch-1 fully connected layer): sgemv reads B once,
+         * where sgemm would first pack all of it. */
+        if (j->beta == 0.0f)
+            memset(Y, 0, sizeof *Y * (size_t)N); /* y may hold anything */
+        int incx = j->ta ? j->lda : 1;
+        if (j->tb) /* B is N x K: y = B a */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, N, j->K, j->alpha, B, j->ldb, A,
+                        incx, j->beta, Y, 1);
+        else /* B is K x N: y = B^T a */
+            cblas_sgemv(CblasRowMajor, CblasTrans, j->K, N, j->alpha, B, j->ldb, A, incx,
+                        j->beta, Y, 1);
+    } else {
+        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans,
+                    j->tb ? CblasTrans : CblasNoTrans, M, N, j->K, j->alpha, A,
+                    j->lda, B, j->ldb, j->beta, Y, j->ldy);
+    }
     if (j->act && j->act->act != NN_ACT_NONE)
         for (int m = 0; m < M; m++)
             nn_apply_act(j->act, Y + (size_t)m * j->ldy, N);
