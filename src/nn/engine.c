@@ -34,9 +34,18 @@ struct nn_model {
     nn_model_stats_t stats;
 };
 
+/* A batch runs in passes of as many images as keep the passes' peak
+ * activations within this many bytes, so that each layer's output is
+ * still in cache when the next reads it. Measured at 2 threads, a whole
+ * batch of 8 in one pass ran 5-25% slower per image than one image at a
+ * time on mobilenet_v2, resnet18/50, efficientnet_b0 (5.7-6.9 MiB per
+ * image), while squeezenet and resnet18 gained from 2 at a time. */
+#define NN_PASS_BYTES ((size_t)8 << 20)
+
 struct nn_context {
     const nn_model_t *model;
     int max_batch;
+    int pass_max; /* images per pass (see NN_PASS_BYTES) */
     nn_pool_t *pool;
     nn_plan_t **plans; /* [max_batch + 1], built on first use */
     void *arena, *scratch;
@@ -476,6 +485,18 @@ static int get_plan(nn_context_t *c, int batch, nn_plan_t **out,
     return 0;
 }
 
+/* Whether every input has the symbolic batch axis first, so that a batch
+ * splits into passes (an input of fixed shape is shared by the batch). */
+static int every_input_batched(const nn_model_t *m)
+{
+    for (int i = 0; i < m->g.n_inputs; i++) {
+        const nn_tensor_t *t = &m->g.values[m->g.inputs[i]].t;
+        if (t->rank < 1 || t->dims[0] >= 0)
+            return 0;
+    }
+    return 1;
+}
+
 int nn_context_create(nn_context_t **out, const nn_model_t *model,
                       int max_batch, int threads, nn_error_t *err)
 {
@@ -510,8 +531,12 @@ int nn_context_create(nn_context_t **out, const nn_model_t *model,
         nn_context_free(c);
         return nn_fail(err, NN_ENOMEM, "cannot start %d threads", threads);
     }
+    size_t act = model->stats.activation_bytes;
+    c->pass_max = act && every_input_batched(model) && NN_PASS_BYTES / act < (size_t)max_batch
+                      ? (int)(NN_PASS_BYTES / act > 1 ? NN_PASS_BYTES / act : 1)
+                      : max_batch;
     nn_plan_t *plan;
-    if ((rc = get_plan(c, max_batch, &plan, err))) {
+    if ((rc = get_plan(c, c->pass_max, &plan, err))) {
         nn_context_free(c);
         return rc;
     }
@@ -538,11 +563,22 @@ int nn_context_run(nn_context_t *c, int batch, const float *const *inputs,
     if (batch < 1 || batch > c->max_batch)
         return nn_fail(err, NN_EINVAL, "batch %d is outside 1..%d", batch,
                        c->max_batch);
-    nn_plan_t *plan;
-    int rc = get_plan(c, batch, &plan, err);
-    if (rc)
-        return rc;
-    nn_plan_run(plan, (const void *const *)inputs, (void *const *)outputs);
+    const nn_model_t *m = c->model;
+    const void *in[m->g.n_inputs > 0 ? m->g.n_inputs : 1];
+    void *out[m->g.n_outputs > 0 ? m->g.n_outputs : 1];
+    for (int done = 0; done < batch;) {
+        int n = batch - done < c->pass_max ? batch - done : c->pass_max;
+        nn_plan_t *plan;
+        int rc = get_plan(c, n, &plan, err);
+        if (rc)
+            return rc;
+        for (int i = 0; i < m->g.n_inputs; i++)
+            in[i] = inputs[i] + (size_t)done * (size_t)m->input_image_elems[i];
+        for (int i = 0; i < m->g.n_outputs; i++)
+            out[i] = outputs[i] + (size_t)done * (size_t)m->output_image_elems[i];
+        nn_plan_run(plan, in, out);
+        done += n;
+    }
     return 0;
 }
 
