@@ -436,7 +436,9 @@ static int nn_conv_clamp(const nn_fusion_t *f, float *lo, float *hi)
 /* Deeper products (DenseNet's 1x1 convolutions over 256-1024 channels) have
  * an x panel too large for L1; sgemm's packing wins there. */
 #define NN_PW_MAX_K 192
-/* Grouped convolutions with this many output channels per group or fewer
+/* The same two bounds send an unfolded (im2col) input through it too: a
+ * stem's 3x3 or 7x7 over 3 channels (K 27 or 147) on a large map.
+ * Grouped convolutions with this many output channels per group or fewer
  * (RegNet: 8) run their unfolded input through this kernel too: sgemm's
  * packing costs more than an 8-row product. */
 #define NN_PW_MAX_GROUP_ROWS 16
@@ -566,7 +568,7 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
     const int shared = r && r == y;
     const float *w = j->w + (size_t)(mbase + m0) * p->K;
     if ((p->kind == NN_CONV_POINTWISE && P >= NN_PW_MIN_PIXELS && p->K <= NN_PW_MAX_K) ||
-        (p->kind == NN_CONV_IM2COL && p->Mg <= NN_PW_MAX_GROUP_ROWS)) {
+        (p->kind == NN_CONV_IM2COL && (p->Mg <= NN_PW_MAX_GROUP_ROWS || (P >= NN_PW_MIN_PIXELS && p->K <= NN_PW_MAX_K)))) {
         const nn_fusion_t *f = j->fusion;
         float lo, hi;
         const int post = nn_conv_clamp(f, &lo, &hi);
