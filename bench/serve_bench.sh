@@ -563,6 +563,8 @@ awk -F'\t' -v offline="$tmp/offline.tsv" -v pickc="$pick_conns" '
         while ((getline line < offline) > 0) {
             split(line, f, "\t")
             if (f[4] + 0 > best[f[1]] + 0) { best[f[1]] = f[4]; bestat[f[1]] = f[2] " b" f[3] }
+            k = f[1] SUBSEP f[2]
+            if (f[4] + 0 > lbest[k] + 0) lbest[k] = f[4]
         }
         goal["resnet50"] = 0.90; goal["mobilenet_v2"] = 0.80
         printf "%-14s %-8s %5s %9s %9s %9s %7s %6s %5s %7s %6s %6s\n", "model", "layout", "conns", "req/s",
@@ -571,23 +573,30 @@ awk -F'\t' -v offline="$tmp/offline.tsv" -v pickc="$pick_conns" '
     {
         printf "%-14s %-8s %5d %9.2f %9.1f %9.1f %7d %6.2f %5.2f %7.2f %6.2f %6d\n", $1, $2, $3, $5, $6, $8, $9, $12, $13, $16, $17, $15
         if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
-        if ($5 + 0 > top[$1] + 0) { top[$1] = $5; topc[$1] = $3 }
+        if ($5 + 0 > top[$1] + 0) { top[$1] = $5; topc[$1] = $3; toplay[$1] = $2 }
         if ($3 == 8) { r8[$1] = ($6 > 0 ? $8 / $6 : 0); have8[$1] = 1 }
         if ($3 == 128) { e128[$1] = $9; have128[$1] = 1 }
     }
     END {
         print ""
-        printf "%-14s %12s %16s %7s   %s\n", "model", "service", "offline best", "ratio", "goals"
+        printf "%-14s %12s %16s %7s %14s   %s\n", "model", "service", "offline best", "ratio",
+               "same layout", "goals"
         for (i = 1; i <= n; i++) {
             m = order[i]
             ratio = best[m] > 0 ? top[m] / best[m] : 0
+            # The service against the offline best of its own layout
+            # (instances x threads, any batch): what serving costs, apart
+            # from the choice of layout.
+            lay = toplay[m]
+            sub(/b[0-9]+$/, "", lay)
+            same = lbest[m SUBSEP lay] > 0 ? sprintf("%.2f (%s)", top[m] / lbest[m SUBSEP lay], lay) : "-"
             g = ""
             if (m in goal)
                 g = g sprintf("ratio>=%.2f %s; ", goal[m], ratio >= goal[m] ? "MET" : "NOT MET")
             if (have8[m]) g = g sprintf("p99/p50@8=%.2f<3 %s; ", r8[m], r8[m] < 3 ? "MET" : "NOT MET")
             if (have128[m]) g = g sprintf("errors@128=%d %s", e128[m], e128[m] == 0 ? "MET" : "NOT MET")
-            printf "%-14s %7.2f@c%-4d %8.2f %-7s %7.2f   %s\n", m, top[m], topc[m],
-                   best[m], "(" bestat[m] ")", ratio, g
+            printf "%-14s %7.2f@c%-4d %8.2f %-7s %7.2f %14s   %s\n", m, top[m], topc[m],
+                   best[m], "(" bestat[m] ")", ratio, same, g
         }
     }' "$tmp/rows.tsv"
 if [ -s "$tmp/offline.tsv" ]; then
@@ -604,4 +613,5 @@ echo "# (+ the connections when nothing came back at all);"
 echo "# batch = mean images per batch run; cpu = daemon CPU in cores; prep_ms = mean decode + preprocess"
 echo "# time per image (daemon metric); other = cores busy outside the daemon (wrk and anything"
 echo "# else on the machine: noise); exited = daemon threads that ended"
-echo "# during warm-up + run (0 expected); ratio = best service req/s / best offline images/s"
+echo "# during warm-up + run (0 expected); ratio = best service req/s / best offline images/s;"
+echo "# same layout = best service req/s / best offline images/s of the service's layout"
