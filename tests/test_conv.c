@@ -293,6 +293,11 @@ static void run_conv_case(const conv_case_t *c, nn_pool_t *pool)
 
 static const conv_case_t conv_cases[] = {
     /* ns N  C  H  W  M  kh kw sh sw dh dw pads        auto  g  b  r */
+    /* a classifier as a 1x1 Conv on a 1x1 map (sgemv), rows split over
+     * threads; with a residual in a separate buffer and in the output */
+    {2, 2, 40, 1, 1, 70, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, 1, 1, 0, 0, 0, 0},
+    {2, 1, 40, 1, 1, 70, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, 1, 1, 1, 0, 0, 0},
+    {2, 1, 40, 1, 1, 70, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, 1, 0, 1, 1, 0, 0},
     {2, 1, 3, 9, 11, 5, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 1, 0},
     {2, 1, 4, 10, 10, 6, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, 0, 0, 0, 0},
     {2, 3, 4, 13, 9, 8, 3, 2, 3, 1, 1, 1, {0, 2, 1, 0}, NULL, 1, 1, 0, 0, 0, 0},

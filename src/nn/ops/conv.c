@@ -586,9 +586,21 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
                 nn_apply_act(f, y + (size_t)m * P, cols);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m1 - m0, cols,
-                p->K, 1.0f, w, p->K, B, ldb, shared ? 1.0f : 0.0f,
-                y + (size_t)m0 * P, P);
+    if (cols == 1) {
+        /* One output pixel (a classifier written as a 1x1 Conv on a 1x1
+         * map): sgemv reads the weights once, where sgemm would first pack
+         * all of them. With beta 0 it may still scale y, which must not
+         * hold a NaN. */
+        if (!shared)
+            for (int m = m0; m < m1; m++)
+                y[(size_t)m * P] = 0.0f;
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, m1 - m0, p->K, 1.0f, w, p->K, B, ldb,
+                    shared ? 1.0f : 0.0f, y + (size_t)m0 * P, P);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m1 - m0, cols,
+                    p->K, 1.0f, w, p->K, B, ldb, shared ? 1.0f : 0.0f,
+                    y + (size_t)m0 * P, P);
+    }
     for (int m = m0; m < m1; m++) {
         float *ym = y + (size_t)m * P;
         const float bv = j->bias ? j->bias[mbase + m] : 0.0f;
