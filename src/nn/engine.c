@@ -35,11 +35,11 @@ struct nn_model {
 };
 
 /* A batch runs in passes of as many images as keep the passes' peak
- * activations within this many bytes, so that each layer's output is
- * still in cache when the next reads it. Measured at 2 threads, a whole
- * batch of 8 in one pass ran 5-25% slower per image than one image at a
- * time on mobilenet_v2, resnet18/50, efficientnet_b0 (5.7-6.9 MiB per
- * image), while squeezenet and resnet18 gained from 2 at a time. */
+ * activations within this many bytes: a context's arena then stays that
+ * size whatever max_batch is (resnet50 at max_batch 16: 7 MiB instead of
+ * 110), and each layer's output is still in cache when the next reads it.
+ * On this project's 2-core machine whole batches of 8 and passes of 1 to 8
+ * images measured alike (CPU time per image within noise). */
 #define NN_PASS_BYTES ((size_t)8 << 20)
 
 struct nn_context {
