@@ -402,6 +402,45 @@ static void *bg_post_main(void *arg)
     return NULL;
 }
 
+/* Two idle instances share a burst: 8 requests make two batches of 4 that
+ * run side by side, not one of 8 while the other instance looks on. */
+START_TEST(burst_shared_by_instances)
+{
+    char dir[256];
+    make_repo(dir, sizeof dir, "\"max_batch_size\": 8, \"max_queue_delay_us\": 2000000, "
+                               "\"instances\": 2, \"threads\": 1", "1");
+    td_daemon_t d;
+    td_start(&d, dir, NULL, 1, 60);
+    size_t n;
+    char p[512];
+    void *img = td_read_file(tu_path(p, sizeof p, "%s/imagenet/images/cat.jpg",
+                                     tu_shared_dir()), &n);
+    ck_assert_ptr_nonnull(img);
+    bg_post_t b[8];
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++) {
+        b[i] = (bg_post_t){.d = &d, .img = img, .n = n, .timeout_ms = 30000};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, bg_post_main, &b[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(b[i].status, 200);
+    }
+    char *m = get_metrics(&d);
+    double batches = td_metric(m, "imgclassd_batch_size_count{model=\"m\"}");
+    double upto4 = td_metric(m, "imgclassd_batch_size_bucket{model=\"m\",le=\"4\"}");
+    printf("  8 requests, 2 idle instances: %.0f batches, %.0f of them of 4 or fewer\n",
+           batches, upto4);
+    ck_assert_double_eq(td_metric(m, "imgclassd_batch_size_sum{model=\"m\"}"), 8);
+    ck_assert_double_eq(batches, 2);
+    ck_assert_double_eq(upto4, 2);
+    free(m);
+    free(img);
+    ck_assert_int_eq(td_stop(&d, SIGTERM), 0);
+    remove_repo(dir);
+}
+END_TEST
+
 START_TEST(queue_full_503)
 {
     char dir[256];
@@ -480,6 +519,7 @@ int main(void)
     tcase_add_test(tc, sigterm_under_load);
     tcase_add_test(tc, sighup_reload);
     tcase_add_test(tc, deadline_504);
+    tcase_add_test(tc, burst_shared_by_instances);
     tcase_add_test(tc, queue_full_503);
     tcase_add_test(tc, client_gone_cancelled);
     suite_add_tcase(s, tc);

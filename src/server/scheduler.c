@@ -39,6 +39,8 @@ struct sched {
     pthread_cond_t ready;
     sched_job_t *head, *tail;
     int depth;
+    int idle;     /* instances waiting in take_batch */
+    int released; /* the queue is what another instance left to share */
     int stopping;
 
     instance_t *inst;
@@ -84,6 +86,8 @@ static void queue_unlink(sched_t *s, sched_job_t *j)
     j->prev = j->next = NULL;
     j->in_queue = 0;
     s->depth--;
+    if (!s->head)
+        s->released = 0; /* a share nobody took (cancelled) is over */
 }
 
 /* Reports a job that never ran. */
@@ -176,15 +180,19 @@ static void abs_time(struct timespec *ts, int64_t mono_ns)
 static int take_batch(sched_t *s, sched_job_t **batch)
 {
     pthread_mutex_lock(&s->lock);
+    s->idle++;
     for (;;) {
         while (!s->head && !s->stopping)
             pthread_cond_wait(&s->ready, &s->lock);
         if (!s->head) {
+            s->idle--;
             pthread_mutex_unlock(&s->lock);
             return 0; /* stopping, nothing left */
         }
-        /* Wait for a fuller batch, but never beyond the head job's delay. */
-        while (s->head && !s->stopping && s->depth < s->cfg.max_batch_size) {
+        /* Wait for a fuller batch, but never beyond the head job's delay,
+         * nor for a share another instance left. */
+        while (s->head && !s->stopping && !s->released &&
+               s->depth < s->cfg.max_batch_size) {
             int64_t until = s->head->queued_ns +
                             (int64_t)s->cfg.max_queue_delay_us * 1000;
             if (sched_now_ns() >= until)
@@ -194,18 +202,27 @@ static int take_batch(sched_t *s, sched_job_t **batch)
             if (pthread_cond_timedwait(&s->ready, &s->lock, &ts) == ETIMEDOUT)
                 break;
         }
+        /* What waits is shared with the other idle instances: 8 requests
+         * and two idle instances make two batches of 4 that run side by
+         * side, not one of 8 while the other instance looks on. */
+        int limit = (s->depth + s->idle - 1) / s->idle;
+        if (limit > s->cfg.max_batch_size)
+            limit = s->cfg.max_batch_size;
+        int shared = limit < s->depth && limit < s->cfg.max_batch_size;
         int n = 0;
         int64_t now = sched_now_ns();
-        while (s->head && n < s->cfg.max_batch_size) {
+        while (s->head && n < limit) {
             sched_job_t *j = s->head;
             queue_unlink(s, j);
             j->started_ns = now;
             batch[n++] = j;
         }
+        s->released = shared && s->head;
         /* Others may be waiting for what is left. */
         if (s->head)
             pthread_cond_signal(&s->ready);
         if (n > 0) {
+            s->idle--;
             pthread_mutex_unlock(&s->lock);
             return n;
         }
