@@ -734,8 +734,10 @@ static void nn_dw_pad(const nn_conv_params_t *p, const float *x, float *xp)
 static inline __attribute__((always_inline)) void
 nn_dw_block(const float *xr, size_t xrow, int Wp, int Wh, int Wo, int nr, int nv, int n,
             int sw, int kh, int kw, int dh, int dw, const float *restrict k, float bias,
-            nn_v8 lov, nn_v8 hiv, const float *rr, float *yr)
+            float lo, float hi, const float *rr, float *yr)
 {
+    const nn_v8 lov = {lo, lo, lo, lo, lo, lo, lo, lo};
+    const nn_v8 hiv = {hi, hi, hi, hi, hi, hi, hi, hi};
     const nn_v8 b = {bias, bias, bias, bias, bias, bias, bias, bias};
     nn_v8 acc[4] = {b, b, b, b};
     if (rr) {
@@ -786,11 +788,9 @@ nn_dw_rows(const float *xr, size_t xrow, int Wp, int Wh, int Wo, int nr, int sw,
            int kw, int dh, int dw, const float *restrict k, float bias, float lo, float hi,
            const float *rr, float *yr)
 {
-    const nn_v8 lov = {lo, lo, lo, lo, lo, lo, lo, lo};
-    const nn_v8 hiv = {hi, hi, hi, hi, hi, hi, hi, hi};
 #define NN_DW_BLOCK(nr_, nv_, n_)                                                     \
     nn_dw_block(xr + ox, xrow, Wp, Wh, Wo, nr_, nv_, n_, sw, kh, kw, dh, dw, k, bias, \
-                lov, hiv, rr ? rr + ox : NULL, yr + ox)
+                lo, hi, rr ? rr + ox : NULL, yr + ox)
     int ox = 0;
     if (nr == 1) {
         for (; ox + 32 <= Wo; ox += 32)
