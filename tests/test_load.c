@@ -288,6 +288,16 @@ static void remove_repo(const char *dir)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+/* The shared cat photo (malloc'ed); fails the test when unreadable. */
+static void *cat_jpg(size_t *n)
+{
+    char p[512];
+    void *img = td_read_file(tu_path(p, sizeof p, "%s/imagenet/images/cat.jpg",
+                                     tu_shared_dir()), n);
+    ck_assert_msg(img, "cannot read %s", p);
+    return img;
+}
+
 static const char *model_version(const td_daemon_t *d, char *buf, size_t size)
 {
     td_response_t r;
@@ -366,9 +376,7 @@ START_TEST(deadline_504)
     td_daemon_t d;
     td_start(&d, dir, NULL, 1, 60);
     size_t n;
-    char p[512];
-    void *img = td_read_file(tu_path(p, sizeof p, "%s/imagenet/images/cat.jpg",
-                                     tu_shared_dir()), &n);
+    void *img = cat_jpg(&n);
     td_response_t r;
     ck_assert_int_eq(td_request(&d, "POST", "/v1/models/m:classify", "image/jpeg", img, n,
                                 NULL, &r), 0);
@@ -412,10 +420,7 @@ START_TEST(burst_shared_by_instances)
     td_daemon_t d;
     td_start(&d, dir, NULL, 1, 60);
     size_t n;
-    char p[512];
-    void *img = td_read_file(tu_path(p, sizeof p, "%s/imagenet/images/cat.jpg",
-                                     tu_shared_dir()), &n);
-    ck_assert_ptr_nonnull(img);
+    void *img = cat_jpg(&n);
     bg_post_t b[8];
     pthread_t t[8];
     for (int i = 0; i < 8; i++) {
@@ -448,10 +453,8 @@ START_TEST(queue_full_503)
                                "\"queue_capacity\": 1", "1");
     td_daemon_t d;
     td_start(&d, dir, NULL, 1, 60);
-    char p[512];
     bg_post_t b = {.d = &d};
-    b.img = td_read_file(tu_path(p, sizeof p, "%s/imagenet/images/cat.jpg", tu_shared_dir()),
-                         &b.n);
+    b.img = cat_jpg(&b.n);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, bg_post_main, &b), 0);
     td_sleep_ms(300); /* the first image now waits in the queue */
@@ -480,10 +483,8 @@ START_TEST(client_gone_cancelled)
               "1");
     td_daemon_t d;
     td_start(&d, dir, NULL, 1, 60);
-    char p[512];
     bg_post_t b = {.d = &d, .timeout_ms = 300};
-    b.img = td_read_file(tu_path(p, sizeof p, "%s/imagenet/images/cat.jpg", tu_shared_dir()),
-                         &b.n);
+    b.img = cat_jpg(&b.n);
     bg_post_main(&b); /* gives up after 300 ms, long before the batch would run */
     ck_assert_int_eq(b.status, 0);
     int cancelled = 0;

@@ -719,110 +719,68 @@ static void nn_dw_pad(const nn_conv_params_t *p, const float *x, float *xp)
     }
 }
 
-/* A block of nr output rows by nv 8-wide vectors (nr * nv <= 4): xr is
- * the padded input under the block's first output, xrow floats between
- * the inputs of successive output rows; rr and yr are the block's first
- * output in planes Wo wide. Each output is bias + r + the taps in order;
- * nr * nv independent accumulators keep the FMA units busy where one
- * chain would wait on each FMA's latency. Each row's last vector holds n
- * outputs (8: full); the padded plane has the inputs of a full vector,
- * y and r may not, so a partial one goes through a copy. sw, kh, kw, dw,
- * nr, nv are constants in the callers, so that everything unrolls. With
- * sw == 2 the row is de-interleaved (nn_dw_split), odd columns Wh floats
- * after the even ones. rr may alias yr: each element is read before it
- * is written. */
+/* One output row: y[ox] = clamp(bias + r[ox] + sum_taps k * xp, lo, hi),
+ * 8 outputs at a time. sw, kh, kw, dw are constants in the common callers
+ * so that the taps unroll (gcc -O2 does not fully unroll them by itself).
+ * With sw == 2 the row is de-interleaved (nn_dw_split), odd columns wh
+ * floats after the even ones. rr may alias yr: each element is read
+ * before it is written. */
 static inline __attribute__((always_inline)) void
-nn_dw_block(const float *xr, size_t xrow, int Wp, int Wh, int Wo, int nr, int nv, int n,
-            int sw, int kh, int kw, int dh, int dw, const float *restrict k, float bias,
-            float lo, float hi, const float *rr, float *yr)
+nn_dw_row(const float *xr, int Wp, int Wh, int Wo, int sw, int kh, int kw,
+          int dh, int dw, const float *k, float bias, float lo, float hi,
+          const float *rr, float *yr)
 {
     const nn_v8 lov = {lo, lo, lo, lo, lo, lo, lo, lo};
     const nn_v8 hiv = {hi, hi, hi, hi, hi, hi, hi, hi};
-    const nn_v8 b = {bias, bias, bias, bias, bias, bias, bias, bias};
-    nn_v8 acc[4] = {b, b, b, b};
-    if (rr) {
-        _Pragma("GCC unroll 4")
-        for (int a = 0; a < nr * nv; a++) {
-            const int v = a % nv;
-            const float *src = rr + (size_t)(a / nv) * Wo + 8 * v;
-            nn_v8 t = {0};
-            if (n == 8 || v < nv - 1)
-                NN_V8_LOAD(t, src);
+    for (int ox = 0; ox < Wo; ox += 8) {
+        nn_v8 acc = {bias, bias, bias, bias, bias, bias, bias, bias};
+        const int n = Wo - ox < 8 ? Wo - ox : 8;
+        if (rr) {
+            nn_v8 rv = {0};
+            if (n == 8)
+                NN_V8_LOAD(rv, rr + ox);
             else
-                memcpy(&t, src, sizeof(float) * (size_t)n);
-            acc[a] += t;
+                for (int i = 0; i < n; i++)
+                    rv[i] = rr[ox + i];
+            acc += rv;
         }
-    }
-    _Pragma("GCC unroll 8")
-    for (int ky = 0; ky < kh; ky++) {
-        const float *row = xr + (size_t)ky * dh * Wp;
         _Pragma("GCC unroll 8")
-        for (int kx = 0; kx < kw; kx++) {
-            const float *at = sw == 1 ? row + kx * dw : row + (kx & 1) * Wh + (kx >> 1);
-            const float w = k[ky * kw + kx];
-            _Pragma("GCC unroll 4")
-            for (int a = 0; a < nr * nv; a++) {
-                nn_v8 x;
-                NN_V8_LOAD(x, at + (size_t)(a / nv) * xrow + 8 * (a % nv));
-                acc[a] += w * x;
+        for (int ky = 0; ky < kh; ky++) {
+            const float *row = xr + (size_t)ky * dh * Wp + ox;
+            const float *kr = k + ky * kw;
+            _Pragma("GCC unroll 8")
+            for (int kx = 0; kx < kw; kx++) {
+                nn_v8 v;
+                if (sw == 1)
+                    NN_V8_LOAD(v, row + kx * dw);
+                else /* de-interleaved stride 2 */
+                    NN_V8_LOAD(v, row + (kx & 1) * Wh + (kx >> 1));
+                acc += kr[kx] * v;
             }
         }
-    }
-    _Pragma("GCC unroll 4")
-    for (int a = 0; a < nr * nv; a++) {
-        const int v = a % nv;
-        float *dst = yr + (size_t)(a / nv) * Wo + 8 * v;
-        NN_V8_CLAMP(acc[a], lov, hiv);
-        if (n == 8 || v < nv - 1)
-            memcpy(dst, &acc[a], sizeof acc[a]);
+        NN_V8_CLAMP(acc, lov, hiv);
+        if (n == 8)
+            memcpy(yr + ox, &acc, sizeof acc);
         else
-            memcpy(dst, &acc[a], sizeof(float) * (size_t)n);
+            for (int i = 0; i < n; i++)
+                yr[ox + i] = acc[i];
     }
-}
-
-/* nr output rows (1, 2 or 4) from xr (their padded input), rr and yr:
- * a single row in blocks of 32, 16, then 8 outputs, several rows (narrow
- * planes, where a row has few vectors) 8 outputs of each at a time. */
-static inline __attribute__((always_inline)) void
-nn_dw_rows(const float *xr, size_t xrow, int Wp, int Wh, int Wo, int nr, int sw, int kh,
-           int kw, int dh, int dw, const float *restrict k, float bias, float lo, float hi,
-           const float *rr, float *yr)
-{
-#define NN_DW_BLOCK(nr_, nv_, n_)                                                     \
-    nn_dw_block(xr + ox, xrow, Wp, Wh, Wo, nr_, nv_, n_, sw, kh, kw, dh, dw, k, bias, \
-                lo, hi, rr ? rr + ox : NULL, yr + ox)
-    int ox = 0;
-    if (nr == 1) {
-        for (; ox + 32 <= Wo; ox += 32)
-            NN_DW_BLOCK(1, 4, 8);
-        if (ox + 16 <= Wo) {
-            NN_DW_BLOCK(1, 2, 8);
-            ox += 16;
-        }
-    }
-    for (; ox + 8 <= Wo; ox += 8)
-        NN_DW_BLOCK(nr, 1, 8);
-    if (ox < Wo)
-        NN_DW_BLOCK(nr, 1, Wo - ox);
-#undef NN_DW_BLOCK
 }
 
 /* One output plane from the padded input plane xp, plus bias and the
- * residual plane r (NULL if none; may be y itself), clamped to [lo, hi].
- * A narrow plane (under 32 outputs a row) goes 4 rows at a time. */
+ * residual plane r (NULL if none; may be y itself), clamped to [lo, hi]. */
 __attribute__((target_clones("fma", "default")))
 static void nn_dw_plane(const nn_conv_params_t *p, const float *xp,
                         const float *k, float bias, float lo, float hi,
                         const float *r, float *y)
 {
-    const int Wp = p->Wp, Wh = p->Wh, Wo = p->Wo, Ho = p->Ho, kh = p->kh, kw = p->kw;
+    const int Wp = p->Wp, Wh = p->Wh, Wo = p->Wo, kh = p->kh, kw = p->kw;
     const int sh = p->sh, sw = p->sw, dh = p->dh, dw = p->dw;
-    const size_t xrow = (size_t)sh * Wp;
-    if (sw > 2 || (sw == 2 && dw != 1)) {
-        for (int oy = 0; oy < Ho; oy++) {
-            const float *xr = xp + (size_t)oy * xrow;
-            const float *rr = r ? r + (size_t)oy * Wo : NULL;
-            float *yr = y + (size_t)oy * Wo;
+    for (int oy = 0; oy < p->Ho; oy++) {
+        const float *xr = xp + (size_t)oy * sh * Wp;
+        float *yr = y + (size_t)oy * Wo;
+        const float *rr = r ? r + (size_t)oy * Wo : NULL;
+        if (sw > 2 || (sw == 2 && dw != 1)) {
             for (int ox = 0; ox < Wo; ox++) {
                 float acc = rr ? bias + rr[ox] : bias;
                 for (int ky = 0; ky < kh; ky++) {
@@ -833,37 +791,17 @@ static void nn_dw_plane(const nn_conv_params_t *p, const float *xp,
                 acc = acc < lo ? lo : acc;
                 yr[ox] = acc > hi ? hi : acc;
             }
+        } else if (kh == 3 && kw == 3 && dw == 1 && sw == 1) {
+            nn_dw_row(xr, Wp, Wh, Wo, 1, 3, 3, dh, 1, k, bias, lo, hi, rr, yr);
+        } else if (kh == 3 && kw == 3 && dw == 1) {
+            nn_dw_row(xr, Wp, Wh, Wo, 2, 3, 3, dh, 1, k, bias, lo, hi, rr, yr);
+        } else if (kh == 5 && kw == 5 && dw == 1 && sw == 1) {
+            nn_dw_row(xr, Wp, Wh, Wo, 1, 5, 5, dh, 1, k, bias, lo, hi, rr, yr);
+        } else if (kh == 5 && kw == 5 && dw == 1) {
+            nn_dw_row(xr, Wp, Wh, Wo, 2, 5, 5, dh, 1, k, bias, lo, hi, rr, yr);
+        } else {
+            nn_dw_row(xr, Wp, Wh, Wo, sw, kh, kw, dh, dw, k, bias, lo, hi, rr, yr);
         }
-        return;
-    }
-    const int step = Wo < 32 ? 4 : 1;
-    for (int oy = 0; oy < Ho;) {
-        const int nr = Ho - oy >= step ? step : 1;
-        const float *xr = xp + (size_t)oy * xrow;
-        const float *rr = r ? r + (size_t)oy * Wo : NULL;
-        float *yr = y + (size_t)oy * Wo;
-#define NN_DW_ROWS(nr_, sw_, kh_, kw_, dw_)                                              \
-    nn_dw_rows(xr, xrow, Wp, Wh, Wo, nr_, sw_, kh_, kw_, dh, dw_, k, bias, lo, hi, rr, yr)
-#define NN_DW_SHAPES(nr_)                                                                \
-    do {                                                                                 \
-        if (kh == 3 && kw == 3 && dw == 1 && sw == 1)                                    \
-            NN_DW_ROWS(nr_, 1, 3, 3, 1);                                                 \
-        else if (kh == 3 && kw == 3 && dw == 1)                                          \
-            NN_DW_ROWS(nr_, 2, 3, 3, 1);                                                 \
-        else if (kh == 5 && kw == 5 && dw == 1 && sw == 1)                               \
-            NN_DW_ROWS(nr_, 1, 5, 5, 1);                                                 \
-        else if (kh == 5 && kw == 5 && dw == 1)                                          \
-            NN_DW_ROWS(nr_, 2, 5, 5, 1);                                                 \
-        else                                                                             \
-            NN_DW_ROWS(nr_, sw, kh, kw, dw);                                             \
-    } while (0)
-        if (nr == 4)
-            NN_DW_SHAPES(4);
-        else
-            NN_DW_SHAPES(1);
-#undef NN_DW_SHAPES
-#undef NN_DW_ROWS
-        oy += nr;
     }
 }
 
