@@ -552,6 +552,16 @@ static void nn_pw_gemm(const nn_pw_args_t *a, int M, int cols)
 /* Output rows [m0, m1) x columns [p0, p1) of image-group (n, g):
  * y = W * B (+ bias + residual), then the activation. B holds the unfolded
  * (or pointwise: original) input with row stride ldb, column p0 first. */
+/* Whether the register-tiled kernel does a block's product (rather than
+ * sgemm): large maps with shallow products, and narrow groups. */
+static int nn_pw_suits(const nn_conv_params_t *p, int P)
+{
+    const int large_shallow = P >= NN_PW_MIN_PIXELS && p->K <= NN_PW_MAX_K;
+    if (p->kind == NN_CONV_POINTWISE)
+        return large_shallow;
+    return p->kind == NN_CONV_IM2COL && (large_shallow || p->Mg <= NN_PW_MAX_GROUP_ROWS);
+}
+
 static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
                           int m1, int p0, int p1, const float *B, int ldb)
 {
@@ -567,8 +577,7 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
      * row is in L1, adds bias and residual and applies the activation. */
     const int shared = r && r == y;
     const float *w = j->w + (size_t)(mbase + m0) * p->K;
-    if ((p->kind == NN_CONV_POINTWISE && P >= NN_PW_MIN_PIXELS && p->K <= NN_PW_MAX_K) ||
-        (p->kind == NN_CONV_IM2COL && (p->Mg <= NN_PW_MAX_GROUP_ROWS || (P >= NN_PW_MIN_PIXELS && p->K <= NN_PW_MAX_K)))) {
+    if (nn_pw_suits(p, P)) {
         const nn_fusion_t *f = j->fusion;
         float lo, hi;
         const int post = nn_conv_clamp(f, &lo, &hi);
