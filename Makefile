@@ -13,19 +13,24 @@ CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE \
             -fno-math-errno $(SAN) -Iinclude -Isrc -I$(BUILD)/gen
 LDFLAGS  += $(SAN)
 LIBS     := -lprotobuf-c -lopenblas -lpthread -lm
-SERVER_LIBS := -lmicrohttpd -luv -ljansson -lturbojpeg -lspng -lsystemd
+CLASSIFY_LIBS := -ljansson -lturbojpeg -lspng
+SERVER_LIBS := -lmicrohttpd -luv -lsystemd $(CLASSIFY_LIBS)
 TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) -lcurl -lz
 PYTHON   ?= /usr/bin/python3
 SHARED   ?= ../shared
 
 ONNX_PROTO := /usr/include/onnx/onnx.proto
 GEN        := $(BUILD)/gen/onnx.pb-c.c
+# The layers, bottom up (see README "How it works"): the engine, the
+# classification library (decode, preprocess, a model folder: imgclass
+# links only these), the daemon (serve, obs, http and the loop).
 NN_SRC     := $(wildcard src/nn/*.c src/nn/ops/*.c src/util/*.c)
 NN_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(NN_SRC)) $(BUILD)/gen/onnx.pb-c.o
+CLASSIFY_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/classify/*.c))
 TOOL_SRC   := $(wildcard src/tools/*.c)
-# The daemon: every module of src/server/ in a library, main.c apart.
-SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+SERVER_SRC := $(filter-out src/main.c,$(wildcard src/*.c src/serve/*.c src/obs/*.c src/http/*.c))
 SERVER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRC))
+LIBS_CLASSIFY := $(BUILD)/libclassify.a $(BUILD)/libnn.a
 TEST_SRC   := $(wildcard tests/test_*.c)
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/util/*.c))
@@ -57,19 +62,23 @@ $(BUILD)/%.o: %.c $(GEN)
 $(BUILD)/libnn.a: $(NN_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+$(BUILD)/libclassify.a: $(CLASSIFY_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/libserver.a: $(SERVER_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/imgclassd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libnn.a
+$(BUILD)/imgclassd: $(BUILD)/src/main.o $(BUILD)/libserver.a $(LIBS_CLASSIFY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(LIBS)
 
-$(BUILD)/imgclass: $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(BUILD)/libserver.a $(BUILD)/libnn.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(LIBS)
+# The offline tool: the classification library and the engine, no daemon.
+$(BUILD)/imgclass: $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)) $(LIBS_CLASSIFY)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLASSIFY_LIBS) $(LIBS)
 
 $(BUILD)/conformance: $(BUILD)/tests/conformance.o $(TEST_UTIL) $(BUILD)/libnn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL) $(BUILD)/libserver.a $(BUILD)/libnn.a
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL) $(BUILD)/libserver.a $(LIBS_CLASSIFY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(SERVER_LIBS) $(LIBS)
 
 # Real torchvision architectures with PyTorch's own outputs (ignored folder).

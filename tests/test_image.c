@@ -1,4 +1,4 @@
-/* Image decoding (server/image.c) and preprocessing (server/preprocess.c)
+/* Image decoding (classify/image.c) and preprocessing (classify/preprocess.c)
  * on the real photos of ../shared/imagenet, on damaged copies of them, and
  * on small images encoded here to reach every PNG type and JPEG colour
  * space. The preprocessing is held to torchvision's own output (computed
@@ -16,8 +16,8 @@
 #include <turbojpeg.h>
 #include <unistd.h>
 
-#include "server/image.h"
-#include "server/preprocess.h"
+#include "classify/image.h"
+#include "classify/preprocess.h"
 #include "util/file.h"
 #include "util/npy.h"
 #include "util/testutil.h"
@@ -51,8 +51,8 @@ static img_rgb_t decode_ok(const void *data, size_t size,
 {
     img_rgb_t img;
     char msg[256];
-    img_status_t st = img_decode(data, size, lim, &img, msg, sizeof msg);
-    ck_assert_msg(st == IMG_OK, "%s: status %d: %s", what, st, msg);
+    ic_err_t st = img_decode(data, size, lim, &img, msg, sizeof msg);
+    ck_assert_msg(st == IC_OK, "%s: status %d: %s", what, st, msg);
     ck_assert_ptr_nonnull(img.pixels);
     return img;
 }
@@ -70,11 +70,11 @@ static img_rgb_t decode_photo(const char *name, const char *ext,
 
 /* Decodes data expecting failure with want; checks the message contract. */
 static void expect_status(const void *data, size_t size, const img_limits_t *lim,
-                          img_status_t want, const char *prefix, const char *what)
+                          ic_err_t want, const char *prefix, const char *what)
 {
     img_rgb_t img;
     char msg[256];
-    img_status_t st = img_decode(data, size, lim, &img, msg, sizeof msg);
+    ic_err_t st = img_decode(data, size, lim, &img, msg, sizeof msg);
     ck_assert_msg(st == want, "%s: status %d, want %d (%s)", what, st, want, msg);
     ck_assert_msg(img.pixels == NULL && img.width == 0 && img.height == 0,
                   "%s: output not zeroed", what);
@@ -296,10 +296,10 @@ START_TEST(truncated_files_are_corrupt)
 {
     blob_t jpg = read_shared("images/bird.jpg");
     blob_t png = read_shared("images/bird.png");
-    expect_status(jpg.data, jpg.size / 2, NULL, IMG_ECORRUPT, "JPEG: ", "half JPEG");
-    expect_status(jpg.data, 300, NULL, IMG_ECORRUPT, "JPEG: ", "JPEG header only");
-    expect_status(png.data, png.size / 2, NULL, IMG_ECORRUPT, "PNG: ", "half PNG");
-    expect_status(png.data, 40, NULL, IMG_ECORRUPT, "PNG: ", "PNG header only");
+    expect_status(jpg.data, jpg.size / 2, NULL, IC_EIMAGE_CORRUPT, "JPEG: ", "half JPEG");
+    expect_status(jpg.data, 300, NULL, IC_EIMAGE_CORRUPT, "JPEG: ", "JPEG header only");
+    expect_status(png.data, png.size / 2, NULL, IC_EIMAGE_CORRUPT, "PNG: ", "half PNG");
+    expect_status(png.data, 40, NULL, IC_EIMAGE_CORRUPT, "PNG: ", "PNG header only");
     free(jpg.data);
     free(png.data);
 }
@@ -324,10 +324,10 @@ START_TEST(jpeg_extraneous_bytes)
     blob_t jpg = read_shared("images/cat.jpg");
     ck_assert(jpg.data[jpg.size - 2] == 0xff && jpg.data[jpg.size - 1] == 0xd9);
     blob_t tail = insert_junk(&jpg, jpg.size - 2, 5);
-    expect_status(tail.data, tail.size, NULL, IMG_ECORRUPT, "JPEG: ",
+    expect_status(tail.data, tail.size, NULL, IC_EIMAGE_CORRUPT, "JPEG: ",
                   "junk before EOI");
     blob_t head = insert_junk(&jpg, jpeg_find_marker(&jpg, 0xc4), 5);
-    expect_status(head.data, head.size, NULL, IMG_ECORRUPT, "JPEG: ",
+    expect_status(head.data, head.size, NULL, IC_EIMAGE_CORRUPT, "JPEG: ",
                   "junk before DHT");
     free(tail.data);
     free(head.data);
@@ -357,7 +357,7 @@ START_TEST(png_crc_errors_are_corrupt)
     for (int i = 0; i < 3; i++) {
         size_t at = png_chunk_crc(&png, chunks[i]);
         png.data[at + 1] ^= 0x01;
-        expect_status(png.data, png.size, NULL, IMG_ECORRUPT, "PNG: ", chunks[i]);
+        expect_status(png.data, png.size, NULL, IC_EIMAGE_CORRUPT, "PNG: ", chunks[i]);
         png.data[at + 1] ^= 0x01;
     }
     img_rgb_t ok = decode_ok(png.data, png.size, NULL, "restored cat.png");
@@ -369,18 +369,18 @@ END_TEST
 START_TEST(garbage_is_not_an_image)
 {
     static const char text[] = "<html>definitely not a picture</html>";
-    expect_status(text, sizeof text, NULL, IMG_EFORMAT, NULL, "text");
-    expect_status(text, 0, NULL, IMG_EFORMAT, NULL, "empty");
-    expect_status(NULL, 0, NULL, IMG_EFORMAT, NULL, "NULL");
+    expect_status(text, sizeof text, NULL, IC_EIMAGE_FORMAT, NULL, "text");
+    expect_status(text, 0, NULL, IC_EIMAGE_FORMAT, NULL, "empty");
+    expect_status(NULL, 0, NULL, IC_EIMAGE_FORMAT, NULL, "NULL");
     /* The right magic followed by junk is a damaged file, not a format. */
     uint8_t junk[64];
     for (size_t i = 0; i < sizeof junk; i++)
         junk[i] = (uint8_t)(i * 37 + 11);
     junk[0] = 0xff, junk[1] = 0xd8, junk[2] = 0xff;
-    expect_status(junk, sizeof junk, NULL, IMG_ECORRUPT, "JPEG: ", "JPEG junk");
+    expect_status(junk, sizeof junk, NULL, IC_EIMAGE_CORRUPT, "JPEG: ", "JPEG junk");
     static const uint8_t magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     memcpy(junk, magic, 8);
-    expect_status(junk, sizeof junk, NULL, IMG_ECORRUPT, "PNG: ", "PNG junk");
+    expect_status(junk, sizeof junk, NULL, IC_EIMAGE_CORRUPT, "PNG: ", "PNG junk");
 }
 END_TEST
 
@@ -411,9 +411,9 @@ START_TEST(huge_headers_are_refused_before_allocation)
     blob_t png = png_header_only(30000, 30000);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    expect_status(png.data, png.size, &lim, IMG_ETOOLARGE, "PNG: ", "30000^2 PNG");
+    expect_status(png.data, png.size, &lim, IC_EIMAGE_LARGE, "PNG: ", "30000^2 PNG");
     /* No limit given: the built-in default still applies. */
-    expect_status(png.data, png.size, NULL, IMG_ETOOLARGE, "PNG: ", "default limit");
+    expect_status(png.data, png.size, NULL, IC_EIMAGE_LARGE, "PNG: ", "default limit");
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
     ck_assert_msg(ms < 100, "refusing took %.1f ms", ms);
@@ -421,11 +421,11 @@ START_TEST(huge_headers_are_refused_before_allocation)
     /* Beyond the 65500 per-side cap even with a large pixel budget. */
     png = png_header_only(70000, 1);
     lim.max_pixels = 1ull << 40;
-    expect_status(png.data, png.size, &lim, IMG_ETOOLARGE, "PNG: ", "70000 wide");
+    expect_status(png.data, png.size, &lim, IC_EIMAGE_LARGE, "PNG: ", "70000 wide");
     free(png.data);
     /* A sane header still passes the check and fails on the missing data. */
     png = png_header_only(64, 64);
-    expect_status(png.data, png.size, NULL, IMG_ECORRUPT, "PNG: ", "no IDAT");
+    expect_status(png.data, png.size, NULL, IC_EIMAGE_CORRUPT, "PNG: ", "no IDAT");
     free(png.data);
 
     /* A JPEG whose SOF claims 30000 x 30000. */
@@ -435,7 +435,7 @@ START_TEST(huge_headers_are_refused_before_allocation)
     jpg.data[sof + 5] = 30000 >> 8, jpg.data[sof + 6] = 30000 & 0xff;
     jpg.data[sof + 7] = 30000 >> 8, jpg.data[sof + 8] = 30000 & 0xff;
     lim.max_pixels = 100ull * 1000 * 1000;
-    expect_status(jpg.data, jpg.size, &lim, IMG_ETOOLARGE, "JPEG: ", "30000^2 JPEG");
+    expect_status(jpg.data, jpg.size, &lim, IC_EIMAGE_LARGE, "JPEG: ", "30000^2 JPEG");
     free(jpg.data);
 }
 END_TEST
@@ -446,7 +446,7 @@ START_TEST(tiny_images_are_too_small)
     blob_t png = png_encode(png_header(1, 1, 8, SPNG_COLOR_TYPE_TRUECOLOR), px, 3,
                             NULL, NULL);
     img_limits_t lim = {2, 0, 0, 0};
-    expect_status(png.data, png.size, &lim, IMG_ETOOSMALL, "PNG: ", "1x1 PNG");
+    expect_status(png.data, png.size, &lim, IC_EIMAGE_SMALL, "PNG: ", "1x1 PNG");
     lim.min_side = 1;
     img_rgb_t img = decode_ok(png.data, png.size, &lim, "1x1 PNG, min_side 1");
     ck_assert(img.width == 1 && img.height == 1 && !memcmp(img.pixels, px, 3));
@@ -455,7 +455,7 @@ START_TEST(tiny_images_are_too_small)
 
     blob_t jpg = jpeg_encode(px, 1, 1, TJPF_RGB, TJSAMP_444, 90);
     lim.min_side = 2;
-    expect_status(jpg.data, jpg.size, &lim, IMG_ETOOSMALL, "JPEG: ", "1x1 JPEG");
+    expect_status(jpg.data, jpg.size, &lim, IC_EIMAGE_SMALL, "JPEG: ", "1x1 JPEG");
     free(jpg.data);
 }
 END_TEST
@@ -1098,16 +1098,16 @@ START_TEST(pre_run_refuses_what_it_cannot_do)
     float out[3 * 8 * 8];
     char msg[256] = "";
     pre_config_t cfg = raw_config(PRE_RESIZE_NONE, 6, 4, 1, PRE_RGB);
-    ck_assert_int_eq(pre_run(&cfg, &img, out, msg, sizeof msg), -1);
+    ck_assert_int_eq(pre_run(&cfg, &img, out, msg, sizeof msg), IC_EPREPROCESS);
     ck_assert_msg(strstr(msg, "smaller"), "message '%s'", msg);
     cfg = raw_config(PRE_RESIZE_NONE, 4, 4, 0, PRE_RGB); /* no crop, 5 != 4 */
-    ck_assert_int_eq(pre_run(&cfg, &img, out, msg, sizeof msg), -1);
+    ck_assert_int_eq(pre_run(&cfg, &img, out, msg, sizeof msg), IC_EPREPROCESS);
     cfg = raw_config(PRE_RESIZE_STRETCH, 4, 4, 0, PRE_RGB);
     cfg.std[2] = 0;
-    ck_assert_int_eq(pre_run(&cfg, &img, out, msg, sizeof msg), -1);
+    ck_assert_int_eq(pre_run(&cfg, &img, out, msg, sizeof msg), IC_EPREPROCESS);
     img_rgb_t empty = {0, 0, NULL};
     cfg.std[2] = 1;
-    ck_assert_int_eq(pre_run(&cfg, &empty, out, msg, sizeof msg), -1);
+    ck_assert_int_eq(pre_run(&cfg, &empty, out, msg, sizeof msg), IC_EPREPROCESS);
     img_free(&img);
 }
 END_TEST
@@ -1239,14 +1239,14 @@ START_TEST(config_errors)
         char msg[256] = "";
         int rc = parse_text(bad[i].text, 224, 224, bad[i].channels, &cfg, msg,
                             sizeof msg);
-        ck_assert_msg(rc == -1, "%s accepted", bad[i].text);
+        ck_assert_msg(rc == IC_ECONFIG, "%s accepted", bad[i].text);
         ck_assert_msg(strncmp(msg, bad[i].key, strlen(bad[i].key)) == 0,
                       "%s: message '%s' does not start with '%s'", bad[i].text,
                       msg, bad[i].key);
     }
     pre_config_t cfg;
     char msg[256];
-    ck_assert_int_eq(pre_config_parse(NULL, 0, 224, 3, &cfg, msg, sizeof msg), -1);
+    ck_assert_int_eq(pre_config_parse(NULL, 0, 224, 3, &cfg, msg, sizeof msg), IC_ECONFIG);
 }
 END_TEST
 

@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include "imgclass/nn.h"
-#include "server/config.h"
-#include "server/image.h"
-#include "server/preprocess.h"
+#include "classify/image.h"
+#include "classify/model_config.h"
+#include "classify/preprocess.h"
 #include "util/daemon.h"
 #include "util/testutil.h"
 
@@ -67,7 +67,7 @@ static void load_photos(const char *model_dir)
         pre_decode_hint(&pre, &lim);
         img_rgb_t img;
         ck_assert_int_eq(img_decode(ph[i].data, ph[i].size, &lim, &img, msg, sizeof msg),
-                         IMG_OK);
+                         IC_OK);
         ck_assert_int_eq(pre_run(&pre, &img, x, msg, sizeof msg), 0);
         img_free(&img);
         const float *ins[1] = {x};

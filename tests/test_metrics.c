@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/metrics.h"
+#include "obs/metrics.h"
 #include "util/testutil.h"
 
 static const char *const NO_LABELS[] = { NULL };

@@ -25,10 +25,7 @@
 
 #include "imgclass/nn.h"
 #include "nn/model.h"
-#include "server/config.h"
-#include "server/image.h"
-#include "server/model.h"
-#include "server/preprocess.h"
+#include "classify/classifier.h"
 #include "util/file.h"
 #include "util/npy.h"
 
@@ -421,9 +418,9 @@ out:
 
 /* ---- classify --------------------------------------------------------------------- */
 
-/* Reads, decodes and preprocesses one image into slot, as the daemon's
- * workers do (server/scheduler.c). Returns 0, or -1 with msg. */
-static int classify_prepare(const served_model_t *c, const char *path, float *slot,
+/* Reads one image file and prepares it into slot, as the daemon's
+ * instances do. Returns 0, or -1 with msg. */
+static int classify_prepare(const classifier_t *c, const char *path, float *slot,
                             char *msg, size_t msg_size)
 {
     void *data;
@@ -433,19 +430,14 @@ static int classify_prepare(const served_model_t *c, const char *path, float *sl
         snprintf(msg, msg_size, "%s", strerror(-rc));
         return -1;
     }
-    img_rgb_t img;
-    img_status_t st = img_decode(data, size, &c->limits, &img, msg, msg_size);
+    ic_err_t st = classifier_prepare(c, data, size, slot, msg, msg_size);
     free(data);
-    if (st != IMG_OK)
-        return -1;
-    rc = pre_run(&c->pre, &img, slot, msg, msg_size);
-    img_free(&img);
-    return rc;
+    return st == IC_OK ? 0 : -1;
 }
 
 /* Prints one image's top k, as text or as one line of JSON shaped like the
  * daemon's result entry. Returns 0, or -1 with msg. */
-static int print_result(const served_model_t *c, const char *path, const model_score_t *s,
+static int print_result(const classifier_t *c, const char *path, const class_score_t *s,
                         int k, int json, char *msg, size_t msg_size)
 {
     if (!json) {
@@ -529,10 +521,10 @@ static int cmd_classify(int argc, char **argv)
     int n_images = n_pos - 1;
 
     char msg[1024];
-    served_model_t *c;
-    const img_limits_t limits = {.min_side = SERVER_DEFAULT_MIN_IMAGE_SIDE,
-                                 .max_pixels = SERVER_DEFAULT_MAX_IMAGE_PIXELS};
-    if (served_model_open(&c, dir, NULL, &limits, msg, sizeof msg)) {
+    classifier_t *c;
+    const img_limits_t limits = {.min_side = IMG_MIN_SIDE_DEFAULT,
+                                 .max_pixels = IMG_MAX_PIXELS_SERVED};
+    if (classifier_open(&c, dir, NULL, &limits, msg, sizeof msg) != IC_OK) {
         fprintf(stderr, "imgclass: %s\n", msg);
         free(pos);
         return 1;
@@ -541,7 +533,7 @@ static int cmd_classify(int argc, char **argv)
     nn_context_t *ctx = NULL;
     float *input = NULL, *output = NULL;
     const char **names = NULL;
-    model_score_t *s = NULL;
+    class_score_t *s = NULL;
     if (top_k > c->n_classes) {
         fprintf(stderr, "imgclass: --top-k must be 1..%d (the model's classes)\n",
                 c->n_classes);
@@ -551,16 +543,15 @@ static int cmd_classify(int argc, char **argv)
     /* The folder's top_k unless given; the daemon caps it likewise. */
     int k = top_k ? top_k : c->cfg.top_k < c->n_classes ? c->cfg.top_k : c->n_classes;
     if (!threads)
-        threads = c->cfg.sched.threads;
-    int batch = n_images < c->cfg.sched.max_batch_size ? n_images
-                                                       : c->cfg.sched.max_batch_size;
+        threads = c->cfg.batching.threads;
+    int batch = n_images < c->cfg.batching.max_batch_size ? n_images
+                                                          : c->cfg.batching.max_batch_size;
     nn_error_t err = {{0}};
     if (nn_context_create(&ctx, c->nn, batch, threads, &err)) {
         fprintf(stderr, "imgclass: %s\n", err.msg);
         goto out;
     }
-    size_t in_elems = nn_model_input_elems(c->nn, 0, 1);
-    size_t out_elems = nn_model_output_elems(c->nn, 0, 1);
+    size_t in_elems = c->in_elems, out_elems = c->out_elems;
     input = malloc((size_t)batch * in_elems * sizeof *input);
     output = malloc((size_t)batch * out_elems * sizeof *output);
     names = malloc((size_t)batch * sizeof *names);
@@ -584,15 +575,13 @@ static int cmd_classify(int argc, char **argv)
         }
         if (m == 0)
             continue;
-        const float *ins[1] = {input};
-        float *outs[1] = {output};
-        if (nn_context_run(ctx, m, ins, outs, &err)) {
+        if (classifier_run(ctx, m, input, output, msg, sizeof msg) != IC_OK) {
             fflush(stdout);
-            fprintf(stderr, "imgclass: inference failed: %s\n", err.msg);
+            fprintf(stderr, "imgclass: %s\n", msg);
             goto out;
         }
         for (int q = 0; q < m; q++) {
-            served_model_rank(c, output + (size_t)q * out_elems, s);
+            classifier_rank(c, output + (size_t)q * out_elems, s);
             if (print_result(c, names[q], s, k, json, msg, sizeof msg)) {
                 fflush(stdout);
                 fprintf(stderr, "imgclass: %s: %s\n", names[q], msg);
@@ -611,7 +600,7 @@ out:
     free(input);
     free(output);
     nn_context_free(ctx);
-    served_model_free(c);
+    classifier_close(c);
     free(pos);
     return rc;
 }
