@@ -813,8 +813,7 @@ void pre_decode_hint(const pre_config_t *cfg, img_limits_t *lim)
     else if (cfg->resize == PRE_RESIZE_STRETCH)
         stretch_size(cfg, &w, &h);
     /* resize "none" crops the image as decoded: no shrinking. */
-    /* Four times the target keeps the shrunk decode close to torchvision's
-     * (see preprocess.h for the measured cost); twice cost more. */
+    /* Four times the target: the bound preprocess.h promises. */
     lim->want_width = 4 * w;
     lim->want_height = 4 * h;
 }

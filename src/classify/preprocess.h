@@ -72,10 +72,9 @@ ic_err_t pre_config_parse(const json_t *obj, int width, int height, int channels
 
 /* The JPEG shrink hint (image.h): the decoded image keeps at least four
  * times the resize target on each side ("none": no shrinking). Sets only
- * want_width and want_height. Measured against torchvision on the shared
- * photos (tests/test_image.c): a JPEG decoded at 1/2 this way moves by up
- * to 1.17/255 (mean); at twice the target it was up to 1.4/255. Images the
- * hint does not shrink (every shared photo at Resize(256)) match exactly. */
+ * want_width and want_height. An image the hint shrinks stays within
+ * 1.2/255 (mean) of torchvision's tensor; one it does not shrink matches
+ * it exactly (tests/test_image.c holds both). */
 void pre_decode_hint(const pre_config_t *cfg, img_limits_t *lim);
 
 /* Writes channels * height * width floats to out (CHW). Returns IC_OK,

@@ -215,7 +215,6 @@ static void record_failure(repository_t *r, model_slot_t *slot, const char *name
                            const char *msg)
 {
     if (slot) {
-        slot->failures++;
         free(slot->last_error);
         slot->last_error = strdup(msg); /* NULL without memory: only the text is lost */
     }

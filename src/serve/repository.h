@@ -37,7 +37,6 @@ typedef struct model_slot {
     char *last_error;        /* the last load's failure, NULL if none */
     int loading;             /* a load is in flight */
     int present;             /* found by the latest scan */
-    int failures;
 } model_slot_t;
 
 typedef struct repo_config {
