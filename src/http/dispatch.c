@@ -83,15 +83,15 @@ static void on_headers(request_t *r, const char *url, const char *method)
     if (r->state == REQ_ANSWERED || !r->route->end)
         return;
     if (declared_length(r) > r->svc->cfg->max_body_bytes) {
-        request_answer_error(r, 413, "the body is larger than %zu bytes",
-                             r->svc->cfg->max_body_bytes);
+        request_fail(r, IC_EBODY_TOO_LARGE, "the body is larger than %zu bytes",
+                     r->svc->cfg->max_body_bytes);
         return;
     }
     const char *ct = request_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     if ((r->route->flags & ROUTE_FORMS) && ct &&
         strncasecmp(ct, "multipart/form-data", 19) == 0 &&
         body_start_form(&r->body, r->conn) != IC_OK)
-        request_answer_error(r, 400, "malformed multipart/form-data header (no boundary?)");
+        request_fail(r, IC_EBODY_MALFORMED, "malformed multipart/form-data header (no boundary?)");
 }
 
 /* A body follows the headers (Content-Length > 0 or chunked). */
@@ -154,8 +154,8 @@ enum MHD_Result dispatch_access(void *cls, struct MHD_Connection *conn, const ch
         if (rc != IC_OK)
             return MHD_NO;
         if (!within_drain_limit(r)) /* a chunked body that never ends */
-            request_answer_error(r, 413, "the body is larger than %zu bytes",
-                                 r->svc->cfg->max_body_bytes);
+            request_fail(r, IC_EBODY_TOO_LARGE, "the body is larger than %zu bytes",
+                         r->svc->cfg->max_body_bytes);
         return MHD_YES;
     }
     if (r->state == REQ_WAITING)

@@ -591,8 +591,8 @@ static void infer_end(request_t *r)
     if (!sm)
         return;
     if (r->params.version[0] && strcmp(r->params.version, sm->c->cfg.version) != 0) {
-        request_answer_error(r, 404, "model '%s' has no version '%s'", r->params.name,
-                             r->params.version);
+        request_fail(r, IC_ENO_MODEL, "model '%s' has no version '%s'", r->params.name,
+                     r->params.version);
         return;
     }
     if (r->body.too_large) {

@@ -7,7 +7,7 @@ void submit_begin(request_t *r)
 {
     r->inference = 1;
     if (!repo_find(r->svc->repo, r->params.name))
-        request_answer_error(r, 404, "no model named '%s'", r->params.name);
+        request_fail(r, IC_ENO_MODEL, "no model named '%s'", r->params.name);
 }
 
 served_model_t *submit_model(request_t *r)
