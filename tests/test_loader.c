@@ -12,6 +12,7 @@
 
 #include "nn/graph.h"
 #include "nn/onnx_load.h"
+#include "nn/op.h"
 #include "onnx.pb-c.h"
 
 #define ONNX_DATA "/usr/include/onnx/backend/test/data"
@@ -311,7 +312,7 @@ static void add_node(nn_graph_t *g, const char *name, int in, int out)
     nn_node_t *n = &g->nodes[g->n_nodes++];
     memset(n, 0, sizeof *n);
     n->name = S(name);
-    n->op_type = "Relu";
+    nn_node_set_op(n, NN_OP_RELU);
     n->n_inputs = n->n_outputs = 1;
     n->inputs = malloc(sizeof(int));
     n->outputs = malloc(sizeof(int));

@@ -626,8 +626,7 @@ static int nn_load_node(nn_loader_t *L, const Onnx__NodeProto *np, size_t index)
     nn_node_t *node = &g->nodes[g->n_nodes++];
     memset(node, 0, sizeof *node);
     node->name = name;
-    node->op_type = def->name;
-    node->def = def;
+    nn_node_set_op(node, def->op);
     node->opset = g->opset;
     node->fusion.residual = -1;
 

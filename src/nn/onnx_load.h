@@ -12,9 +12,9 @@
  * Supported: ai.onnx opsets 7..17, float32/int64 tensors, the ops of
  * op.h. Constant nodes become constants; the nodes end up topologically
  * sorted. Omitted optional inputs ("") are -1; omitted outputs are dropped
- * when trailing, else get a private unused value (never -1). Node op_type
- * points at the op table's static name. On error the graph is left partly
- * filled, for nn_graph_free. */
+ * when trailing, else get a private unused value (never -1). Each node's
+ * op, def and op_type are set with nn_node_set_op. On error the graph is
+ * left partly filled, for nn_graph_free. */
 int nn_onnx_load(nn_graph_t *g, const void *data, size_t size,
                  const char *base_dir, nn_error_t *err);
 

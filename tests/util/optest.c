@@ -10,7 +10,7 @@ tc_t *tc_new(const char *op, int opset, int n_out)
     t->def = nn_op_find(op);
     ck_assert_ptr_nonnull(t->def);
     t->node.name = "n";
-    t->node.op_type = op;
+    nn_node_set_op(&t->node, t->def->op);
     t->node.opset = opset;
     t->node.attrs = t->attrs;
     t->node.fusion.residual = -1;
