@@ -26,7 +26,6 @@
 
 #include "nn/model.h"
 #include "nn/onnx_load.h"
-#include "nn/op.h"
 #include "nn/plan.h"
 #include "nn/pool.h"
 #include "nn/tensor.h"
@@ -132,7 +131,7 @@ static const char *dtype_name(int t)
 
 typedef struct case_info {
     char ops[512];      /* distinct op types joined by '+' */
-    strlist_t missing;  /* op types nn_op_find() does not know */
+    strlist_t missing;  /* op types the loader does not accept */
     char dtype[64];     /* first unsupported dtype seen, or "" */
     strlist_t inputs;   /* run-time graph inputs (no initializers), in order */
     int in_types[MAX_IO];
@@ -202,7 +201,8 @@ static void note_node(case_info_t *ci, strlist_t *seen,
         size_t len = strlen(ci->ops);
         snprintf(ci->ops + len, sizeof ci->ops - len, "%s%s", len ? "+" : "",
                  op);
-        if ((!std || !nn_op_find(type)) && sl_find(&ci->missing, op) < 0)
+        if ((!std || !nn_onnx_op_supported(type)) &&
+            sl_find(&ci->missing, op) < 0)
             sl_push(&ci->missing, op);
     }
     for (size_t a = 0; a < n->n_attribute; a++) {

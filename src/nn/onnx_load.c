@@ -466,7 +466,9 @@ static int nn_attr_from_proto(nn_loader_t *L, const nn_node_t *node,
     return 0;
 }
 
-/* Constant node -> constant value named after its output. */
+/* Constant node -> constant value named after its output. This is the
+ * engine's one implementation of Constant: no Constant node survives
+ * loading, so there is no Constant op. */
 static int nn_load_constant(nn_loader_t *L, const Onnx__NodeProto *np,
                             const char *name)
 {
@@ -545,6 +547,16 @@ static int nn_load_constant(nn_loader_t *L, const Onnx__NodeProto *np,
     return 0;
 }
 
+static int nn_is_constant(const char *op_type)
+{
+    return strcmp(op_type, "Constant") == 0;
+}
+
+int nn_onnx_op_supported(const char *op_type)
+{
+    return nn_is_constant(op_type) || nn_op_find(op_type) != NULL;
+}
+
 static int nn_add_unused_output(nn_loader_t *L, const nn_node_t *node, int k)
 {
     char name[300];
@@ -588,7 +600,7 @@ static int nn_load_node(nn_loader_t *L, const Onnx__NodeProto *np, size_t index)
         free(name);
         return rc;
     }
-    if (strcmp(op, "Constant") == 0) {
+    if (nn_is_constant(op)) {
         rc = nn_load_constant(L, np, name);
         free(name);
         return rc;

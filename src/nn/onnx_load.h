@@ -18,6 +18,10 @@
 int nn_onnx_load(nn_graph_t *g, const void *data, size_t size,
                  const char *base_dir, nn_error_t *err);
 
+/* Whether the loader accepts nodes of this ONNX op_type (default domain):
+ * the ops of op_list.h, and Constant, which it turns into a constant. */
+int nn_onnx_op_supported(const char *op_type);
+
 /* Parses one serialized TensorProto (the input_N.pb / output_N.pb files of
  * ONNX test cases). out->data is malloc'd (the caller frees it); *name, if
  * name is not NULL, receives a malloc'd copy of the tensor name ("" when

@@ -56,7 +56,6 @@
     X(Pad, pad, PAD)                                                       \
     X(Identity, identity, IDENTITY)                                        \
     X(Dropout, dropout, DROPOUT)                                           \
-    X(Constant, constant, CONSTANT)                                        \
     X(Shape, shape, SHAPE)                                                 \
     X(Gather, gather, GATHER)                                              \
     X(Cast, cast, CAST)
