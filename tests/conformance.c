@@ -120,13 +120,6 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static const char *dtype_name(int t)
-{
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-        &onnx__tensor_proto__data_type__descriptor, t);
-    return v ? v->name : "unknown";
-}
-
 /* ---- case inspection (in the parent) ------------------------------------ */
 
 typedef struct case_info {
@@ -144,7 +137,7 @@ static void note_dtype(case_info_t *ci, int t)
         t == ONNX__TENSOR_PROTO__DATA_TYPE__INT64)
         return;
     char lower[48];
-    const char *n = dtype_name(t);
+    const char *n = nn_dtype_name(t);
     size_t i = 0;
     for (; n[i] && i + 1 < sizeof lower; i++)
         lower[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] + 32 : n[i]);

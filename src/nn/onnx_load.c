@@ -29,21 +29,6 @@ typedef struct nn_loader {
     nn_error_t *err;
 } nn_loader_t;
 
-static const char *nn_onnx_dtype_name(int32_t t)
-{
-    static const char *const names[] = {
-        "UNDEFINED", "FLOAT",     "UINT8",          "INT8",
-        "UINT16",    "INT16",     "INT32",          "INT64",
-        "STRING",    "BOOL",      "FLOAT16",        "DOUBLE",
-        "UINT32",    "UINT64",    "COMPLEX64",      "COMPLEX128",
-        "BFLOAT16",  "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2",
-        "FLOAT8E5M2FNUZ", "UINT4", "INT4",          "FLOAT4E2M1",
-    };
-    if (t >= 0 && (size_t)t < sizeof names / sizeof names[0])
-        return names[t];
-    return "(unknown)";
-}
-
 static int nn_dtype_ok(int32_t t)
 {
     return t == NN_DTYPE_FLOAT || t == NN_DTYPE_INT64;
@@ -216,7 +201,7 @@ static int nn_tensor_from_proto(const Onnx__TensorProto *tp, const char *what,
     if (!nn_dtype_ok(dt))
         return nn_fail(err, NN_EUNSUPPORTED,
                        "%s: dtype %s is not supported (float32 and int64 only)",
-                       what, nn_onnx_dtype_name(dt));
+                       what, nn_dtype_name(dt));
     if (tp->n_dims > NN_MAX_RANK)
         return nn_fail(err, NN_EUNSUPPORTED, "%s: rank %zu exceeds %d", what,
                        tp->n_dims, NN_MAX_RANK);
@@ -342,7 +327,7 @@ static int nn_type_from_proto(const Onnx__TypeProto *tp, const char *what,
     if (!nn_dtype_ok(dt) && (require || dt != 0))
         return nn_fail(err, NN_EUNSUPPORTED,
                        "%s: dtype %s is not supported (float32 and int64 only)",
-                       what, nn_onnx_dtype_name(dt));
+                       what, nn_dtype_name(dt));
     t->dtype = (nn_dtype_t)dt;
     if (!tt->shape) {
         if (require)

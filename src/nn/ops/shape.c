@@ -21,18 +21,6 @@
 /* Work below this many bytes is not worth waking the pool for. */
 #define NN_SHAPE_PAR_BYTES (256 * 1024)
 
-static const char *nn_onnx_type_name(int64_t t)
-{
-    static const char *const names[] = {
-        "UNDEFINED", "FLOAT",  "UINT8",     "INT8",       "UINT16",
-        "INT16",     "INT32",  "INT64",     "STRING",     "BOOL",
-        "FLOAT16",   "DOUBLE", "UINT32",    "UINT64",     "COMPLEX64",
-        "COMPLEX128", "BFLOAT16"};
-    if (t >= 0 && t < (int64_t)(sizeof names / sizeof names[0]))
-        return names[t];
-    return "unknown";
-}
-
 /* Input 0 present with a float32 or int64 type. */
 static int nn_need_data_input(const nn_call_t *call, nn_error_t *err)
 {
@@ -42,7 +30,7 @@ static int nn_need_data_input(const nn_call_t *call, nn_error_t *err)
     if (dt != NN_DTYPE_FLOAT && dt != NN_DTYPE_INT64)
         return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
                             "input 0 has unsupported type %s",
-                            nn_onnx_type_name(dt));
+                            nn_dtype_name(dt));
     return 0;
 }
 
@@ -1033,7 +1021,7 @@ int nn_op_gather_prepare(nn_call_t *call, nn_error_t *err)
     if (ix->dtype != NN_DTYPE_INT64)
         return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
                             "indices must be int64, got %s",
-                            nn_onnx_type_name(ix->dtype));
+                            nn_dtype_name(ix->dtype));
     int64_t a = nn_attr_int(call->node, "axis", 0);
     int axis = nn_axis(a, in->rank);
     if (axis < 0)
@@ -1112,7 +1100,7 @@ int nn_op_cast_prepare(nn_call_t *call, nn_error_t *err)
     if (to->i != NN_DTYPE_FLOAT && to->i != NN_DTYPE_INT64)
         return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
                             "cast to %s (%lld) is not supported",
-                            nn_onnx_type_name(to->i), (long long)to->i);
+                            nn_dtype_name(to->i), (long long)to->i);
     const nn_tensor_t *in = call->in[0];
     nn_tensor_set_shape(call->out[0], (nn_dtype_t)to->i, in->rank, in->dims);
     call->flops = (double)nn_tensor_elems(in);
