@@ -34,12 +34,12 @@ struct nn_model {
     nn_model_stats_t stats;
 };
 
-/* A batch runs in passes of as many images as keep the passes' peak
- * activations within this many bytes: a context's arena then stays that
- * size whatever max_batch is (resnet50 at max_batch 16: 7 MiB instead of
- * 110), and each layer's output is still in cache when the next reads it.
- * On this project's 2-core machine whole batches of 8 and passes of 1 to 8
- * images measured alike (CPU time per image within noise). */
+/* A batch runs in passes of as many images as keep a pass's peak
+ * activations within this many bytes (at least one image a pass), when
+ * every graph input is batched: a context's arena then stays about that
+ * size whatever max_batch is, and each layer's output is still in cache
+ * when the next layer reads it. bench/README.md ("Engine design notes")
+ * has the measurements behind the value. */
 #define NN_PASS_BYTES ((size_t)8 << 20)
 
 struct nn_context {
