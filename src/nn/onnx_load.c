@@ -18,9 +18,6 @@
 #include "onnx.pb-c.h"
 #include "op.h"
 
-#define NN_OPSET_MIN 6
-#define NN_OPSET_MAX 17
-
 typedef struct nn_loader {
     nn_graph_t *g;
     const char *base_dir;
