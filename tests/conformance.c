@@ -26,7 +26,6 @@
 
 #include "nn/model.h"
 #include "nn/onnx_load.h"
-#include "nn/op.h"
 #include "nn/plan.h"
 #include "nn/pool.h"
 #include "nn/tensor.h"
@@ -121,18 +120,11 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static const char *dtype_name(int t)
-{
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-        &onnx__tensor_proto__data_type__descriptor, t);
-    return v ? v->name : "unknown";
-}
-
 /* ---- case inspection (in the parent) ------------------------------------ */
 
 typedef struct case_info {
     char ops[512];      /* distinct op types joined by '+' */
-    strlist_t missing;  /* op types nn_op_find() does not know */
+    strlist_t missing;  /* op types the loader does not accept */
     char dtype[64];     /* first unsupported dtype seen, or "" */
     strlist_t inputs;   /* run-time graph inputs (no initializers), in order */
     int in_types[MAX_IO];
@@ -145,7 +137,7 @@ static void note_dtype(case_info_t *ci, int t)
         t == ONNX__TENSOR_PROTO__DATA_TYPE__INT64)
         return;
     char lower[48];
-    const char *n = dtype_name(t);
+    const char *n = nn_dtype_name(t);
     size_t i = 0;
     for (; n[i] && i + 1 < sizeof lower; i++)
         lower[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] + 32 : n[i]);
@@ -202,7 +194,8 @@ static void note_node(case_info_t *ci, strlist_t *seen,
         size_t len = strlen(ci->ops);
         snprintf(ci->ops + len, sizeof ci->ops - len, "%s%s", len ? "+" : "",
                  op);
-        if ((!std || !nn_op_find(type)) && sl_find(&ci->missing, op) < 0)
+        if ((!std || !nn_onnx_op_supported(type)) &&
+            sl_find(&ci->missing, op) < 0)
             sl_push(&ci->missing, op);
     }
     for (size_t a = 0; a < n->n_attribute; a++) {

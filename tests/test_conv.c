@@ -9,62 +9,11 @@
 
 #include "nn/op.h"
 #include "nn/pool.h"
+#include "util/optest.h"
 #include "util/testutil.h"
 
 /* OpenBLAS runs single-threaded under our pool (as the engine sets it). */
 void openblas_set_num_threads(int n);
-
-/* ---- hand-built nodes ----------------------------------------------------------- */
-
-typedef struct tc_node {
-    nn_node_t node;
-    nn_attr_t attrs[8];
-} tc_node_t;
-
-static void tc_node_init(tc_node_t *t, const char *op)
-{
-    memset(t, 0, sizeof *t);
-    t->node.name = (char *)"test";
-    t->node.op_type = op;
-    t->node.opset = 13;
-    t->node.attrs = t->attrs;
-    t->node.fusion.residual = -1;
-    t->node.n_outputs = 1;
-}
-
-static void tc_attr_ints(tc_node_t *t, const char *name, const int64_t *v,
-                         int n)
-{
-    nn_attr_t *a = &t->attrs[t->node.n_attrs++];
-    a->name = (char *)name;
-    a->type = NN_ATTR_INTS;
-    a->ints = (int64_t *)v;
-    a->n = n;
-}
-
-static void tc_attr_int(tc_node_t *t, const char *name, int64_t v)
-{
-    nn_attr_t *a = &t->attrs[t->node.n_attrs++];
-    a->name = (char *)name;
-    a->type = NN_ATTR_INT;
-    a->i = v;
-}
-
-static void tc_attr_str(tc_node_t *t, const char *name, const char *s)
-{
-    nn_attr_t *a = &t->attrs[t->node.n_attrs++];
-    a->name = (char *)name;
-    a->type = NN_ATTR_STRING;
-    a->s = (char *)s;
-}
-
-static void tc_attr_float(tc_node_t *t, const char *name, float f)
-{
-    nn_attr_t *a = &t->attrs[t->node.n_attrs++];
-    a->name = (char *)name;
-    a->type = NN_ATTR_FLOAT;
-    a->f = f;
-}
 
 static uint64_t tc_rng = 88172645463325252ull;
 
@@ -79,20 +28,10 @@ static float tc_rand(void)
 static float *tc_alloc_rand(size_t n)
 {
     float *p = malloc((n ? n : 1) * sizeof *p);
-    if (!p) { /* also used by the benchmark, outside any test */
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
+    ck_assert_ptr_nonnull(p);
     for (size_t i = 0; i < n; i++)
         p[i] = tc_rand();
     return p;
-}
-
-static void tc_tensor(nn_tensor_t *t, int rank, const int64_t *dims, void *data)
-{
-    memset(t, 0, sizeof *t);
-    nn_tensor_set_shape(t, NN_DTYPE_FLOAT, rank, dims);
-    t->data = data;
 }
 
 /* ---- conv cases ----------------------------------------------------------------- */
@@ -209,8 +148,7 @@ static void run_conv_case(const conv_case_t *c, nn_pool_t *pool)
     ref_conv(c, H, c->W, kh, c->kw, sh, c->sw, dh, c->dw, pt, pl, Ho, Wo, x, w,
              c->bias ? b : NULL, c->residual ? res : NULL, ref);
 
-    tc_node_t tn;
-    tc_node_init(&tn, "Conv");
+    tc_t *t = tc_new("Conv", 13, 1);
     int64_t st[2] = {sh, c->sw}, di[2] = {dh, c->dw}, ks[2] = {kh, c->kw};
     int64_t pads[4];
     for (int i = 0; i < 4; i++)
@@ -218,62 +156,43 @@ static void run_conv_case(const conv_case_t *c, nn_pool_t *pool)
     if (c->ns == 1) {
         st[0] = c->sw; di[0] = c->dw; ks[0] = c->kw;
     }
-    tc_attr_ints(&tn, "strides", st, c->ns);
-    tc_attr_ints(&tn, "dilations", di, c->ns);
+    tc_attr_ints(t, "strides", st, c->ns);
+    tc_attr_ints(t, "dilations", di, c->ns);
     if (!c->auto_pad || strcmp(c->auto_pad, "NOTSET") == 0)
-        tc_attr_ints(&tn, "pads", pads, 2 * c->ns);
+        tc_attr_ints(t, "pads", pads, 2 * c->ns);
     if (c->auto_pad)
-        tc_attr_str(&tn, "auto_pad", c->auto_pad);
+        tc_attr_s(t, "auto_pad", c->auto_pad);
     if (c->group != 1)
-        tc_attr_int(&tn, "group", c->group);
+        tc_attr_i(t, "group", c->group);
     if (c->kernel_attr)
-        tc_attr_ints(&tn, "kernel_shape", ks, c->ns);
+        tc_attr_ints(t, "kernel_shape", ks, c->ns);
     if (c->residual) {
-        tn.node.fusion.residual = 7;
-        tn.node.fusion.act = NN_ACT_RELU;
+        t->node.fusion.residual = 7;
+        t->node.fusion.act = NN_ACT_RELU;
     }
-    nn_tensor_t tx, tw, tb, tr, ty;
-    tc_tensor(&tx, rank, xd, x);
-    tc_tensor(&tw, rank, wd, w);
-    tc_tensor(&tb, 1, bd, b);
-    tc_tensor(&tr, rank, yd, c->alias ? y : res);
-    memset(&ty, 0, sizeof ty);
-    nn_tensor_t tu;
+    tc_in(t, 0, NN_DTYPE_FLOAT, rank, xd, x);
+    tc_in(t, 1, NN_DTYPE_FLOAT, rank, wd, w);
+    if (c->bias)
+        tc_in(t, 2, NN_DTYPE_FLOAT, 1, bd, b);
+    if (c->residual)
+        tc_in(t, 3, NN_DTYPE_FLOAT, rank, yd, c->alias ? y : res);
     float *u = NULL;
     if (c->winograd) {
         int64_t ud[3] = {16, c->M, c->C};
         u = malloc(sizeof(float) * 16 * (size_t)c->M * c->C);
         ck_assert_ptr_nonnull(u);
         nn_conv_winograd_weights(w, c->M, c->C, u);
-        tc_tensor(&tu, 3, ud, u);
+        tc_in(t, 4, NN_DTYPE_FLOAT, 3, ud, u);
     }
-    nn_tensor_t *ins[5] = {&tx, &tw, c->bias ? &tb : NULL,
-                           c->residual ? &tr : NULL, c->winograd ? &tu : NULL};
-    nn_tensor_t *outs[1] = {&ty};
-    nn_call_t call;
-    memset(&call, 0, sizeof call);
-    call.node = &tn.node;
-    call.n_in = c->winograd ? 5 : c->residual ? 4 : (c->bias ? 3 : 2);
-    call.in = ins;
-    call.n_out = 1;
-    call.out = outs;
-    nn_error_t err = {{0}};
-    int rc = nn_op_conv_prepare(&call, &err);
-    ck_assert_msg(rc == 0, "prepare failed: %s", err.msg);
-    ck_assert_int_eq(ty.rank, rank);
+    int rc = tc_prepare(t);
+    ck_assert_msg(rc == 0, "prepare failed: %s", t->err.msg);
+    ck_assert_int_eq(t->outs[0].rank, rank);
     for (int i = 0; i < rank; i++)
-        ck_assert_int_eq(ty.dims[i], yd[i]);
+        ck_assert_int_eq(t->outs[0].dims[i], yd[i]);
     double flops = 2.0 * c->N * c->M * Ho * Wo * Cg * kh * c->kw;
-    ck_assert(fabs(call.flops - flops) < 0.5);
-    void *scratch = NULL;
-    if (call.scratch_bytes) {
-        scratch = aligned_alloc(64, (call.scratch_bytes + 63) / 64 * 64);
-        ck_assert_ptr_nonnull(scratch);
-    }
-    call.scratch = scratch;
-    call.pool = pool;
-    ty.data = y;
-    nn_op_conv_exec(&call);
+    ck_assert(fabs(t->call.flops - flops) < 0.5);
+    tc_out_buffer(t, 0, y);
+    tc_exec(t, pool, 0);
     double e = tu_rel_error(y, ref, ny);
     ck_assert_msg(e < 1e-4,
                   "conv N%d C%d H%d W%d M%d k%dx%d s%d,%d d%d,%d g%d "
@@ -281,7 +200,7 @@ static void run_conv_case(const conv_case_t *c, nn_pool_t *pool)
                   c->N, c->C, H, c->W, c->M, kh, c->kw, sh, c->sw, dh, c->dw,
                   c->group, c->auto_pad ? c->auto_pad : "-",
                   nn_pool_threads(pool), e);
-    free(scratch);
+    tc_free(t);
     free(u);
     free(x);
     free(w);
@@ -419,73 +338,69 @@ END_TEST
 
 /* ---- refused attributes --------------------------------------------------------- */
 
-static int conv_prepare_with(tc_node_t *tn, int64_t *xd, int64_t *wd, int rank,
-                             nn_error_t *err)
+/* Prepares t on X [xd] and W [wd] of the given rank (no data); returns
+ * prepare's code, the message in t->err. */
+static int conv_prepare_with(tc_t *t, const int64_t *xd, const int64_t *wd,
+                             int rank)
 {
-    nn_tensor_t tx, tw, ty;
-    tc_tensor(&tx, rank, xd, NULL);
-    tc_tensor(&tw, rank, wd, NULL);
-    memset(&ty, 0, sizeof ty);
-    nn_tensor_t *ins[2] = {&tx, &tw}, *outs[1] = {&ty};
-    nn_call_t call;
-    memset(&call, 0, sizeof call);
-    call.node = &tn->node;
-    call.n_in = 2;
-    call.in = ins;
-    call.n_out = 1;
-    call.out = outs;
-    memset(err, 0, sizeof *err);
-    return nn_op_conv_prepare(&call, err);
+    tc_in(t, 0, NN_DTYPE_FLOAT, rank, xd, NULL);
+    tc_in(t, 1, NN_DTYPE_FLOAT, rank, wd, NULL);
+    return tc_prepare(t);
 }
 
 START_TEST(conv_bad_attrs)
 {
     int64_t xd[5] = {1, 4, 8, 8, 8}, wd[5] = {6, 4, 3, 3, 3};
-    nn_error_t err;
-    tc_node_t tn;
+    tc_t *t;
 
-    tc_node_init(&tn, "Conv");
+    t = tc_new("Conv", 13, 1);
     int64_t pads3[3] = {1, 1, 1};
-    tc_attr_ints(&tn, "pads", pads3, 3);
-    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err), -NN_EINVAL);
-    ck_assert_msg(strstr(err.msg, "pads must have 4 values, got 3"), "%s",
-                  err.msg);
+    tc_attr_ints(t, "pads", pads3, 3);
+    ck_assert_int_eq(conv_prepare_with(t, xd, wd, 4), -NN_EINVAL);
+    ck_assert_msg(strstr(t->err.msg, "pads must have 4 values, got 3"), "%s",
+                  t->err.msg);
+    tc_free(t);
 
-    tc_node_init(&tn, "Conv");
+    t = tc_new("Conv", 13, 1);
     wd[1] = 3; /* W expects 3 channels, X has 4 */
-    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err), -NN_ESHAPE);
+    ck_assert_int_eq(conv_prepare_with(t, xd, wd, 4), -NN_ESHAPE);
     wd[1] = 4;
+    tc_free(t);
 
-    tc_node_init(&tn, "Conv");
-    tc_attr_int(&tn, "group", 3); /* 3 does not divide 4 */
-    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err), -NN_EINVAL);
-    ck_assert_msg(strstr(err.msg, "group"), "%s", err.msg);
+    t = tc_new("Conv", 13, 1);
+    tc_attr_i(t, "group", 3); /* 3 does not divide 4 */
+    ck_assert_int_eq(conv_prepare_with(t, xd, wd, 4), -NN_EINVAL);
+    ck_assert_msg(strstr(t->err.msg, "group"), "%s", t->err.msg);
+    tc_free(t);
 
-    tc_node_init(&tn, "Conv");
-    tc_attr_str(&tn, "auto_pad", "FOO");
-    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err),
-                     -NN_EUNSUPPORTED);
-    ck_assert_msg(strstr(err.msg, "FOO"), "%s", err.msg);
+    t = tc_new("Conv", 13, 1);
+    tc_attr_s(t, "auto_pad", "FOO");
+    ck_assert_int_eq(conv_prepare_with(t, xd, wd, 4), -NN_EUNSUPPORTED);
+    ck_assert_msg(strstr(t->err.msg, "FOO"), "%s", t->err.msg);
+    tc_free(t);
 
-    tc_node_init(&tn, "Conv");
+    t = tc_new("Conv", 13, 1);
     int64_t ks[2] = {5, 5};
-    tc_attr_ints(&tn, "kernel_shape", ks, 2);
-    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err), -NN_ESHAPE);
+    tc_attr_ints(t, "kernel_shape", ks, 2);
+    ck_assert_int_eq(conv_prepare_with(t, xd, wd, 4), -NN_ESHAPE);
+    tc_free(t);
 
-    tc_node_init(&tn, "Conv");
+    t = tc_new("Conv", 13, 1);
     int64_t st0[2] = {0, 1};
-    tc_attr_ints(&tn, "strides", st0, 2);
-    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 4, &err), -NN_EINVAL);
+    tc_attr_ints(t, "strides", st0, 2);
+    ck_assert_int_eq(conv_prepare_with(t, xd, wd, 4), -NN_EINVAL);
+    tc_free(t);
 
-    tc_node_init(&tn, "Conv");
-    ck_assert_int_eq(conv_prepare_with(&tn, xd, wd, 5, &err),
-                     -NN_EUNSUPPORTED);
-    ck_assert_msg(strstr(err.msg, "3-D convolution is not supported"), "%s",
-                  err.msg);
+    t = tc_new("Conv", 13, 1);
+    ck_assert_int_eq(conv_prepare_with(t, xd, wd, 5), -NN_EUNSUPPORTED);
+    ck_assert_msg(strstr(t->err.msg, "3-D convolution is not supported"),
+                  "%s", t->err.msg);
+    tc_free(t);
 
-    tc_node_init(&tn, "Conv");
+    t = tc_new("Conv", 13, 1);
     int64_t xs[4] = {1, 4, 2, 2};
-    ck_assert_int_eq(conv_prepare_with(&tn, xs, wd, 4, &err), -NN_ESHAPE);
+    ck_assert_int_eq(conv_prepare_with(t, xs, wd, 4), -NN_ESHAPE);
+    tc_free(t);
 }
 END_TEST
 
@@ -511,36 +426,24 @@ static void run_bn(int rank, const int64_t *dims, nn_pool_t *pool)
         ref[i] = (float)(sc[c] * (x[i] - mean[c]) / sqrt((double)var[c] + eps) +
                          bb[c]);
     }
-    tc_node_t tn;
-    tc_node_init(&tn, "BatchNormalization");
-    tc_attr_float(&tn, "epsilon", eps);
+    tc_t *t = tc_new("BatchNormalization", 13, 1);
+    tc_attr_f(t, "epsilon", eps);
     int64_t cd[1] = {C};
-    nn_tensor_t tx, ts, tb, tm, tv, ty;
-    tc_tensor(&tx, rank, dims, x);
-    tc_tensor(&ts, 1, cd, sc);
-    tc_tensor(&tb, 1, cd, bb);
-    tc_tensor(&tm, 1, cd, mean);
-    tc_tensor(&tv, 1, cd, var);
-    memset(&ty, 0, sizeof ty);
-    nn_tensor_t *ins[5] = {&tx, &ts, &tb, &tm, &tv}, *outs[1] = {&ty};
-    nn_call_t call;
-    memset(&call, 0, sizeof call);
-    call.node = &tn.node;
-    call.n_in = 5;
-    call.in = ins;
-    call.n_out = 1;
-    call.out = outs;
-    nn_error_t err = {{0}};
-    ck_assert_msg(nn_op_batchnorm_prepare(&call, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(ty.rank, rank);
-    ty.data = y;
-    call.pool = pool;
-    nn_op_batchnorm_exec(&call);
+    tc_in(t, 0, NN_DTYPE_FLOAT, rank, dims, x);
+    tc_in(t, 1, NN_DTYPE_FLOAT, 1, cd, sc);
+    tc_in(t, 2, NN_DTYPE_FLOAT, 1, cd, bb);
+    tc_in(t, 3, NN_DTYPE_FLOAT, 1, cd, mean);
+    tc_in(t, 4, NN_DTYPE_FLOAT, 1, cd, var);
+    ck_assert_msg(tc_prepare(t) == 0, "%s", t->err.msg);
+    ck_assert_int_eq(t->outs[0].rank, rank);
+    tc_out_buffer(t, 0, y);
+    tc_exec(t, pool, 0);
     ck_assert(tu_rel_error(y, ref, n) < 1e-5);
 
     /* training_mode refused */
-    tc_attr_int(&tn, "training_mode", 1);
-    ck_assert_int_eq(nn_op_batchnorm_prepare(&call, &err), -NN_EUNSUPPORTED);
+    tc_attr_i(t, "training_mode", 1);
+    ck_assert_int_eq(tc_prepare(t), -NN_EUNSUPPORTED);
+    tc_free(t);
     free(x); free(y); free(ref); free(sc); free(bb); free(mean); free(var);
 }
 
@@ -582,51 +485,36 @@ static void bench_conv(const char *label, const conv_case_t *c, nn_pool_t *pool)
     size_t ny = (size_t)c->N * c->M * Ho * Wo;
     float *x = tc_alloc_rand(nx), *w = tc_alloc_rand(nw), *b = tc_alloc_rand((size_t)c->M),
           *y = tc_alloc_rand(ny);
-    tc_node_t tn;
-    tc_node_init(&tn, "Conv");
+    tc_t *t = tc_new("Conv", 13, 1);
     int64_t st[2] = {c->sh, c->sw}, pads[4] = {c->pads[0], c->pads[1], c->pads[2], c->pads[3]};
-    tc_attr_ints(&tn, "strides", st, 2);
-    tc_attr_ints(&tn, "pads", pads, 4);
-    tc_attr_int(&tn, "group", c->group);
-    tn.node.fusion.act = NN_ACT_RELU;
-    nn_tensor_t tx, tw, tb, ty;
-    tc_tensor(&tx, 4, xd, x);
-    tc_tensor(&tw, 4, wd, w);
-    tc_tensor(&tb, 1, bd, b);
-    memset(&ty, 0, sizeof ty);
-    nn_tensor_t tu;
+    tc_attr_ints(t, "strides", st, 2);
+    tc_attr_ints(t, "pads", pads, 4);
+    tc_attr_i(t, "group", c->group);
+    t->node.fusion.act = NN_ACT_RELU;
+    tc_in(t, 0, NN_DTYPE_FLOAT, 4, xd, x);
+    tc_in(t, 1, NN_DTYPE_FLOAT, 4, wd, w);
+    tc_in(t, 2, NN_DTYPE_FLOAT, 1, bd, b);
     float *u = NULL;
     if (c->winograd) {
         int64_t ud[3] = {16, c->M, c->C};
         u = malloc(sizeof(float) * 16 * (size_t)c->M * c->C);
-        if (!u)
-            return;
+        ck_assert_ptr_nonnull(u);
         nn_conv_winograd_weights(w, c->M, c->C, u);
-        tc_tensor(&tu, 3, ud, u);
+        tc_in(t, 4, NN_DTYPE_FLOAT, 3, ud, u);
     }
-    nn_tensor_t *ins[5] = {&tx, &tw, &tb, NULL, c->winograd ? &tu : NULL};
-    nn_tensor_t *outs[1] = {&ty};
-    nn_call_t call;
-    memset(&call, 0, sizeof call);
-    call.node = &tn.node;
-    call.n_in = c->winograd ? 5 : 3;
-    call.in = ins;
-    call.n_out = 1;
-    call.out = outs;
-    nn_error_t err;
-    if (nn_op_conv_prepare(&call, &err) != 0) {
-        printf("%s: %s\n", label, err.msg);
+    if (tc_prepare(t) != 0) {
+        printf("%s: %s\n", label, t->err.msg);
+        tc_free(t);
+        free(x); free(w); free(b); free(y); free(u);
         return;
     }
-    call.scratch = call.scratch_bytes ? aligned_alloc(64, (call.scratch_bytes + 63) / 64 * 64) : NULL;
-    call.pool = pool;
-    ty.data = y;
+    tc_out_buffer(t, 0, y);
     /* Best of many runs: the machine may be shared. */
-    nn_op_conv_exec(&call);
+    tc_exec(t, pool, 0);
     double t0 = tc_now(), best = 1e9;
     while (tc_now() - t0 < 0.4) {
         double t1 = tc_now();
-        nn_op_conv_exec(&call);
+        tc_exec(t, pool, 0);
         double d = tc_now() - t1;
         if (d < best)
             best = d;
@@ -652,16 +540,17 @@ static void bench_conv(const char *label, const conv_case_t *c, nn_pool_t *pool)
         free(col);
     }
     printf("bench %-34s threads %d: %8.3f ms  %6.2f GFLOP/s", label,
-           nn_pool_threads(pool), ms, call.flops / ms * 1e-6);
+           nn_pool_threads(pool), ms, t->call.flops / ms * 1e-6);
     if (gms > 0)
         printf("   (plain 1-thread sgemm %.3f ms, %.2f GFLOP/s)", gms,
-               call.flops / gms * 1e-6);
+               t->call.flops / gms * 1e-6);
     printf("\n");
-    free(call.scratch);
+    tc_free(t);
     free(x); free(w); free(b); free(y); free(u);
 }
 
-static void run_bench(void)
+/* Not a check: times typical layers when IMGCLASS_BENCH=1. */
+START_TEST(conv_bench)
 {
     static const struct {
         const char *label;
@@ -688,24 +577,24 @@ static void run_bench(void)
         {"regnet grp3x3 104 g13 @28", {2, 1, 104, 28, 28, 104, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 13, 1, 0, 0, 0, 0}},
     };
     nn_pool_t *pool = NULL;
-    if (nn_pool_create(&pool, 2) != 0)
-        return;
+    ck_assert_int_eq(nn_pool_create(&pool, 2), 0);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bench_conv(cases[i].label, &cases[i].c, NULL);
         bench_conv(cases[i].label, &cases[i].c, pool);
     }
     nn_pool_free(pool);
 }
+END_TEST
 
 int main(void)
 {
     openblas_set_num_threads(1);
-    const char *b = getenv("IMGCLASS_BENCH");
-    if (b && *b == '1')
-        run_bench();
     Suite *s = suite_create("conv");
     TCase *tc = tcase_create("conv");
     tcase_set_timeout(tc, 120);
+    const char *b = getenv("IMGCLASS_BENCH");
+    if (b && *b == '1')
+        tcase_add_test(tc, conv_bench);
     tcase_add_test(tc, conv_single_thread);
     tcase_add_test(tc, conv_two_threads);
     tcase_add_test(tc, conv_random);

@@ -18,12 +18,18 @@ static nn_model_t *load_path(const char *path)
     return m;
 }
 
+/* Live nodes of type op. Every node's op, def and op_type must agree,
+ * those the optimiser made (Gelu, LayerNormalization) included. */
 static int live_ops(const nn_model_t *m, const char *op)
 {
     const nn_graph_t *g = nn_model_graph(m);
     int n = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        n += !g->nodes[i].dead && strcmp(g->nodes[i].op_type, op) == 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const nn_node_t *node = &g->nodes[i];
+        ck_assert_ptr_eq(node->def, nn_op_def(node->op));
+        ck_assert_str_eq(node->op_type, node->def->name);
+        n += !node->dead && strcmp(node->op_type, op) == 0;
+    }
     return n;
 }
 

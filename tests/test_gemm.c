@@ -6,41 +6,10 @@
 
 #include "nn/op.h"
 #include "nn/pool.h"
+#include "util/optest.h"
 #include "util/testutil.h"
 
 void openblas_set_num_threads(int n);
-
-typedef struct tg_node {
-    nn_node_t node;
-    nn_attr_t attrs[8];
-} tg_node_t;
-
-static void tg_node_init(tg_node_t *t, const char *op)
-{
-    memset(t, 0, sizeof *t);
-    t->node.name = (char *)"test";
-    t->node.op_type = op;
-    t->node.opset = 13;
-    t->node.attrs = t->attrs;
-    t->node.fusion.residual = -1;
-    t->node.n_outputs = 1;
-}
-
-static void tg_attr_int(tg_node_t *t, const char *name, int64_t v)
-{
-    nn_attr_t *a = &t->attrs[t->node.n_attrs++];
-    a->name = (char *)name;
-    a->type = NN_ATTR_INT;
-    a->i = v;
-}
-
-static void tg_attr_float(tg_node_t *t, const char *name, float f)
-{
-    nn_attr_t *a = &t->attrs[t->node.n_attrs++];
-    a->name = (char *)name;
-    a->type = NN_ATTR_FLOAT;
-    a->f = f;
-}
 
 static uint64_t tg_rng = 0x9E3779B97F4A7C15ull;
 
@@ -59,24 +28,6 @@ static float *tg_alloc_rand(size_t n)
     for (size_t i = 0; i < n; i++)
         p[i] = tg_rand();
     return p;
-}
-
-static void tg_tensor(nn_tensor_t *t, int rank, const int64_t *dims, void *data)
-{
-    memset(t, 0, sizeof *t);
-    nn_tensor_set_shape(t, NN_DTYPE_FLOAT, rank, dims);
-    t->data = data;
-}
-
-static void tg_call(nn_call_t *call, tg_node_t *tn, nn_tensor_t **ins, int n_in,
-                    nn_tensor_t **outs)
-{
-    memset(call, 0, sizeof *call);
-    call->node = &tn->node;
-    call->n_in = n_in;
-    call->in = ins;
-    call->n_out = 1;
-    call->out = outs;
 }
 
 /* ---- Gemm ------------------------------------------------------------------------ */
@@ -125,38 +76,32 @@ static void run_gemm(int M, int N, int K, int ta, int tb, float alpha,
                 acc = 0;
             ref[(size_t)m * N + n] = (float)acc;
         }
-    tg_node_t tn;
-    tg_node_init(&tn, "Gemm");
+    tc_t *t = tc_new("Gemm", 13, 1);
     if (ta)
-        tg_attr_int(&tn, "transA", 1);
+        tc_attr_i(t, "transA", 1);
     if (tb)
-        tg_attr_int(&tn, "transB", 1);
+        tc_attr_i(t, "transB", 1);
     if (alpha != 1.0f)
-        tg_attr_float(&tn, "alpha", alpha);
+        tc_attr_f(t, "alpha", alpha);
     if (beta != 1.0f)
-        tg_attr_float(&tn, "beta", beta);
+        tc_attr_f(t, "beta", beta);
     if (relu)
-        tn.node.fusion.act = NN_ACT_RELU;
-    nn_tensor_t tA, tB, tC, tY;
-    tg_tensor(&tA, 2, ad, A);
-    tg_tensor(&tB, 2, bd, B);
-    tg_tensor(&tC, crank, cd, C);
-    memset(&tY, 0, sizeof tY);
-    nn_tensor_t *ins[3] = {&tA, &tB, c_kind ? &tC : NULL}, *outs[1] = {&tY};
-    nn_call_t call;
-    tg_call(&call, &tn, ins, c_kind ? 3 : 2, outs);
-    nn_error_t err = {{0}};
-    ck_assert_msg(nn_op_gemm_prepare(&call, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(tY.rank, 2);
-    ck_assert_int_eq(tY.dims[0], M);
-    ck_assert_int_eq(tY.dims[1], N);
-    ck_assert(fabs(call.flops - 2.0 * M * N * K) < 0.5);
-    tY.data = Y;
-    call.pool = pool;
-    nn_op_gemm_exec(&call);
+        t->node.fusion.act = NN_ACT_RELU;
+    tc_in(t, 0, NN_DTYPE_FLOAT, 2, ad, A);
+    tc_in(t, 1, NN_DTYPE_FLOAT, 2, bd, B);
+    if (c_kind)
+        tc_in(t, 2, NN_DTYPE_FLOAT, crank, cd, C);
+    ck_assert_msg(tc_prepare(t) == 0, "%s", t->err.msg);
+    ck_assert_int_eq(t->outs[0].rank, 2);
+    ck_assert_int_eq(t->outs[0].dims[0], M);
+    ck_assert_int_eq(t->outs[0].dims[1], N);
+    ck_assert(fabs(t->call.flops - 2.0 * M * N * K) < 0.5);
+    tc_out_buffer(t, 0, Y);
+    tc_exec(t, pool, 0);
     double e = tu_rel_error(Y, ref, (size_t)M * N);
     ck_assert_msg(e < 1e-5, "Gemm M%d N%d K%d ta%d tb%d C%d: rel error %g", M,
                   N, K, ta, tb, c_kind, e);
+    tc_free(t);
     free(A); free(B); free(C); free(Y); free(ref);
 }
 
@@ -192,28 +137,25 @@ END_TEST
 
 START_TEST(gemm_errors)
 {
-    tg_node_t tn;
-    tg_node_init(&tn, "Gemm");
     int64_t ad[2] = {3, 4}, bd[2] = {5, 6}, cd[2] = {2, 6};
-    nn_tensor_t tA, tB, tC, tY;
-    tg_tensor(&tA, 2, ad, NULL);
-    tg_tensor(&tB, 2, bd, NULL);
-    memset(&tY, 0, sizeof tY);
-    nn_tensor_t *ins[3] = {&tA, &tB, NULL}, *outs[1] = {&tY};
-    nn_call_t call;
-    nn_error_t err;
-    tg_call(&call, &tn, ins, 2, outs);
-    ck_assert_int_eq(nn_op_gemm_prepare(&call, &err), -NN_ESHAPE); /* K */
+    tc_t *t = tc_new("Gemm", 13, 1);
+    tc_in(t, 0, NN_DTYPE_FLOAT, 2, ad, NULL);
+    tc_in(t, 1, NN_DTYPE_FLOAT, 2, bd, NULL);
+    ck_assert_int_eq(tc_prepare(t), -NN_ESHAPE); /* K */
+    tc_free(t);
     bd[0] = 4;
-    tg_tensor(&tB, 2, bd, NULL);
-    tg_tensor(&tC, 2, cd, NULL);
-    ins[2] = &tC;
-    tg_call(&call, &tn, ins, 3, outs);
-    ck_assert_int_eq(nn_op_gemm_prepare(&call, &err), -NN_ESHAPE); /* C */
+    t = tc_new("Gemm", 13, 1);
+    tc_in(t, 0, NN_DTYPE_FLOAT, 2, ad, NULL);
+    tc_in(t, 1, NN_DTYPE_FLOAT, 2, bd, NULL);
+    tc_in(t, 2, NN_DTYPE_FLOAT, 2, cd, NULL);
+    ck_assert_int_eq(tc_prepare(t), -NN_ESHAPE); /* C */
+    tc_free(t);
     int64_t a3[3] = {1, 3, 4};
-    tg_tensor(&tA, 3, a3, NULL);
-    tg_call(&call, &tn, ins, 2, outs);
-    ck_assert_int_eq(nn_op_gemm_prepare(&call, &err), -NN_ESHAPE); /* rank */
+    t = tc_new("Gemm", 13, 1);
+    tc_in(t, 0, NN_DTYPE_FLOAT, 3, a3, NULL);
+    tc_in(t, 1, NN_DTYPE_FLOAT, 2, bd, NULL);
+    ck_assert_int_eq(tc_prepare(t), -NN_ESHAPE); /* rank */
+    tc_free(t);
 }
 END_TEST
 
@@ -266,17 +208,10 @@ static void run_matmul(int ra, const int64_t *ad, int rb, const int64_t *bd,
                 ref[b * M * N + (size_t)m * N + n] = (float)acc;
             }
     }
-    tg_node_t tn;
-    tg_node_init(&tn, "MatMul");
-    nn_tensor_t tA, tB, tY;
-    tg_tensor(&tA, ra, ad, A);
-    tg_tensor(&tB, rb, bd, B);
-    memset(&tY, 0, sizeof tY);
-    nn_tensor_t *ins[2] = {&tA, &tB}, *outs[1] = {&tY};
-    nn_call_t call;
-    tg_call(&call, &tn, ins, 2, outs);
-    nn_error_t err = {{0}};
-    ck_assert_msg(nn_op_matmul_prepare(&call, &err) == 0, "%s", err.msg);
+    tc_t *t = tc_new("MatMul", 13, 1);
+    tc_in(t, 0, NN_DTYPE_FLOAT, ra, ad, A);
+    tc_in(t, 1, NN_DTYPE_FLOAT, rb, bd, B);
+    ck_assert_msg(tc_prepare(t) == 0, "%s", t->err.msg);
     /* expected output shape */
     int64_t od[NN_MAX_RANK];
     int orank = 0;
@@ -286,16 +221,16 @@ static void run_matmul(int ra, const int64_t *ad, int rb, const int64_t *bd,
         od[orank++] = M;
     if (!pb)
         od[orank++] = N;
-    ck_assert_int_eq(tY.rank, orank);
+    ck_assert_int_eq(t->outs[0].rank, orank);
     for (int i = 0; i < orank; i++)
-        ck_assert_int_eq(tY.dims[i], od[i]);
-    ck_assert(fabs(call.flops - 2.0 * batches * M * N * K) < 0.5);
-    tY.data = Y;
-    call.pool = pool;
-    nn_op_matmul_exec(&call);
+        ck_assert_int_eq(t->outs[0].dims[i], od[i]);
+    ck_assert(fabs(t->call.flops - 2.0 * batches * M * N * K) < 0.5);
+    tc_out_buffer(t, 0, Y);
+    tc_exec(t, pool, 0);
     double e = tu_rel_error(Y, ref, ny);
     ck_assert_msg(e < 1e-5, "MatMul rank %d x %d (M%d N%d K%d): rel error %g",
                   ra, rb, M, N, K, e);
+    tc_free(t);
     free(A); free(B); free(Y); free(ref);
 }
 
@@ -335,23 +270,19 @@ END_TEST
 
 START_TEST(matmul_errors)
 {
-    tg_node_t tn;
-    tg_node_init(&tn, "MatMul");
     int64_t ad[2] = {3, 4}, bd[2] = {5, 6};
-    nn_tensor_t tA, tB, tY;
-    tg_tensor(&tA, 2, ad, NULL);
-    tg_tensor(&tB, 2, bd, NULL);
-    memset(&tY, 0, sizeof tY);
-    nn_tensor_t *ins[2] = {&tA, &tB}, *outs[1] = {&tY};
-    nn_call_t call;
-    nn_error_t err;
-    tg_call(&call, &tn, ins, 2, outs);
-    ck_assert_int_eq(nn_op_matmul_prepare(&call, &err), -NN_ESHAPE);
+    tc_t *t = tc_new("MatMul", 13, 1);
+    tc_in(t, 0, NN_DTYPE_FLOAT, 2, ad, NULL);
+    tc_in(t, 1, NN_DTYPE_FLOAT, 2, bd, NULL);
+    ck_assert_int_eq(tc_prepare(t), -NN_ESHAPE);
+    tc_free(t);
     int64_t a3[3] = {2, 3, 4}, b3[3] = {3, 4, 6};
-    tg_tensor(&tA, 3, a3, NULL);
-    tg_tensor(&tB, 3, b3, NULL);
-    ck_assert_int_eq(nn_op_matmul_prepare(&call, &err), -NN_ESHAPE);
-    ck_assert_msg(strstr(err.msg, "broadcast"), "%s", err.msg);
+    t = tc_new("MatMul", 13, 1);
+    tc_in(t, 0, NN_DTYPE_FLOAT, 3, a3, NULL);
+    tc_in(t, 1, NN_DTYPE_FLOAT, 3, b3, NULL);
+    ck_assert_int_eq(tc_prepare(t), -NN_ESHAPE);
+    ck_assert_msg(strstr(t->err.msg, "broadcast"), "%s", t->err.msg);
+    tc_free(t);
 }
 END_TEST
 

@@ -12,6 +12,7 @@
 
 #include "nn/graph.h"
 #include "nn/onnx_load.h"
+#include "nn/op.h"
 #include "onnx.pb-c.h"
 
 #define ONNX_DATA "/usr/include/onnx/backend/test/data"
@@ -163,6 +164,15 @@ static void attr_float(Onnx__NodeProto *n, const char *name, float v)
     a->f = v;
 }
 
+static void attr_floats(Onnx__NodeProto *n, const char *name, int k,
+                        const float *v)
+{
+    Onnx__AttributeProto *a =
+        mk_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
+    for (int i = 0; i < k; i++)
+        PUSH(a->floats, a->n_floats, v[i]);
+}
+
 static void attr_ints(Onnx__NodeProto *n, const char *name, int k,
                       const int64_t *v)
 {
@@ -311,7 +321,7 @@ static void add_node(nn_graph_t *g, const char *name, int in, int out)
     nn_node_t *n = &g->nodes[g->n_nodes++];
     memset(n, 0, sizeof *n);
     n->name = S(name);
-    n->op_type = "Relu";
+    nn_node_set_op(n, NN_OP_RELU);
     n->n_inputs = n->n_outputs = 1;
     n->inputs = malloc(sizeof(int));
     n->outputs = malloc(sizeof(int));
@@ -624,6 +634,66 @@ static Onnx__ModelProto *external_model(const char *loc, const char *offset,
     return m;
 }
 
+/* Loads a model of one Constant node `n` whose output "y" is the graph's
+ * output; returns the load code, the graph in g. */
+static int load_constant(Onnx__NodeProto *n, nn_graph_t *g, nn_error_t *err)
+{
+    Onnx__ModelProto *m = mk_model(13);
+    PUSH(m->graph->node, m->graph->n_node, n);
+    PUSH(m->graph->output, m->graph->n_output, mk_vi("y", 0, -1, NULL));
+    return load_model(m, NULL, g, err);
+}
+
+/* The loader is the engine's Constant: each attribute form becomes a
+ * constant value, and no node is left. */
+START_TEST(test_constant_nodes)
+{
+    nn_graph_t g;
+    nn_error_t err;
+    const nn_value_t *v;
+
+    Onnx__NodeProto *n = mk_node("Constant", "c", NULL, NULL, NULL, "y");
+    float fl[3] = {1.5f, -2, 3};
+    attr_floats(n, "value_floats", 3, fl);
+    ck_assert_msg(load_constant(n, &g, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(g.n_nodes, 0);
+    v = &g.values[nn_graph_find_value(&g, "y")];
+    ck_assert(v->is_const);
+    ck_assert_int_eq(v->t.rank, 1);
+    ck_assert_int_eq(v->t.dims[0], 3);
+    ck_assert_int_eq(v->t.dtype, NN_DTYPE_FLOAT);
+    ck_assert_mem_eq(v->t.data, fl, sizeof fl);
+    nn_graph_free(&g);
+
+    n = mk_node("Constant", "c", NULL, NULL, NULL, "y");
+    attr_int(n, "value_int", -42);
+    ck_assert_msg(load_constant(n, &g, &err) == 0, "%s", err.msg);
+    v = &g.values[nn_graph_find_value(&g, "y")];
+    ck_assert_int_eq(v->t.rank, 0);
+    ck_assert_int_eq(v->t.dtype, NN_DTYPE_INT64);
+    ck_assert_int_eq(*(int64_t *)v->t.data, -42);
+    nn_graph_free(&g);
+
+    n = mk_node("Constant", "c", NULL, NULL, NULL, "y");
+    int64_t tv[4] = {1, 2, 3, 4}, td[2] = {2, 2};
+    Onnx__AttributeProto *a =
+        mk_attr(n, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
+    a->t = mk_tensor("", 7, 2, td, tv, 4, 0);
+    ck_assert_msg(load_constant(n, &g, &err) == 0, "%s", err.msg);
+    v = &g.values[nn_graph_find_value(&g, "y")];
+    ck_assert_int_eq(v->t.rank, 2);
+    ck_assert_int_eq(v->t.dims[0], 2);
+    ck_assert_int_eq(v->t.dims[1], 2);
+    ck_assert_mem_eq(v->t.data, tv, sizeof tv);
+    nn_graph_free(&g);
+
+    n = mk_node("Constant", "c", NULL, NULL, NULL, "y");
+    attr_string(n, "value_string", "x");
+    ck_assert_int_eq(load_constant(n, &g, &err), -NN_EUNSUPPORTED);
+    nn_graph_free(&g);
+}
+END_TEST
+
 START_TEST(test_external_data)
 {
     char dir[] = "/tmp/test_loader_XXXXXX";
@@ -870,6 +940,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_tiny_model);
     tcase_add_test(tc, test_omitted_io);
     tcase_add_test(tc, test_refusals);
+    tcase_add_test(tc, test_constant_nodes);
     tcase_add_test(tc, test_external_data);
     tcase_add_test(tc, test_truncation_and_flips);
     tcase_add_test(tc, test_read_tensor);

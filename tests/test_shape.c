@@ -724,45 +724,7 @@ START_TEST(test_pad)
 }
 END_TEST
 
-/* ---- Constant, Shape ------------------------------------------------------ */
-
-START_TEST(test_constant)
-{
-    tc_t *t = tc_new("Constant", 13, 1);
-    float fl[3] = {1.5f, -2, 3};
-    nn_attr_t *a = tc_attr(t, "value_floats", NN_ATTR_FLOATS);
-    a->floats = fl;
-    a->n = 3;
-    ck_assert_int_eq(tc_prepare(t), 0);
-    tc_shape_is(&t->outs[0], 1, I64(3));
-    ck_assert_int_eq(t->outs[0].dtype, NN_DTYPE_FLOAT);
-    tc_exec(t, NULL, 0);
-    ck_assert_mem_eq(t->outs[0].data, fl, sizeof fl);
-    tc_free(t);
-    t = tc_new("Constant", 13, 1);
-    tc_attr_i(t, "value_int", -42);
-    ck_assert_int_eq(tc_prepare(t), 0);
-    ck_assert_int_eq(t->outs[0].rank, 0);
-    ck_assert_int_eq(t->outs[0].dtype, NN_DTYPE_INT64);
-    tc_exec(t, NULL, 0);
-    ck_assert_int_eq(*(int64_t *)t->outs[0].data, -42);
-    tc_free(t);
-    t = tc_new("Constant", 13, 1);
-    int64_t tv[4] = {1, 2, 3, 4};
-    nn_tensor_t tens;
-    nn_tensor_set_shape(&tens, NN_DTYPE_INT64, 2, I64(2, 2));
-    tens.data = tv;
-    tc_attr(t, "value", NN_ATTR_TENSOR)->tensor = &tens;
-    ck_assert_int_eq(tc_prepare(t), 0);
-    tc_shape_is(&t->outs[0], 2, I64(2, 2));
-    tc_exec(t, NULL, 0);
-    ck_assert_mem_eq(t->outs[0].data, tv, sizeof tv);
-    tc_free(t);
-    t = tc_new("Constant", 13, 1);
-    tc_attr_s(t, "value_string", "x");
-    tc_expect_fail(t, NN_EUNSUPPORTED, NULL);
-}
-END_TEST
+/* ---- Shape ---------------------------------------------------------------- */
 
 START_TEST(test_shape)
 {
@@ -915,7 +877,6 @@ int main(void)
     tcase_add_test(tc, test_split);
     tcase_add_test(tc, test_slice);
     tcase_add_test(tc, test_pad);
-    tcase_add_test(tc, test_constant);
     tcase_add_test(tc, test_shape);
     tcase_add_test(tc, test_gather);
     tcase_add_test(tc, test_cast);

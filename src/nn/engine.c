@@ -20,7 +20,7 @@
 #include "util/file.h"
 
 typedef struct op_count {
-    const char *op;
+    nn_op_t op;
     int count;
 } op_count_t;
 
@@ -34,12 +34,12 @@ struct nn_model {
     nn_model_stats_t stats;
 };
 
-/* A batch runs in passes of as many images as keep the passes' peak
- * activations within this many bytes: a context's arena then stays that
- * size whatever max_batch is (resnet50 at max_batch 16: 7 MiB instead of
- * 110), and each layer's output is still in cache when the next reads it.
- * On this project's 2-core machine whole batches of 8 and passes of 1 to 8
- * images measured alike (CPU time per image within noise). */
+/* A batch runs in passes of as many images as keep a pass's peak
+ * activations within this many bytes (at least one image a pass), when
+ * every graph input is batched: a context's arena then stays about that
+ * size whatever max_batch is, and each layer's output is still in cache
+ * when the next layer reads it. bench/README.md ("Engine design notes")
+ * has the measurements behind the value. */
 #define NN_PASS_BYTES ((size_t)8 << 20)
 
 struct nn_context {
@@ -89,9 +89,9 @@ static int count_ops(nn_model_t *m)
     if (!m->op_counts)
         return -NN_ENOMEM;
     for (int i = 0; i < m->g.n_nodes; i++) {
-        const char *op = m->g.nodes[i].op_type;
+        nn_op_t op = m->g.nodes[i].op;
         int k = 0;
-        while (k < m->n_op_counts && strcmp(m->op_counts[k].op, op) != 0)
+        while (k < m->n_op_counts && m->op_counts[k].op != op)
             k++;
         if (k == m->n_op_counts)
             m->op_counts[m->n_op_counts++] = (op_count_t){op, 0};
@@ -352,14 +352,19 @@ const nn_tensor_info_t *nn_model_output(const nn_model_t *m, int i)
 
 /* Ops that only move or relabel values: the output's meaning comes from
  * the op before them. */
-static int nn_is_layout_op(const char *op)
+static int nn_is_layout_op(nn_op_t op)
 {
-    static const char *const ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze",
-                                      "Identity", "Dropout"};
-    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
-        if (strcmp(op, ops[k]) == 0)
-            return 1;
-    return 0;
+    switch (op) {
+    case NN_OP_RESHAPE:
+    case NN_OP_FLATTEN:
+    case NN_OP_SQUEEZE:
+    case NN_OP_UNSQUEEZE:
+    case NN_OP_IDENTITY:
+    case NN_OP_DROPOUT:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 const char *nn_model_output_op(const nn_model_t *m, int i)
@@ -373,7 +378,7 @@ const char *nn_model_output_op(const nn_model_t *m, int i)
         if (n->dead || n->n_outputs < 1 || n->outputs[0] != value)
             continue;
         op = n->op_type;
-        if (!nn_is_layout_op(op) || n->n_inputs < 1)
+        if (!nn_is_layout_op(n->op) || n->n_inputs < 1)
             break;
         value = n->inputs[0]; /* look through it */
     }
@@ -400,7 +405,7 @@ void nn_model_op_counts(const nn_model_t *m,
                         void *arg)
 {
     for (int k = 0; k < m->n_op_counts; k++)
-        fn(m->op_counts[k].op, m->op_counts[k].count, arg);
+        fn(nn_op_def(m->op_counts[k].op)->name, m->op_counts[k].count, arg);
 }
 
 /* ---- contexts ---------------------------------------------------------- */
@@ -603,7 +608,7 @@ static void call_label(const nn_plan_t *plan, const nn_node_t *n, char *buf,
                                        "+SiLU", "+HardSwish", "+LeakyRelu"};
     int a = (int)n->fusion.act;
     char kind[32] = "";
-    if (strcmp(n->op_type, "Conv") == 0 && n->n_inputs > 1) {
+    if (n->op == NN_OP_CONV && n->n_inputs > 1) {
         const nn_tensor_t *w = nn_plan_value(plan, n->inputs[1]);
         int64_t group = nn_attr_int(n, "group", 1);
         if (w->rank == 4)

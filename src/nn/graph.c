@@ -220,8 +220,8 @@ static void nn_attr_clear(nn_attr_t *a)
     }
 }
 
-/* Frees what a node owns (op_type is not owned: it points at the op table
- * or at another static string). */
+/* Frees what a node owns (def and op_type are not owned: they point into
+ * the op table). */
 static void nn_node_clear(nn_node_t *n)
 {
     free(n->name);

@@ -4,6 +4,7 @@
 #ifndef NN_GRAPH_H
 #define NN_GRAPH_H
 
+#include "op_list.h"
 #include "tensor.h"
 
 struct nn_op_def;
@@ -57,9 +58,10 @@ typedef struct nn_value {
 } nn_value_t;
 
 typedef struct nn_node {
-    char *name;           /* ONNX node name, or "OP_#index" if unnamed */
-    const char *op_type;  /* ONNX op_type (owned by the model) */
-    const struct nn_op_def *def;
+    char *name;           /* ONNX node name, or "<op_type>_<index>" */
+    nn_op_t op;           /* what the node computes: decisions test this */
+    const struct nn_op_def *def; /* op's table entry (prepare, exec) */
+    const char *op_type;  /* op's ONNX name (static), for messages */
     int opset;            /* ai.onnx opset the model imports */
     int n_inputs, n_outputs;
     int *inputs;          /* value ids; -1 for an omitted optional input */

@@ -18,9 +18,6 @@
 #include "onnx.pb-c.h"
 #include "op.h"
 
-#define NN_OPSET_MIN 6
-#define NN_OPSET_MAX 17
-
 typedef struct nn_loader {
     nn_graph_t *g;
     const char *base_dir;
@@ -28,21 +25,6 @@ typedef struct nn_loader {
     size_t n_produced;
     nn_error_t *err;
 } nn_loader_t;
-
-static const char *nn_onnx_dtype_name(int32_t t)
-{
-    static const char *const names[] = {
-        "UNDEFINED", "FLOAT",     "UINT8",          "INT8",
-        "UINT16",    "INT16",     "INT32",          "INT64",
-        "STRING",    "BOOL",      "FLOAT16",        "DOUBLE",
-        "UINT32",    "UINT64",    "COMPLEX64",      "COMPLEX128",
-        "BFLOAT16",  "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2",
-        "FLOAT8E5M2FNUZ", "UINT4", "INT4",          "FLOAT4E2M1",
-    };
-    if (t >= 0 && (size_t)t < sizeof names / sizeof names[0])
-        return names[t];
-    return "(unknown)";
-}
 
 static int nn_dtype_ok(int32_t t)
 {
@@ -216,7 +198,7 @@ static int nn_tensor_from_proto(const Onnx__TensorProto *tp, const char *what,
     if (!nn_dtype_ok(dt))
         return nn_fail(err, NN_EUNSUPPORTED,
                        "%s: dtype %s is not supported (float32 and int64 only)",
-                       what, nn_onnx_dtype_name(dt));
+                       what, nn_dtype_name(dt));
     if (tp->n_dims > NN_MAX_RANK)
         return nn_fail(err, NN_EUNSUPPORTED, "%s: rank %zu exceeds %d", what,
                        tp->n_dims, NN_MAX_RANK);
@@ -342,7 +324,7 @@ static int nn_type_from_proto(const Onnx__TypeProto *tp, const char *what,
     if (!nn_dtype_ok(dt) && (require || dt != 0))
         return nn_fail(err, NN_EUNSUPPORTED,
                        "%s: dtype %s is not supported (float32 and int64 only)",
-                       what, nn_onnx_dtype_name(dt));
+                       what, nn_dtype_name(dt));
     t->dtype = (nn_dtype_t)dt;
     if (!tt->shape) {
         if (require)
@@ -466,7 +448,9 @@ static int nn_attr_from_proto(nn_loader_t *L, const nn_node_t *node,
     return 0;
 }
 
-/* Constant node -> constant value named after its output. */
+/* Constant node -> constant value named after its output. This is the
+ * engine's one implementation of Constant: no Constant node survives
+ * loading, so there is no Constant op. */
 static int nn_load_constant(nn_loader_t *L, const Onnx__NodeProto *np,
                             const char *name)
 {
@@ -545,6 +529,16 @@ static int nn_load_constant(nn_loader_t *L, const Onnx__NodeProto *np,
     return 0;
 }
 
+static int nn_is_constant(const char *op_type)
+{
+    return strcmp(op_type, "Constant") == 0;
+}
+
+int nn_onnx_op_supported(const char *op_type)
+{
+    return nn_is_constant(op_type) || nn_op_find(op_type) != NULL;
+}
+
 static int nn_add_unused_output(nn_loader_t *L, const nn_node_t *node, int k)
 {
     char name[300];
@@ -588,7 +582,7 @@ static int nn_load_node(nn_loader_t *L, const Onnx__NodeProto *np, size_t index)
         free(name);
         return rc;
     }
-    if (strcmp(op, "Constant") == 0) {
+    if (nn_is_constant(op)) {
         rc = nn_load_constant(L, np, name);
         free(name);
         return rc;
@@ -626,8 +620,7 @@ static int nn_load_node(nn_loader_t *L, const Onnx__NodeProto *np, size_t index)
     nn_node_t *node = &g->nodes[g->n_nodes++];
     memset(node, 0, sizeof *node);
     node->name = name;
-    node->op_type = def->name;
-    node->def = def;
+    nn_node_set_op(node, def->op);
     node->opset = g->opset;
     node->fusion.residual = -1;
 

@@ -39,68 +39,13 @@ typedef int (*nn_prepare_fn)(nn_call_t *call, nn_error_t *err);
 typedef void (*nn_exec_fn)(const nn_call_t *call);
 
 typedef struct nn_op_def {
-    const char *name;
+    const char *name; /* ONNX op_type */
+    nn_op_t op;       /* its index in the op table */
     nn_prepare_fn prepare;
     nn_exec_fn exec;
 } nn_op_def_t;
 
-/* The operator list: X(OnnxName, c_name). Each op is implemented in one of
- * src/nn/ops/ (one file per family) as nn_op_<c_name>_prepare and nn_op_<c_name>_exec. */
-#define NN_OPS(X)                                                          \
-    /* conv.c */                                                           \
-    X(Conv, conv)                                                          \
-    X(BatchNormalization, batchnorm)                                       \
-    /* gemm.c */                                                           \
-    X(Gemm, gemm)                                                          \
-    X(MatMul, matmul)                                                      \
-    /* pool.c */                                                           \
-    X(MaxPool, maxpool)                                                    \
-    X(AveragePool, avgpool)                                                \
-    X(GlobalAveragePool, globalavgpool)                                    \
-    X(GlobalMaxPool, globalmaxpool)                                        \
-    /* activation.c: unary elementwise */                                  \
-    X(Relu, relu)                                                          \
-    X(LeakyRelu, leakyrelu)                                                \
-    X(PRelu, prelu)                                                        \
-    X(Clip, clip)                                                          \
-    X(Sigmoid, sigmoid)                                                    \
-    X(HardSigmoid, hardsigmoid)                                            \
-    X(HardSwish, hardswish)                                                \
-    X(Tanh, tanh)                                                          \
-    X(Erf, erf)                                                            \
-    X(Sqrt, sqrt)                                                          \
-    X(Gelu, gelu)                                                          \
-    /* elementwise.c: broadcasting binary ops */                           \
-    X(Add, add)                                                            \
-    X(Sub, sub)                                                            \
-    X(Mul, mul)                                                            \
-    X(Div, div)                                                            \
-    X(Pow, pow)                                                            \
-    X(Sum, sum)                                                            \
-    /* normalize.c */                                                      \
-    X(ReduceMean, reducemean)                                              \
-    X(Softmax, softmax)                                                    \
-    X(LogSoftmax, logsoftmax)                                              \
-    X(LRN, lrn)                                                            \
-    X(LayerNormalization, layernorm)                                       \
-    /* shape.c: data movement and shape values */                          \
-    X(Flatten, flatten)                                                    \
-    X(Reshape, reshape)                                                    \
-    X(Transpose, transpose)                                                \
-    X(Concat, concat)                                                      \
-    X(Split, split)                                                        \
-    X(Slice, slice)                                                        \
-    X(Squeeze, squeeze)                                                    \
-    X(Unsqueeze, unsqueeze)                                                \
-    X(Pad, pad)                                                            \
-    X(Identity, identity)                                                  \
-    X(Dropout, dropout)                                                    \
-    X(Constant, constant)                                                  \
-    X(Shape, shape)                                                        \
-    X(Gather, gather)                                                      \
-    X(Cast, cast)
-
-#define NN_OP_DECLARE(onnx, c)                                             \
+#define NN_OP_DECLARE(onnx, c, e)                                          \
     int nn_op_##c##_prepare(nn_call_t *call, nn_error_t *err);             \
     void nn_op_##c##_exec(const nn_call_t *call);
 NN_OPS(NN_OP_DECLARE)
@@ -108,6 +53,11 @@ NN_OPS(NN_OP_DECLARE)
 
 /* Finds an op by ONNX op_type (default domain); NULL if unsupported. */
 const nn_op_def_t *nn_op_find(const char *op_type);
+/* The table entry of op (op < NN_OP_COUNT). */
+const nn_op_def_t *nn_op_def(nn_op_t op);
+/* Makes node an `op` node: sets its op, def and op_type together, so that
+ * the three always agree. */
+void nn_node_set_op(nn_node_t *node, nn_op_t op);
 
 /* Winograd F(2x2,3x3) weight transform: w [M,C,3,3] -> u [16,M,C]. The
  * optimiser stores u as a Conv's fifth input; Conv uses it for stride-1

@@ -48,9 +48,10 @@ static int usage_build(const nn_graph_t *g, usage_t *u, nn_error_t *err)
     return 0;
 }
 
-static int is_op(const nn_node_t *n, const char *op)
+/* n is live and an `op` node. */
+static int is_op(const nn_node_t *n, nn_op_t op)
 {
-    return !n->dead && strcmp(n->op_type, op) == 0;
+    return !n->dead && n->op == op;
 }
 
 /* The single live consumer of value v, or NULL. */
@@ -83,13 +84,13 @@ static int drop_identities(nn_graph_t *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *n = &g->nodes[i];
-        if (!is_op(n, "Identity") && !is_op(n, "Dropout"))
+        if (!is_op(n, NN_OP_IDENTITY) && !is_op(n, NN_OP_DROPOUT))
             continue;
         if (n->n_inputs < 1 || n->inputs[0] < 0 || n->n_outputs < 1)
             continue;
         if (n->n_outputs > 1 || g->values[n->outputs[0]].is_output)
             continue; /* a mask is wanted, or the name must survive */
-        if (is_op(n, "Dropout") && n->n_inputs >= 3 && n->inputs[2] >= 0)
+        if (is_op(n, NN_OP_DROPOUT) && n->n_inputs >= 3 && n->inputs[2] >= 0)
             continue; /* training_mode given: let the op judge it */
         replace_uses(g, n->outputs[0], n->inputs[0]);
         n->dead = 1;
@@ -240,16 +241,16 @@ static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
         act = only_consumer(g, u, y);
         if (!act || act->n_outputs != 1)
             return 0;
-        if (is_op(act, "Relu")) {
+        if (is_op(act, NN_OP_RELU)) {
             f.act = NN_ACT_RELU;
-        } else if (is_op(act, "LeakyRelu")) {
+        } else if (is_op(act, NN_OP_LEAKYRELU)) {
             f.act = NN_ACT_LEAKY;
             f.alpha = nn_attr_float(act, "alpha", 0.01f);
-        } else if (is_op(act, "HardSwish")) {
+        } else if (is_op(act, NN_OP_HARDSWISH)) {
             f.act = NN_ACT_HARDSWISH;
             f.alpha = 1.0f / 6.0f;
             f.beta = 0.5f;
-        } else if (is_op(act, "Clip")) {
+        } else if (is_op(act, NN_OP_CLIP)) {
             f.act = NN_ACT_CLIP;
             f.alpha = -INFINITY;
             f.beta = INFINITY;
@@ -270,10 +271,10 @@ static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
             nn_node_t *n = &g->nodes[i];
             if (n->dead || n->n_inputs < 1)
                 continue;
-            if ((is_op(n, "Sigmoid") || is_op(n, "HardSigmoid")) &&
+            if ((is_op(n, NN_OP_SIGMOID) || is_op(n, NN_OP_HARDSIGMOID)) &&
                 n->inputs[0] == y)
                 gate = n;
-            else if (is_op(n, "Mul") && n->n_inputs == 2 &&
+            else if (is_op(n, NN_OP_MUL) && n->n_inputs == 2 &&
                      (n->inputs[0] == y || n->inputs[1] == y))
                 mul = n;
         }
@@ -283,7 +284,7 @@ static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
         int other = mul->inputs[0] == y ? mul->inputs[1] : mul->inputs[0];
         if (other != gate->outputs[0])
             return 0;
-        if (is_op(gate, "Sigmoid")) {
+        if (is_op(gate, NN_OP_SIGMOID)) {
             f.act = NN_ACT_SILU;
         } else {
             f.act = NN_ACT_HARDSWISH;
@@ -331,20 +332,20 @@ static int other_operand(const nn_node_t *n, int v)
 }
 
 /* The consumer of v if it is the only one and of the given op. */
-static nn_node_t *next_op(nn_graph_t *g, const usage_t *u, int v, const char *op)
+static nn_node_t *next_op(nn_graph_t *g, const usage_t *u, int v, nn_op_t op)
 {
     nn_node_t *n = only_consumer(g, u, v);
     return n && is_op(n, op) && n->n_outputs == 1 ? n : NULL;
 }
 
-/* Turns node n into `op` reading `inputs`, with the given attributes
- * (taken); every other node of the pattern is marked dead by the caller. */
-static int become(nn_node_t *n, const char *op, const int *inputs, int n_in,
+/* Turns node n, which has no attributes, into `op` reading `inputs`, with
+ * the given attributes (taken on success); every other node of the pattern
+ * is marked dead by the caller. Returns 0 or -NN_ENOMEM (n unchanged). */
+static int become(nn_node_t *n, nn_op_t op, const int *inputs, int n_in,
                   nn_attr_t *attrs, int n_attrs)
 {
-    const nn_op_def_t *def = nn_op_find(op);
     int *in = malloc(sizeof(int) * (size_t)n_in);
-    if (!def || !in || n->n_attrs) {
+    if (!in || n->n_attrs) {
         free(in);
         return -NN_ENOMEM;
     }
@@ -352,8 +353,7 @@ static int become(nn_node_t *n, const char *op, const int *inputs, int n_in,
     free(n->inputs);
     n->inputs = in;
     n->n_inputs = n_in;
-    n->def = def;
-    n->op_type = def->name;
+    nn_node_set_op(n, op);
     free(n->attrs); /* an empty array: the node had no attributes */
     n->attrs = attrs;
     n->n_attrs = n_attrs;
@@ -364,22 +364,22 @@ static int become(nn_node_t *n, const char *op, const int *inputs, int n_in,
 static int fuse_gelu(nn_graph_t *g, const usage_t *u, nn_node_t *erf)
 {
     nn_node_t *div = producer_of(g, u, erf->inputs[0]);
-    if (!div || !is_op(div, "Div") || div->n_inputs != 2 ||
+    if (!div || !is_op(div, NN_OP_DIV) || div->n_inputs != 2 ||
         !const_near(g, div->inputs[1], 1.41421356f) ||
         u->uses[div->outputs[0]] != 1)
         return 0;
     int x = div->inputs[0];
-    nn_node_t *add = next_op(g, u, erf->outputs[0], "Add");
+    nn_node_t *add = next_op(g, u, erf->outputs[0], NN_OP_ADD);
     if (!add || !const_near(g, other_operand(add, erf->outputs[0]), 1.0f))
         return 0;
-    nn_node_t *mul = next_op(g, u, add->outputs[0], "Mul");
+    nn_node_t *mul = next_op(g, u, add->outputs[0], NN_OP_MUL);
     if (!mul || other_operand(mul, add->outputs[0]) != x)
         return 0;
-    nn_node_t *half = next_op(g, u, mul->outputs[0], "Mul");
+    nn_node_t *half = next_op(g, u, mul->outputs[0], NN_OP_MUL);
     if (!half || !const_near(g, other_operand(half, mul->outputs[0]), 0.5f) ||
         half->n_attrs)
         return 0;
-    if (become(half, "Gelu", &x, 1, NULL, 0))
+    if (become(half, NN_OP_GELU, &x, 1, NULL, 0))
         return -NN_ENOMEM;
     div->dead = erf->dead = add->dead = mul->dead = 1;
     return 1;
@@ -400,7 +400,7 @@ static int fuse_layernorm(nn_graph_t *g, const usage_t *u, nn_node_t *mean)
     if (!reduces_last_axis(mean))
         return 0;
     int x = mean->inputs[0];
-    nn_node_t *sub = next_op(g, u, mean->outputs[0], "Sub");
+    nn_node_t *sub = next_op(g, u, mean->outputs[0], NN_OP_SUB);
     if (!sub || sub->n_inputs != 2 || sub->inputs[0] != x)
         return 0;
     int d = sub->outputs[0];
@@ -409,30 +409,30 @@ static int fuse_layernorm(nn_graph_t *g, const usage_t *u, nn_node_t *mean)
     nn_node_t *pow = NULL, *div = NULL;
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *n = &g->nodes[i];
-        if (is_op(n, "Pow") && n->n_inputs == 2 && n->inputs[0] == d)
+        if (is_op(n, NN_OP_POW) && n->n_inputs == 2 && n->inputs[0] == d)
             pow = n;
-        else if (is_op(n, "Div") && n->n_inputs == 2 && n->inputs[0] == d)
+        else if (is_op(n, NN_OP_DIV) && n->n_inputs == 2 && n->inputs[0] == d)
             div = n;
     }
     if (!pow || !div || !const_near(g, pow->inputs[1], 2.0f))
         return 0;
-    nn_node_t *var = next_op(g, u, pow->outputs[0], "ReduceMean");
+    nn_node_t *var = next_op(g, u, pow->outputs[0], NN_OP_REDUCEMEAN);
     if (!var || !reduces_last_axis(var))
         return 0;
-    nn_node_t *add = next_op(g, u, var->outputs[0], "Add");
+    nn_node_t *add = next_op(g, u, var->outputs[0], NN_OP_ADD);
     int eps_v = add ? other_operand(add, var->outputs[0]) : -1;
     if (!add || !const_float(g, eps_v) ||
         nn_tensor_elems(&g->values[eps_v].t) != 1)
         return 0;
     float eps = *(const float *)g->values[eps_v].t.data;
-    nn_node_t *sqrt = next_op(g, u, add->outputs[0], "Sqrt");
+    nn_node_t *sqrt = next_op(g, u, add->outputs[0], NN_OP_SQRT);
     if (!sqrt || only_consumer(g, u, sqrt->outputs[0]) != div)
         return 0;
-    nn_node_t *scale = next_op(g, u, div->outputs[0], "Mul");
+    nn_node_t *scale = next_op(g, u, div->outputs[0], NN_OP_MUL);
     int gamma = scale ? other_operand(scale, div->outputs[0]) : -1;
     if (!scale || !const_float(g, gamma))
         return 0;
-    nn_node_t *shift = next_op(g, u, scale->outputs[0], "Add");
+    nn_node_t *shift = next_op(g, u, scale->outputs[0], NN_OP_ADD);
     int beta = shift ? other_operand(shift, scale->outputs[0]) : -1;
     if (!shift || !const_float(g, beta) || shift->n_attrs)
         return 0;
@@ -447,7 +447,7 @@ static int fuse_layernorm(nn_graph_t *g, const usage_t *u, nn_node_t *mean)
     attrs[0] = (nn_attr_t){.name = axis_name, .type = NN_ATTR_INT, .i = -1};
     attrs[1] = (nn_attr_t){.name = eps_name, .type = NN_ATTR_FLOAT, .f = eps};
     int ins[3] = {x, gamma, beta};
-    if (become(shift, "LayerNormalization", ins, 3, attrs, 2)) {
+    if (become(shift, NN_OP_LAYERNORM, ins, 3, attrs, 2)) {
         free(axis_name);
         free(eps_name);
         free(attrs);
@@ -464,14 +464,15 @@ static int fuse_chains(nn_graph_t *g, nn_error_t *err)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *n = &g->nodes[i];
-        if ((!is_op(n, "Erf") && !is_op(n, "ReduceMean")) ||
+        if ((!is_op(n, NN_OP_ERF) && !is_op(n, NN_OP_REDUCEMEAN)) ||
             n->n_inputs != 1 || n->n_outputs != 1 || n->inputs[0] < 0)
             continue;
         usage_t u;
         int rc = usage_build(g, &u, err);
         if (rc)
             return rc;
-        rc = is_op(n, "Erf") ? fuse_gelu(g, &u, n) : fuse_layernorm(g, &u, n);
+        rc = is_op(n, NN_OP_ERF) ? fuse_gelu(g, &u, n)
+                                 : fuse_layernorm(g, &u, n);
         usage_free(&u);
         if (rc < 0)
             return nn_fail(err, -rc, "out of memory optimising the graph");
@@ -520,13 +521,14 @@ int nn_optimize(nn_graph_t *g, nn_error_t *err)
     usage_t u;
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *n = &g->nodes[i];
-        if (!is_op(n, "Conv") && !is_op(n, "Gemm"))
+        if (!is_op(n, NN_OP_CONV) && !is_op(n, NN_OP_GEMM))
             continue;
         if ((rc = usage_build(g, &u, err)))
             return rc;
-        nn_node_t *next = is_op(n, "Conv") ? only_consumer(g, &u, n->outputs[0])
-                                           : NULL;
-        if (next && is_op(next, "BatchNormalization")) {
+        nn_node_t *next = is_op(n, NN_OP_CONV)
+                              ? only_consumer(g, &u, n->outputs[0])
+                              : NULL;
+        if (next && is_op(next, NN_OP_BATCHNORM)) {
             rc = fold_batchnorm(g, n, next, err);
             if (rc > 0) {
                 usage_free(&u);
@@ -565,7 +567,7 @@ static int add_winograd_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
         return rc;
     for (int i = 0; i < g->n_nodes && rc == 0; i++) {
         nn_node_t *n = &g->nodes[i];
-        if (!is_op(n, "Conv") || n->n_inputs < 2 || n->n_outputs != 1 ||
+        if (!is_op(n, NN_OP_CONV) || n->n_inputs < 2 || n->n_outputs != 1 ||
             (n->n_inputs > 4 && n->inputs[4] >= 0) ||
             !const_float(g, n->inputs[1]) || nn_attr_int(n, "group", 1) != 1)
             continue;
@@ -628,7 +630,7 @@ static int fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
     int changed = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *conv = &g->nodes[i];
-        if (!is_op(conv, "Conv") || conv->fusion.act != NN_ACT_NONE ||
+        if (!is_op(conv, NN_OP_CONV) || conv->fusion.act != NN_ACT_NONE ||
             conv->fusion.residual >= 0 ||
             (conv->n_inputs > 3 && conv->inputs[3] >= 0))
             continue;
@@ -638,7 +640,7 @@ static int fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
             return rc;
         int y = conv->outputs[0];
         nn_node_t *add = only_consumer(g, &u, y);
-        if (add && is_op(add, "Add") && add->n_inputs == 2 &&
+        if (add && is_op(add, NN_OP_ADD) && add->n_inputs == 2 &&
             add->n_outputs == 1 && add->inputs[0] != add->inputs[1]) {
             int other = add->inputs[0] == y ? add->inputs[1] : add->inputs[0];
             if (!g->values[other].is_const && shapes[other] && shapes[y] &&

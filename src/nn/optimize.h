@@ -5,9 +5,11 @@
 #include "graph.h"
 
 /* Shape-independent passes: drop Identity/Dropout, fold constant subgraphs
- * (weights only), fold BatchNormalization into the Conv before it, fuse the
- * activation after a Conv or Gemm (Relu, LeakyRelu, Clip, Sigmoid*x as SiLU,
- * HardSigmoid*x / HardSwish). Leaves the graph sorted. */
+ * (weights only), turn the Div/Erf/Add/Mul/Mul chain into Gelu and
+ * PyTorch's written-out LayerNorm into LayerNormalization, fold
+ * BatchNormalization into the Conv before it, fuse the activation after a
+ * Conv or Gemm (Relu, LeakyRelu, Clip, Sigmoid*x as SiLU, HardSigmoid*x /
+ * HardSwish). Leaves the graph sorted. */
 int nn_optimize(nn_graph_t *g, nn_error_t *err);
 
 /* Shape-dependent passes, given shapes[v] of every value from a probe

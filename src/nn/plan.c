@@ -127,7 +127,7 @@ void nn_plan_free(nn_plan_t *p)
 /* Node output folding: every input constant (or, for Shape, just known). */
 static int node_is_foldable(const nn_plan_t *p, const nn_node_t *n)
 {
-    if (strcmp(n->op_type, "Shape") == 0)
+    if (n->op == NN_OP_SHAPE)
         return 1;
     for (int i = 0; i < n->n_inputs; i++) {
         int v = n->inputs[i];

@@ -12,22 +12,50 @@ int64_t nn_tensor_elems(const nn_tensor_t *t)
     return n;
 }
 
-const char *nn_dtype_name(nn_dtype_t dtype)
+/* Every ONNX TensorProto.DataType, indexed by its number. The engine's own
+ * types have the short names its messages use and their element size; the
+ * others keep ONNX's spelling and size 0 (not supported). */
+static const struct {
+    const char *name;
+    size_t size;
+} nn_dtypes[] = {
+    [0] = {"UNDEFINED", 0},
+    [NN_DTYPE_FLOAT] = {"float32", sizeof(float)},
+    [2] = {"UINT8", 0},
+    [3] = {"INT8", 0},
+    [4] = {"UINT16", 0},
+    [5] = {"INT16", 0},
+    [6] = {"INT32", 0},
+    [NN_DTYPE_INT64] = {"int64", sizeof(int64_t)},
+    [8] = {"STRING", 0},
+    [9] = {"BOOL", 0},
+    [10] = {"FLOAT16", 0},
+    [11] = {"DOUBLE", 0},
+    [12] = {"UINT32", 0},
+    [13] = {"UINT64", 0},
+    [14] = {"COMPLEX64", 0},
+    [15] = {"COMPLEX128", 0},
+    [16] = {"BFLOAT16", 0},
+    [17] = {"FLOAT8E4M3FN", 0},
+    [18] = {"FLOAT8E4M3FNUZ", 0},
+    [19] = {"FLOAT8E5M2", 0},
+    [20] = {"FLOAT8E5M2FNUZ", 0},
+    [21] = {"UINT4", 0},
+    [22] = {"INT4", 0},
+    [23] = {"FLOAT4E2M1", 0},
+};
+#define NN_N_DTYPES ((int64_t)(sizeof nn_dtypes / sizeof nn_dtypes[0]))
+
+const char *nn_dtype_name(int64_t dtype)
 {
-    switch (dtype) {
-    case NN_DTYPE_FLOAT: return "float32";
-    case NN_DTYPE_INT64: return "int64";
-    default: return "unknown type";
-    }
+    return dtype >= 0 && dtype < NN_N_DTYPES ? nn_dtypes[dtype].name
+                                             : "unknown";
 }
 
 size_t nn_dtype_size(nn_dtype_t dtype)
 {
-    switch (dtype) {
-    case NN_DTYPE_FLOAT: return sizeof(float);
-    case NN_DTYPE_INT64: return sizeof(int64_t);
-    default: return 0;
-    }
+    int64_t t = dtype;
+    return t >= 0 && t < NN_N_DTYPES ? nn_dtypes[t].size : 0;
 }
 
 size_t nn_tensor_bytes(const nn_tensor_t *t)

@@ -18,9 +18,11 @@ typedef struct nn_tensor {
 
 /* Product of dims (1 for a scalar). */
 int64_t nn_tensor_elems(const nn_tensor_t *t);
-/* "float32", "int64", or "unknown type", for messages. */
-const char *nn_dtype_name(nn_dtype_t dtype);
-/* Bytes per element of dtype (0 for unknown types). */
+/* The name of an ONNX TensorProto.DataType number, for messages: the
+ * engine's types as "float32" and "int64", the others as ONNX spells them
+ * ("DOUBLE", "FLOAT16"), and "unknown" for a number outside the enum. */
+const char *nn_dtype_name(int64_t dtype);
+/* Bytes per element of dtype; 0 for a type the engine does not support. */
 size_t nn_dtype_size(nn_dtype_t dtype);
 /* Byte size of the data (elems * element size). */
 size_t nn_tensor_bytes(const nn_tensor_t *t);

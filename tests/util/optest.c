@@ -8,9 +8,9 @@ tc_t *tc_new(const char *op, int opset, int n_out)
     tc_t *t = calloc(1, sizeof *t);
     ck_assert_ptr_nonnull(t);
     t->def = nn_op_find(op);
-    ck_assert_ptr_nonnull(t->def);
+    ck_assert_msg(t->def != NULL, "no op %s", op);
     t->node.name = "n";
-    t->node.op_type = op;
+    nn_node_set_op(&t->node, t->def->op);
     t->node.opset = opset;
     t->node.attrs = t->attrs;
     t->node.fusion.residual = -1;
@@ -30,6 +30,7 @@ tc_t *tc_new(const char *op, int opset, int n_out)
 
 nn_attr_t *tc_attr(tc_t *t, const char *name, nn_attr_type_t type)
 {
+    ck_assert_int_lt(t->node.n_attrs, TC_MAX);
     nn_attr_t *a = &t->attrs[t->node.n_attrs++];
     a->name = (char *)name;
     a->type = type;
@@ -54,13 +55,34 @@ void tc_attr_ints(tc_t *t, const char *name, const int64_t *v, int n)
     a->n = n;
 }
 
-/* Input i: data may be NULL (not constant). */
 void tc_in(tc_t *t, int i, nn_dtype_t dt, int rank, const int64_t *dims,
-                  const void *data)
+           const void *data)
 {
+    ck_assert_int_lt(i, TC_MAX);
+    free(t->in_owned[i]);
+    t->in_owned[i] = NULL;
     nn_tensor_set_shape(&t->ins[i], dt, rank, dims);
     t->ins[i].data = (void *)data;
     t->inp[i] = &t->ins[i];
+    if (t->call.n_in < i + 1)
+        t->call.n_in = i + 1;
+}
+
+void *tc_in_alloc(tc_t *t, int i, nn_dtype_t dt, int rank,
+                  const int64_t *dims)
+{
+    tc_in(t, i, dt, rank, dims, NULL);
+    size_t b = nn_tensor_bytes(&t->ins[i]);
+    void *data = calloc(1, b ? b : 1);
+    ck_assert_ptr_nonnull(data);
+    t->ins[i].data = t->in_owned[i] = data;
+    return data;
+}
+
+void tc_omit(tc_t *t, int i)
+{
+    ck_assert_int_lt(i, TC_MAX);
+    t->inp[i] = NULL;
     if (t->call.n_in < i + 1)
         t->call.n_in = i + 1;
 }
@@ -70,10 +92,18 @@ int tc_prepare(tc_t *t)
     return t->def->prepare(&t->call, &t->err);
 }
 
-/* Allocates outputs (unless alias is asked and allowed) and runs exec. */
+void tc_out_buffer(tc_t *t, int k, void *data)
+{
+    ck_assert_int_lt(k, TC_MAX);
+    ck_assert(!t->out_owned[k]);
+    t->outs[k].data = data;
+}
+
 void tc_exec(tc_t *t, nn_pool_t *pool, int alias)
 {
     for (int k = 0; k < t->call.n_out; k++) {
+        if (t->outs[k].data)
+            continue; /* the caller's buffer, or the last run's */
         if (k == 0 && alias && t->call.out_alias) {
             t->outs[0].data = t->ins[0].data;
             continue;
@@ -81,29 +111,40 @@ void tc_exec(tc_t *t, nn_pool_t *pool, int alias)
         size_t b = nn_tensor_bytes(&t->outs[k]);
         t->outs[k].data = malloc(b ? b : 1);
         ck_assert_ptr_nonnull(t->outs[k].data);
-        memset(t->outs[k].data, 0xAB, b); /* catch unwritten elements */
+        memset(t->outs[k].data, 0xAB, b);
+        t->out_owned[k] = 1;
     }
-    void *scratch = NULL;
-    if (t->call.scratch_bytes) {
-        scratch = aligned_alloc(64, (t->call.scratch_bytes + 63) / 64 * 64);
-        ck_assert_ptr_nonnull(scratch);
+    if (t->call.scratch_bytes > t->scratch_size) {
+        free(t->scratch);
+        t->scratch_size = (t->call.scratch_bytes + 63) / 64 * 64;
+        t->scratch = aligned_alloc(64, t->scratch_size);
+        ck_assert_ptr_nonnull(t->scratch);
     }
-    t->call.scratch = scratch;
+    t->call.scratch = t->scratch;
     t->call.pool = pool;
     t->def->exec(&t->call);
-    free(scratch);
+}
+
+int tc_run(tc_t *t, nn_pool_t *pool)
+{
+    int rc = tc_prepare(t);
+    if (rc == 0)
+        tc_exec(t, pool, 0);
+    return rc;
 }
 
 void tc_free(tc_t *t)
 {
-    for (int k = 0; k < t->call.n_out; k++)
-        if (t->outs[k].data != t->ins[0].data)
+    for (int k = 0; k < TC_MAX; k++) {
+        if (t->out_owned[k])
             free(t->outs[k].data);
+        free(t->in_owned[k]);
+    }
+    free(t->scratch);
     free(t);
 }
 
-void tc_expect_fail_at(tc_t *t, int code, const char *needle,
-                              int line)
+void tc_expect_fail_at(tc_t *t, int code, const char *needle, int line)
 {
     int rc = tc_prepare(t);
     ck_assert_msg(rc == -code, "line %d: expected %d got %d (%s)", line,
@@ -140,4 +181,3 @@ float *rand_f(size_t n, uint64_t *s)
         x[i] = (float)((int)(rng_next(s) % 2001) - 1000) / 100.0f;
     return x;
 }
-

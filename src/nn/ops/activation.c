@@ -129,8 +129,9 @@ static inline float nn_expf_vec(float x)
     return nn_expf_core(x);
 }
 
-/* exp(-x) goes through a small buffer first: in one loop gcc folds the
- * clamps of nn_expf_vec into extra divisions, which costs twice the time. */
+/* exp(-x) goes through a small buffer first: in one loop gcc turns the
+ * clamps of nn_expf_vec into extra divisions (bench/README.md, "Engine
+ * design notes"). */
 #define NN_EXP_BLOCK 256
 
 NN_VEC_CLONES static void nn_sigmoid(float *y, const float *x, int64_t n)

@@ -1,22 +1,26 @@
 /* Conv (1-D and 2-D) and inference BatchNormalization.
  *
- * Conv takes one of three paths, chosen in prepare:
- *   - pointwise (1x1, stride 1, no padding): the input already is the GEMM
- *     operand, out[Mg x P] = W[Mg x Cg] * x[Cg x P];
- *   - im2col + sgemm for everything else, with one of two splits chosen in
- *     exec once the thread count is known:
- *       columns: work items are (image, block of CB output columns); each
- *         thread unfolds its block into its own slot of the scratch
- *         (K x CB, small enough to stay in L2) and multiplies it at once;
- *       rows (few output columns, e.g. 7x7 maps): the whole K x P matrix
- *         is unfolded by all threads, then each multiplies a range of
- *         output channels. Splitting columns there would make every
- *         thread pack the whole (large) weight matrix for a handful of
- *         columns;
- *   - depthwise (group == C, one input channel per group): a direct kernel
- *     parallel over (image, channel) that copies each input plane into a
- *     zero-padded plane reused by the thread (cache-resident), then computes
- *     8 outputs at a time with the taps unrolled (strides 1 and 2).
+ * prepare picks one of five kernels for a Conv:
+ *   - depthwise (one input channel per group): a direct kernel parallel
+ *     over (image, input channel) that copies each input plane into a
+ *     zero-padded plane reused by the thread, then computes 8 outputs at a
+ *     time with the taps unrolled (strides 1 and 2);
+ *   - grouped (at most NN_GROUPED_MAX_WIDTH channels in and out per group,
+ *     row stride 1 or 2, no row dilation): the same padded planes,
+ *     parallel over (image, group), 8 output channels x 8 pixels at a time;
+ *   - Winograd F(2x2, 3x3) for stride-1 3x3 convolutions whose weights the
+ *     optimiser stored transformed (input 4);
+ *   - pointwise (1x1, stride 1, no padding): the input already is the
+ *     product's right operand, y[Mg x P] = W[Mg x Cg] * x[Cg x P];
+ *   - im2col for everything else: the input is unfolded into K x P columns
+ *     in the scratch, then multiplied.
+ * A pointwise or im2col product goes through the register-tiled kernel
+ * (nn_pw_suits: large maps with shallow products, narrow groups), through
+ * sgemv for a single output column, or through sgemm. exec splits it over
+ * the pool by blocks of output columns (each im2col thread unfolding its
+ * block into its own slot of the scratch), or, when the map is small next
+ * to the weights, by output channels after all threads have unfolded the
+ * whole K x P matrix: every thread then packs only its share of W.
  * Bias, the fused residual and the activation are applied to each output
  * block right after it is computed, while it is in cache. */
 #include <cblas.h>
@@ -425,9 +429,8 @@ static int nn_conv_clamp(const nn_fusion_t *f, float *lo, float *hi)
  * sgemm would zero y, accumulate into it, and leave bias, residual and
  * activation to one more pass: three trips through a large output for a
  * product whose depth K is often only 16 to 160. The x panel of one column
- * tile (K x 16) stays in L1 while every row block reuses it. Measured on
- * MobileNetV2, one thread: 25-40% faster than sgemm on 56x56 to 112x112
- * maps. */
+ * tile (K x 16) stays in L1 while every row block reuses it. (The gain
+ * over sgemm: bench/README.md, "Engine design notes".) */
 
 #define NN_PW_MR 6
 /* On smaller maps (14x14, 7x7) sgemm wins: there the weights, which it
@@ -549,9 +552,6 @@ static void nn_pw_gemm(const nn_pw_args_t *a, int M, int cols)
     }
 }
 
-/* Output rows [m0, m1) x columns [p0, p1) of image-group (n, g):
- * y = W * B (+ bias + residual), then the activation. B holds the unfolded
- * (or pointwise: original) input with row stride ldb, column p0 first. */
 /* Whether the register-tiled kernel does a block's product (rather than
  * sgemm): large maps with shallow products, and narrow groups. */
 static int nn_pw_suits(const nn_conv_params_t *p, int P)
@@ -562,6 +562,9 @@ static int nn_pw_suits(const nn_conv_params_t *p, int P)
     return p->kind == NN_CONV_IM2COL && (large_shallow || p->Mg <= NN_PW_MAX_GROUP_ROWS);
 }
 
+/* Output rows [m0, m1) x columns [p0, p1) of image-group (n, g):
+ * y = W * B (+ bias + residual), then the activation. B holds the unfolded
+ * (or pointwise: original) input with row stride ldb, column p0 first. */
 static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
                           int m1, int p0, int p1, const float *B, int ldb)
 {

@@ -1,6 +1,7 @@
 /* Data movement and shape values: Flatten, Reshape, Transpose, Concat,
- * Split, Slice, Squeeze, Unsqueeze, Pad, Identity, Dropout, Constant, Shape,
- * Gather, Cast.
+ * Split, Slice, Squeeze, Unsqueeze, Pad, Identity, Dropout, Shape, Gather,
+ * Cast. (Constant nodes never reach an op: the loader makes them
+ * constants.)
  *
  * Everything here works on float32 and int64 alike: copies move elements of
  * 4 or 8 bytes. Transpose and Slice share one mechanism: the output is
@@ -20,18 +21,6 @@
 /* Work below this many bytes is not worth waking the pool for. */
 #define NN_SHAPE_PAR_BYTES (256 * 1024)
 
-static const char *nn_onnx_type_name(int64_t t)
-{
-    static const char *const names[] = {
-        "UNDEFINED", "FLOAT",  "UINT8",     "INT8",       "UINT16",
-        "INT16",     "INT32",  "INT64",     "STRING",     "BOOL",
-        "FLOAT16",   "DOUBLE", "UINT32",    "UINT64",     "COMPLEX64",
-        "COMPLEX128", "BFLOAT16"};
-    if (t >= 0 && t < (int64_t)(sizeof names / sizeof names[0]))
-        return names[t];
-    return "unknown";
-}
-
 /* Input 0 present with a float32 or int64 type. */
 static int nn_need_data_input(const nn_call_t *call, nn_error_t *err)
 {
@@ -41,7 +30,7 @@ static int nn_need_data_input(const nn_call_t *call, nn_error_t *err)
     if (dt != NN_DTYPE_FLOAT && dt != NN_DTYPE_INT64)
         return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
                             "input 0 has unsupported type %s",
-                            nn_onnx_type_name(dt));
+                            nn_dtype_name(dt));
     return 0;
 }
 
@@ -967,66 +956,6 @@ void nn_op_pad_exec(const nn_call_t *call)
     }
 }
 
-/* ---- Constant ------------------------------------------------------------- */
-
-typedef struct {
-    const void *src;
-} nn_const_params_t;
-NN_PARAMS_FIT(nn_const_params_t);
-
-int nn_op_constant_prepare(nn_call_t *call, nn_error_t *err)
-{
-    const nn_node_t *node = call->node;
-    nn_tensor_t *out = call->out[0];
-    nn_const_params_t *p = NN_PARAMS(call, nn_const_params_t);
-    const nn_attr_t *a;
-    int64_t n1[1];
-    if ((a = nn_attr_find(node, "value")) && a->type == NN_ATTR_TENSOR &&
-        a->tensor) {
-        if (a->tensor->dtype != NN_DTYPE_FLOAT &&
-            a->tensor->dtype != NN_DTYPE_INT64)
-            return nn_node_fail(err, node, NN_EUNSUPPORTED,
-                                "value of type %s is not supported",
-                                nn_onnx_type_name(a->tensor->dtype));
-        nn_tensor_like(out, a->tensor);
-        p->src = a->tensor->data;
-    } else if ((a = nn_attr_find(node, "value_float")) &&
-               a->type == NN_ATTR_FLOAT) {
-        nn_tensor_set_shape(out, NN_DTYPE_FLOAT, 0, NULL);
-        p->src = &a->f;
-    } else if ((a = nn_attr_find(node, "value_int")) &&
-               a->type == NN_ATTR_INT) {
-        nn_tensor_set_shape(out, NN_DTYPE_INT64, 0, NULL);
-        p->src = &a->i;
-    } else if ((a = nn_attr_find(node, "value_floats")) &&
-               a->type == NN_ATTR_FLOATS) {
-        n1[0] = a->n;
-        nn_tensor_set_shape(out, NN_DTYPE_FLOAT, 1, n1);
-        p->src = a->floats;
-    } else if ((a = nn_attr_find(node, "value_ints")) &&
-               a->type == NN_ATTR_INTS) {
-        n1[0] = a->n;
-        nn_tensor_set_shape(out, NN_DTYPE_INT64, 1, n1);
-        p->src = a->ints;
-    } else {
-        return nn_node_fail(err, node, NN_EUNSUPPORTED,
-                            "needs a value, value_float(s) or value_int(s) "
-                            "attribute");
-    }
-    if (!p->src && nn_tensor_bytes(out) > 0)
-        return nn_node_fail(err, node, NN_EINVAL, "the value has no data");
-    call->flops = 0;
-    return 0;
-}
-
-void nn_op_constant_exec(const nn_call_t *call)
-{
-    const nn_const_params_t *p = NN_PARAMS(call, const nn_const_params_t);
-    size_t bytes = nn_tensor_bytes(call->out[0]);
-    if (bytes)
-        memcpy(call->out[0]->data, p->src, bytes);
-}
-
 /* ---- Shape ---------------------------------------------------------------- */
 
 typedef struct {
@@ -1092,7 +1021,7 @@ int nn_op_gather_prepare(nn_call_t *call, nn_error_t *err)
     if (ix->dtype != NN_DTYPE_INT64)
         return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
                             "indices must be int64, got %s",
-                            nn_onnx_type_name(ix->dtype));
+                            nn_dtype_name(ix->dtype));
     int64_t a = nn_attr_int(call->node, "axis", 0);
     int axis = nn_axis(a, in->rank);
     if (axis < 0)
@@ -1171,7 +1100,7 @@ int nn_op_cast_prepare(nn_call_t *call, nn_error_t *err)
     if (to->i != NN_DTYPE_FLOAT && to->i != NN_DTYPE_INT64)
         return nn_node_fail(err, call->node, NN_EUNSUPPORTED,
                             "cast to %s (%lld) is not supported",
-                            nn_onnx_type_name(to->i), (long long)to->i);
+                            nn_dtype_name(to->i), (long long)to->i);
     const nn_tensor_t *in = call->in[0];
     nn_tensor_set_shape(call->out[0], (nn_dtype_t)to->i, in->rank, in->dims);
     call->flops = (double)nn_tensor_elems(in);
