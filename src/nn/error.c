@@ -4,8 +4,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "graph.h"
-
 const char *nn_strerror(int code)
 {
     switch (code < 0 ? -code : code) {
@@ -24,25 +22,6 @@ int nn_fail(nn_error_t *err, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
-    }
-    return -code;
-}
-
-int nn_node_fail(nn_error_t *err, const nn_node_t *node, int code,
-                 const char *fmt, ...)
-{
-    if (err) {
-        int n = snprintf(err->msg, sizeof err->msg, "node '%s' (%s): ",
-                         node && node->name ? node->name : "?",
-                         node && node->op_type ? node->op_type : "?");
-        if (n < 0)
-            n = 0;
-        if ((size_t)n < sizeof err->msg) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(err->msg + n, sizeof err->msg - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
     }
     return -code;
 }

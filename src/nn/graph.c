@@ -8,6 +8,8 @@
 #include "graph.h"
 
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,4 +453,23 @@ out:
     free(edges);
     free(sorted);
     return rc;
+}
+
+int nn_node_fail(nn_error_t *err, const nn_node_t *node, int code,
+                 const char *fmt, ...)
+{
+    if (err) {
+        int n = snprintf(err->msg, sizeof err->msg, "node '%s' (%s): ",
+                         node && node->name ? node->name : "?",
+                         node && node->op_type ? node->op_type : "?");
+        if (n < 0)
+            n = 0;
+        if ((size_t)n < sizeof err->msg) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(err->msg + n, sizeof err->msg - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return -code;
 }

@@ -109,4 +109,9 @@ void nn_graph_free(nn_graph_t *g);
  * cycle or an input that nothing produces. */
 int nn_graph_sort(nn_graph_t *g, nn_error_t *err);
 
+/* Formats "node 'NAME' (OP): <fmt...>" into err (if not NULL) and
+ * returns -code, as nn_fail does. */
+int nn_node_fail(nn_error_t *err, const nn_node_t *node, int code,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 #endif
