@@ -9,38 +9,43 @@
 #include "classify/image.h"
 #include "util/settings.h"
 
+static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
 #define SRV(f) offsetof(server_config_t, f)
 static const setting_t server_keys[] = {
-    {"listen", SETTING_STRING, SRV(listen), 0, 0, "address to bind (IPv4 or IPv6)"},
-    {"port", SETTING_INT, SRV(port), 0, 65535, "TCP port (0: any free port)"},
-    {"models_dir", SETTING_STRING, SRV(models_dir), 0, 0, "model repository folder"},
-    {"max_connections", SETTING_INT, SRV(max_connections), 1, 1000000,
-     "open connections at most"},
-    {"connection_timeout_s", SETTING_INT, SRV(connection_timeout_s), 1, 86400,
-     "idle keep-alive timeout (longer than the balancer's)"},
-    {"max_body_bytes", SETTING_SIZE, SRV(max_body_bytes), 1024, 1LL << 32,
-     "largest request body (413 above)"},
-    {"max_image_pixels", SETTING_SIZE, SRV(max_image_pixels), 1, 1LL << 32,
-     "largest image by its header (413 above)"},
-    {"min_image_side", SETTING_INT, SRV(min_image_side), 1, 65535,
-     "smallest image width or height (400 below)"},
-    {"max_images_per_request", SETTING_INT, SRV(max_images_per_request), 1, 4096,
-     "images in one request at most"},
-    {"drain_grace_ms", SETTING_INT, SRV(drain_grace_ms), 0, 3600000,
-     "after SIGTERM: not ready but serving for this long"},
-    {"shutdown_timeout_ms", SETTING_INT, SRV(shutdown_timeout_ms), 0, 3600000,
-     "then at most this long to answer what was accepted"},
-    {"log_requests", SETTING_BOOL, SRV(log_requests), 0, 1, "one access-log line per request"},
-    {"log_format", SETTING_STRING, SRV(log_format), 0, 0, "text or json (JSON lines)"},
-    {"log_level", SETTING_STRING, SRV(log_level), 0, 0, "debug, info, warn or error"},
-    {"triton_metrics", SETTING_BOOL, SRV(triton_metrics), 0, 1,
-     "also export Triton's metric names (nv_inference_*)"},
-    {"auth_tokens_file", SETTING_STRING, SRV(auth_tokens_file), 0, 0,
-     "bearer tokens, one per line (unset: no authentication)"},
-    {"auth_health", SETTING_BOOL, SRV(auth_health), 0, 1, "health endpoints need a token too"},
-    {"auth_metrics", SETTING_BOOL, SRV(auth_metrics), 0, 1, "/metrics needs a token too"},
-    {"cors_origins", SETTING_STRING, SRV(cors_origins), 0, 0,
-     "\"*\" or comma-separated origins allowed by CORS (unset: none)"},
+    SETTING("listen", SETTING_STRING, SRV(listen), 0, 0, "address to bind (IPv4 or IPv6)"),
+    SETTING("port", SETTING_INT, SRV(port), 0, 65535, "TCP port (0: any free port)"),
+    SETTING("models_dir", SETTING_STRING, SRV(models_dir), 0, 0, "model repository folder"),
+    SETTING("max_connections", SETTING_INT, SRV(max_connections), 1, 1000000,
+     "open connections at most"),
+    SETTING("connection_timeout_s", SETTING_INT, SRV(connection_timeout_s), 1, 86400,
+     "idle keep-alive timeout (longer than the balancer's)"),
+    SETTING("max_body_bytes", SETTING_SIZE, SRV(max_body_bytes), 1024, 1LL << 32,
+     "largest request body (413 above)"),
+    SETTING("max_image_pixels", SETTING_SIZE, SRV(max_image_pixels), 1, 1LL << 32,
+     "largest image by its header (413 above)"),
+    SETTING("min_image_side", SETTING_INT, SRV(min_image_side), 1, 65535,
+     "smallest image width or height (400 below)"),
+    SETTING("max_images_per_request", SETTING_INT, SRV(max_images_per_request), 1, 4096,
+     "images in one request at most"),
+    SETTING("drain_grace_ms", SETTING_INT, SRV(drain_grace_ms), 0, 3600000,
+     "after SIGTERM: not ready but serving for this long"),
+    SETTING("shutdown_timeout_ms", SETTING_INT, SRV(shutdown_timeout_ms), 0, 3600000,
+     "then at most this long to answer what was accepted"),
+    SETTING("log_requests", SETTING_BOOL, SRV(log_requests), 0, 1, "one access-log line per request"),
+    {"log_format", SETTING_STRING, SRV(log_format), 0, 0, "text or json (JSON lines)",
+     log_formats},
+    {"log_level", SETTING_STRING, SRV(log_level), 0, 0, "debug, info, warn or error",
+     log_levels},
+    SETTING("triton_metrics", SETTING_BOOL, SRV(triton_metrics), 0, 1,
+     "also export Triton's metric names (nv_inference_*)"),
+    SETTING("auth_tokens_file", SETTING_STRING, SRV(auth_tokens_file), 0, 0,
+     "bearer tokens, one per line (unset: no authentication)"),
+    SETTING("auth_health", SETTING_BOOL, SRV(auth_health), 0, 1, "health endpoints need a token too"),
+    SETTING("auth_metrics", SETTING_BOOL, SRV(auth_metrics), 0, 1, "/metrics needs a token too"),
+    SETTING("cors_origins", SETTING_STRING, SRV(cors_origins), 0, 0,
+     "\"*\" or comma-separated origins allowed by CORS (unset: none)"),
 };
 #undef SRV
 #define N_KEYS (sizeof server_keys / sizeof server_keys[0])
@@ -102,21 +107,6 @@ void server_config_usage(FILE *f)
     }
 }
 
-/* Values must make sense together, whatever their source. */
-static int check_values(const server_config_t *cfg, char *msg, size_t msg_size)
-{
-    if (strcmp(cfg->log_format, "text") && strcmp(cfg->log_format, "json")) {
-        snprintf(msg, msg_size, "\"log_format\" must be \"text\" or \"json\"");
-        return -1;
-    }
-    static const char *const levels[] = {"debug", "info", "warn", "error"};
-    for (size_t i = 0; i < 4; i++)
-        if (!strcmp(cfg->log_level, levels[i]))
-            return 0;
-    snprintf(msg, msg_size, "\"log_level\" must be debug, info, warn or error");
-    return -1;
-}
-
 static int set_defaults(server_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -176,7 +166,7 @@ ic_err_t server_config_load(server_config_t *cfg, const char *path,
         return IC_ENOMEM;
     }
     if ((path && apply_file(cfg, path, msg, msg_size)) || apply_env(cfg, msg, msg_size) ||
-        apply_flags(cfg, flags, n_flags, msg, msg_size) || check_values(cfg, msg, msg_size)) {
+        apply_flags(cfg, flags, n_flags, msg, msg_size)) {
         server_config_free(cfg);
         return IC_ECONFIG;
     }

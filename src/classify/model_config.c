@@ -10,17 +10,17 @@
 
 #define MDL(f) offsetof(model_config_t, f)
 static const setting_t model_keys[] = {
-    {"model", SETTING_STRING, MDL(model_path), 0, 0, NULL},
-    {"labels", SETTING_STRING, MDL(labels_path), 0, 0, NULL},
-    {"version", SETTING_STRING, MDL(version), 0, 0, NULL},
-    {"max_batch_size", SETTING_INT, MDL(batching.max_batch_size), 1, 1024, NULL},
-    {"max_queue_delay_us", SETTING_INT, MDL(batching.max_queue_delay_us), 0, 10000000,
-     NULL},
-    {"instances", SETTING_INT, MDL(batching.instances), 1, 64, NULL},
-    {"threads", SETTING_INT, MDL(batching.threads), 1, 256, NULL},
-    {"queue_capacity", SETTING_INT, MDL(batching.queue_capacity), 1, 1000000, NULL},
-    {"top_k", SETTING_INT, MDL(top_k), 1, 100000, NULL},
-    {"timeout_ms", SETTING_INT, MDL(timeout_ms), 1, 3600000, NULL},
+    SETTING("model", SETTING_STRING, MDL(model_path), 0, 0, NULL),
+    SETTING("labels", SETTING_STRING, MDL(labels_path), 0, 0, NULL),
+    SETTING("version", SETTING_STRING, MDL(version), 0, 0, NULL),
+    SETTING("max_batch_size", SETTING_INT, MDL(batching.max_batch_size), 1, 1024, NULL),
+    SETTING("max_queue_delay_us", SETTING_INT, MDL(batching.max_queue_delay_us), 0, 10000000,
+     NULL),
+    SETTING("instances", SETTING_INT, MDL(batching.instances), 1, 64, NULL),
+    SETTING("threads", SETTING_INT, MDL(batching.threads), 1, 256, NULL),
+    SETTING("queue_capacity", SETTING_INT, MDL(batching.queue_capacity), 1, 1000000, NULL),
+    SETTING("top_k", SETTING_INT, MDL(top_k), 1, 100000, NULL),
+    SETTING("timeout_ms", SETTING_INT, MDL(timeout_ms), 1, 3600000, NULL),
 };
 #undef MDL
 #define N_MODEL_KEYS (sizeof model_keys / sizeof model_keys[0])

@@ -117,6 +117,8 @@ ic_err_t body_start_form(body_t *b, struct MHD_Connection *conn)
 
 ic_err_t body_feed(body_t *b, const char *data, size_t size)
 {
+    if (size == 0)
+        return IC_OK;
     if (b->too_large || b->len + size > b->max_bytes) {
         b->too_large = 1; /* keep reading (and dropping) to answer 413 cleanly */
         return IC_OK;
@@ -239,7 +241,7 @@ static void media_type(const char *content_type, char *type, size_t size)
     if (!content_type)
         return;
     size_t n = strcspn(content_type, ";");
-    while (n > 0 && content_type[n - 1] == ' ')
+    while (n > 0 && (content_type[n - 1] == ' ' || content_type[n - 1] == '\t'))
         n--;
     snprintf(type, size, "%.*s", (int)n, content_type);
 }

@@ -22,10 +22,33 @@ static int set_int(void *base, const setting_t *k, long long v, char *msg,
     return 0;
 }
 
-/* Replaces the string field with a copy of v. */
+/* "a, b or c": the choices, for a message. */
+static void list_choices(const char *const *choices, char *buf, size_t size)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; choices[i] && at < size; i++)
+        at += (size_t)snprintf(buf + at, size - at, "%s%s", i == 0 ? ""
+                                                           : choices[i + 1] ? ", "
+                                                                            : " or ",
+                               choices[i]);
+}
+
+/* Replaces the string field with a copy of v, if v is one of the choices. */
 static int set_string(void *base, const setting_t *k, const char *v, char *msg,
                       size_t msg_size)
 {
+    if (k->choices) {
+        int i = 0;
+        while (k->choices[i] && strcmp(k->choices[i], v) != 0)
+            i++;
+        if (!k->choices[i]) {
+            char allowed[200];
+            list_choices(k->choices, allowed, sizeof allowed);
+            snprintf(msg, msg_size, "\"%s\" must be %s", k->name, allowed);
+            return -1;
+        }
+    }
     char **p = (char **)((char *)base + k->offset);
     char *copy = strdup(v);
     if (!copy) {
@@ -90,7 +113,13 @@ int settings_apply_text(void *base, const setting_t *k, const char *v, const cha
             snprintf(msg, msg_size, "%s must not be empty", what);
             return -1;
         }
-        return set_string(base, k, v, msg, msg_size);
+        if (set_string(base, k, v, msg, msg_size)) {
+            char inner[300];
+            snprintf(inner, sizeof inner, "%s", msg);
+            snprintf(msg, msg_size, "%s: %s", what, inner);
+            return -1;
+        }
+        return 0;
     }
     long long n;
     char *end;

@@ -24,7 +24,12 @@ typedef struct setting {
     size_t offset;        /* of the field in the struct */
     long long min, max;   /* integers: the range allowed */
     const char *help;     /* one line for --help, or NULL */
+    const char *const *choices; /* strings: the values allowed (NULL-
+                                   terminated), or NULL for any */
 } setting_t;
+
+/* A table entry whose string takes any value. */
+#define SETTING(name, type, offset, min, max, help) {name, type, offset, min, max, help, NULL}
 
 /* Applies every key of obj to the struct at base. A key not in the table
  * is an error unless it is `skip` (a key the caller reads itself). */
