@@ -105,22 +105,14 @@ int settings_apply_json(void *base, const setting_t *keys, size_t n, const json_
     return 0;
 }
 
-int settings_apply_text(void *base, const setting_t *k, const char *v, const char *what,
-                        char *msg, size_t msg_size)
+/* The value of a key as text. Returns 0; 1 with a message that names the
+ * source (the text is not a number); or -1 with one the caller prefixes
+ * with the source (the value is out of range or not a choice). */
+static int set_from_text(void *base, const setting_t *k, const char *v, const char *what,
+                         char *msg, size_t msg_size)
 {
-    if (k->type == SETTING_STRING) {
-        if (!*v) {
-            snprintf(msg, msg_size, "%s must not be empty", what);
-            return -1;
-        }
-        if (set_string(base, k, v, msg, msg_size)) {
-            char inner[300];
-            snprintf(inner, sizeof inner, "%s", msg);
-            snprintf(msg, msg_size, "%s: %s", what, inner);
-            return -1;
-        }
-        return 0;
-    }
+    if (k->type == SETTING_STRING)
+        return set_string(base, k, v, msg, msg_size);
     long long n;
     char *end;
     errno = 0;
@@ -131,16 +123,26 @@ int settings_apply_text(void *base, const setting_t *k, const char *v, const cha
         if (errno || end == v || *end || k->type == SETTING_BOOL) {
             snprintf(msg, msg_size, "%s=\"%s\" is not %s", what, v,
                      k->type == SETTING_BOOL ? "true or false" : "an integer");
-            return -1;
+            return 1; /* names its source already */
         }
     }
-    if (set_int(base, k, n, msg, msg_size)) {
-        char inner[200];
-        snprintf(inner, sizeof inner, "%s", msg);
-        snprintf(msg, msg_size, "%s: %s", what, inner);
+    return set_int(base, k, n, msg, msg_size);
+}
+
+int settings_apply_text(void *base, const setting_t *k, const char *v, const char *what,
+                        char *msg, size_t msg_size)
+{
+    if (k->type == SETTING_STRING && !*v) {
+        snprintf(msg, msg_size, "%s must not be empty", what);
         return -1;
     }
-    return 0;
+    int rc = set_from_text(base, k, v, what, msg, msg_size);
+    if (rc < 0) {
+        char inner[300];
+        snprintf(inner, sizeof inner, "%s", msg);
+        snprintf(msg, msg_size, "%s: %s", what, inner);
+    }
+    return rc ? -1 : 0;
 }
 
 int settings_read_file(const char *path, int optional, json_t **out, char *msg,
