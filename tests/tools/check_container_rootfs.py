@@ -271,7 +271,7 @@ def main():
         if not shutil.which("mmdebstrap"):
             sys.exit("mmdebstrap is not installed (apt-get install mmdebstrap)")
         say(f"making {base} with mmdebstrap (once)")
-        subprocess.run(["mmdebstrap", "--variant=minbase", "--mode=root", "bookworm",
+        subprocess.run(["mmdebstrap", "--variant=minbase", "--mode=root", "--format=tar", "bookworm",
                         base + ".part"], check=True, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL)
         os.rename(base + ".part", base)

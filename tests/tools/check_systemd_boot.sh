@@ -40,7 +40,7 @@ if [ ! -f "$BASE" ]; then
     command -v mmdebstrap >/dev/null ||
         { echo "check_systemd_boot: mmdebstrap missing (apt-get install mmdebstrap)"; exit 1; }
     echo "check_systemd_boot: making $BASE with mmdebstrap (once)"
-    mmdebstrap --variant=minbase --mode=root bookworm "$BASE.part" </dev/null >/dev/null
+    mmdebstrap --variant=minbase --mode=root --format=tar bookworm "$BASE.part" </dev/null >/dev/null
     mv "$BASE.part" "$BASE"
 fi
 
