@@ -34,6 +34,10 @@ TEST_SRC   := $(sort $(shell find tests -name 'test_*.c' -not -path 'tests/util/
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/util/*.c))
 
+.PHONY: all test unit conformance asan clean models run bench lint deploy-check include-graph
+.SECONDARY:
+all: $(BUILD)/imgclassd $(BUILD)/imgclass $(BUILD)/conformance $(TESTS)
+
 # ---- Debian packages: `make run` installs what DEB_RUN lacks, `make test` DEB_RUN and
 # DEB_TEST, `make deploy-check` DEB_RUN and DEB_DEPLOY, `make deps` all of them
 # (tools/deps.sh: silent when nothing is missing; not root: says what to run).
@@ -58,10 +62,6 @@ deps-test:
 deps-deploy:
 	@tools/deps.sh "make $(DEPS_GOAL)" $(DEB_RUN) $(DEB_DEPLOY)
 # ---- end of Debian packages
-
-.PHONY: all test unit conformance asan clean models run bench lint deploy-check include-graph
-.SECONDARY:
-all: $(BUILD)/imgclassd $(BUILD)/imgclass $(BUILD)/conformance $(TESTS)
 
 $(GEN): $(ONNX_PROTO)
 	@mkdir -p $(dir $@)
