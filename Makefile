@@ -33,6 +33,7 @@ SERVER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRC))
 TEST_SRC   := $(sort $(shell find tests -name 'test_*.c' -not -path 'tests/util/*' 2>/dev/null))
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/util/*.c))
+$(BUILD)/tests/%.o: CFLAGS += -Itests
 
 .PHONY: all test unit conformance asan clean models run bench lint deploy-check include-graph
 .SECONDARY:
