@@ -26,6 +26,7 @@ arguments). Python 3 standard library and nm (binutils).
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -264,4 +265,5 @@ def main():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quietly, into head or less
     sys.exit(main())
