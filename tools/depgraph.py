@@ -15,8 +15,9 @@ sorted, with the modules it depends on:
                  includes are left out.
   link level     A -> B when A's object (BUILD/<path of A.c>.o, default BUILD
                  build) has an undefined symbol that B's object defines (nm).
-                 A module without a .c has no object; a missing object is
-                 named (run make first).
+                 Only the ROOTs' objects are read, so `depgraph.py src/server`
+                 leaves out its links into src/nn. A module without a .c has
+                 no object; a missing object is named (run make first).
 
 --check exits 1 when either graph has a cycle, naming each one: the modules
 of every strongly connected component and the edges among them, which are
