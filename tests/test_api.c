@@ -21,7 +21,7 @@ static td_daemon_t d;
 static void setup(void)
 {
     static const char *const env[] = {"IMGCLASSD_MAX_BODY_BYTES=4000000", NULL};
-    td_start(&d, "tests/models", env, 1, 60);
+    td_start(&d, tu_test_models(), env, 1, 60);
 }
 
 static void teardown(void)
@@ -486,6 +486,7 @@ END_TEST
 
 int main(void)
 {
+    tu_require_shared();
     Suite *s = suite_create("api");
     TCase *tc = tcase_create("daemon");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -197,8 +197,8 @@ int main(void)
     tcase_add_test(tc, test_garbage);
     tcase_add_test(tc, test_resnet18_optimised);
     tcase_add_test(tc, test_convnext_chains_fused);
-    tcase_add_test(tc, test_batch_limits);
-    tcase_add_test(tc, test_concurrent_contexts);
+    tu_add_shared_test(tc, test_batch_limits);
+    tu_add_shared_test(tc, test_concurrent_contexts);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

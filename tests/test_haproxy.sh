@@ -4,7 +4,8 @@
 #
 #   tests/test_haproxy.sh        (from the repository; about 40 s)
 #
-# Two daemons (build/imgclassd, env IMGCLASSD) serve tests/models on free
+# Two daemons (build/imgclassd, env IMGCLASSD) serve tests/models (made for
+# SHARED by tests/tools/test_models.py) on free
 # loopback ports with IMGCLASSD_DRAIN_GRACE_MS=3000; HAProxy runs
 # conf/haproxy/imgclassd.cfg (from `defaults` on; loopback addresses and free
 # ports put in) in the foreground; wrk posts ../shared/imagenet/images/cat.jpg
@@ -20,6 +21,7 @@
 # Each phase passes when wrk saw no non-200 answer and no socket error, and
 # HAProxy's backend counted no 5xx, connection or response error, retry or
 # redispatch (so not even a connection attempt hit a closed daemon).
+# Without SHARED/imagenet it says so in one line and exits 77 (skipped).
 # Needs: haproxy, wrk, curl, python3 (Debian packages). Env: IMGCLASSD,
 # IMGCLASS_SHARED (default ../shared), DRAIN_GRACE_MS (default 3000),
 # KEEP=1 keeps the work folder (logs, haproxy.cfg, wrk output).
@@ -34,6 +36,8 @@ for tool in haproxy wrk curl python3; do
         { echo "test_haproxy: $tool is missing (apt-get install haproxy wrk curl)"; exit 1; }
 done
 [ -x "$IMGCLASSD" ] || { echo "test_haproxy: no $IMGCLASSD (make build/imgclassd)"; exit 1; }
+[ -d "$SHARED/imagenet" ] ||
+    { echo "SKIP test_haproxy: needs $SHARED/imagenet (SHARED=$SHARED): not found"; exit 77; }
 [ -r "$IMAGE" ] || { echo "test_haproxy: no $IMAGE"; exit 1; }
 
 WORK=$(mktemp -d /tmp/imgclassd-haproxy.XXXXXX)
@@ -52,6 +56,7 @@ cleanup() {
     if [ "${KEEP:-0}" = 1 ]; then echo "test_haproxy: kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+python3 tests/tools/test_models.py "$SHARED" "$WORK/models"
 
 elapsed() { python3 -c "import time; print(f'{time.time() - $T0:5.1f}')"; }
 log() { echo "[$(elapsed) s] $*"; }
@@ -65,7 +70,7 @@ print(*[s.getsockname()[1] for s in ss])')
 
 start_daemon() {
     local n=$1
-    IMGCLASSD_PORT=${PORT[$n]} IMGCLASSD_LISTEN=127.0.0.1 IMGCLASSD_MODELS_DIR=tests/models \
+    IMGCLASSD_PORT=${PORT[$n]} IMGCLASSD_LISTEN=127.0.0.1 IMGCLASSD_MODELS_DIR="$WORK/models" \
         IMGCLASSD_DRAIN_GRACE_MS=$GRACE IMGCLASSD_LOG_REQUESTS=false \
         "$IMGCLASSD" >>"$WORK/daemon-$n.log" 2>&1 </dev/null &
     PID[$n]=$!

@@ -1257,10 +1257,10 @@ int main(void)
     TCase *dec = tcase_create("decode");
     tcase_set_timeout(dec, 60);
     tcase_add_test(dec, sniff);
-    tcase_add_test(dec, photos_png_and_jpeg_agree);
-    tcase_add_test(dec, truncated_files_are_corrupt);
-    tcase_add_test(dec, jpeg_extraneous_bytes);
-    tcase_add_test(dec, png_crc_errors_are_corrupt);
+    tu_add_shared_test(dec, photos_png_and_jpeg_agree);
+    tu_add_shared_test(dec, truncated_files_are_corrupt);
+    tu_add_shared_test(dec, jpeg_extraneous_bytes);
+    tu_add_shared_test(dec, png_crc_errors_are_corrupt);
     tcase_add_test(dec, garbage_is_not_an_image);
     tcase_add_test(dec, huge_headers_are_refused_before_allocation);
     tcase_add_test(dec, tiny_images_are_too_small);
@@ -1269,13 +1269,13 @@ int main(void)
     tcase_add_test(dec, jpeg_cmyk);
     tcase_add_test(dec, jpeg_exif_orientation);
     tcase_add_test(dec, jpeg_exif_malformed);
-    tcase_add_test(dec, jpeg_scaled_decode);
+    tu_add_shared_test(dec, jpeg_scaled_decode);
     suite_add_tcase(s, dec);
 
     TCase *pre = tcase_create("preprocess");
     tcase_set_timeout(pre, 120); /* torchvision's import alone takes seconds */
-    tcase_add_test(pre, torchvision_pipelines);
-    tcase_add_test(pre, tensorflow_stretch_matches_images_224);
+    tu_add_shared_test(pre, torchvision_pipelines);
+    tu_add_shared_test(pre, tensorflow_stretch_matches_images_224);
     tcase_add_test(pre, pre_run_layout_and_channels);
     tcase_add_test(pre, pre_run_refuses_what_it_cannot_do);
     tcase_add_test(pre, decode_hint);

@@ -174,8 +174,13 @@ END_TEST
 /* ---- classify ---- */
 
 /* The test model folder: the shared MobileNet v2 with Coral's preprocessing
- * (tests/models/README.md). */
-#define CLASSIFY_MODEL "tests/models/mobilenet_v2"
+ * (tests/models/README.md), from the test repository (tu_test_models). */
+static const char *classify_model(void)
+{
+    static char dir[600];
+    return tu_path(dir, sizeof dir, "%s/mobilenet_v2", tu_test_models());
+}
+#define CLASSIFY_MODEL classify_model()
 #define OUT_SIZE (256 * 1024)
 
 /* The score lines after the line that is exactly `image` in a classify
@@ -462,6 +467,7 @@ END_TEST
 
 int main(void)
 {
+    tu_require_shared();
     Suite *s = suite_create("imgclass");
     TCase *tc = tcase_create("cli");
     tcase_set_timeout(tc, 120);

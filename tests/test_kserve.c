@@ -32,7 +32,7 @@ static void setup(void)
 {
     /* No drain grace: the suite's end need not wait for a balancer. */
     static const char *const env[] = {"IMGCLASSD_DRAIN_GRACE_MS=0", NULL};
-    td_start(&d, "tests/models", env, 1, 60);
+    td_start(&d, tu_test_models(), env, 1, 60);
 }
 
 static void teardown(void)
@@ -962,14 +962,15 @@ int main(void)
 {
     Suite *s = suite_create("kserve");
     TCase *tc = tcase_create("daemon");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
+    if (tu_have_shared()) /* the daemon serves the test repository */
+        tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, metadata);
-    tcase_add_test(tc, fp32_json);
-    tcase_add_test(tc, fp32_binary);
-    tcase_add_test(tc, bytes_json);
-    tcase_add_test(tc, bytes_binary);
-    tcase_add_test(tc, errors);
+    tu_add_shared_test(tc, metadata);
+    tu_add_shared_test(tc, fp32_json);
+    tu_add_shared_test(tc, fp32_binary);
+    tu_add_shared_test(tc, bytes_json);
+    tu_add_shared_test(tc, bytes_binary);
+    tu_add_shared_test(tc, errors);
     suite_add_tcase(s, tc);
     TCase *alone = tcase_create("unloaded");
     tcase_set_timeout(alone, 60);

@@ -39,11 +39,13 @@ static photo_t ph[N_PHOTOS];
 
 
 /* Reads the photos and computes each one's top-1 with the engine directly
- * (same config, decoder and preprocessing as the daemon's model). */
-static void load_photos(const char *model_dir)
+ * (same config, decoder and preprocessing as the daemon's model: the test
+ * repository's model `name`). */
+static void load_photos(const char *name)
 {
     model_config_t mc;
-    char msg[512];
+    char msg[512], model_dir[600];
+    tu_path(model_dir, sizeof model_dir, "%s/%s", tu_test_models(), name);
     ck_assert_msg(model_config_load(&mc, model_dir, msg, sizeof msg) == 0, "%s", msg);
     nn_model_t *m;
     nn_error_t err;
@@ -169,9 +171,9 @@ static void run_clients(client_t *cl, int n)
 
 START_TEST(concurrent_clients)
 {
-    load_photos("tests/models/mobilenet_v1");
+    load_photos("mobilenet_v1");
     td_daemon_t d;
-    td_start(&d, "tests/models", NULL, 1, 60);
+    td_start(&d, tu_test_models(), NULL, 1, 60);
     client_t cl[64];
     for (int i = 0; i < 64; i++)
         cl[i] = (client_t){.d = &d, .path = "/v1/models/mobilenet_v1:classify",
@@ -204,10 +206,10 @@ END_TEST
 
 START_TEST(sigterm_under_load)
 {
-    load_photos("tests/models/mobilenet_v1");
+    load_photos("mobilenet_v1");
     td_daemon_t d;
     static const char *const env[] = {"IMGCLASSD_DRAIN_GRACE_MS=800", NULL};
-    td_start(&d, "tests/models", env, 1, 60);
+    td_start(&d, tu_test_models(), env, 1, 60);
     atomic_int stop = 0;
     client_t cl[32];
     for (int i = 0; i < 32; i++)
@@ -313,7 +315,7 @@ static const char *model_version(const td_daemon_t *d, char *buf, size_t size)
 
 START_TEST(sighup_reload)
 {
-    load_photos("tests/models/mobilenet_v1");
+    load_photos("mobilenet_v1");
     char dir[256], p[600], q[600], v[64];
     make_repo(dir, sizeof dir, "", "1");
     td_daemon_t d;
@@ -512,6 +514,7 @@ END_TEST
 
 int main(void)
 {
+    tu_require_shared();
     curl_global_init(CURL_GLOBAL_ALL);
     Suite *s = suite_create("load");
     TCase *tc = tcase_create("daemon");

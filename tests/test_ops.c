@@ -64,7 +64,7 @@ START_TEST(flags_and_help)
 
     /* No config file at all: --port and --models are enough. */
     td_daemon_t d;
-    td_start_flags(&d, "tests/models", NULL, NULL, 1, 60);
+    td_start_flags(&d, tu_test_models(), NULL, NULL, 1, 60);
     td_response_t r;
     ck_assert_int_eq(td_request(&d, "GET", "/v1/models/mobilenet_v1", NULL, NULL, 0, NULL,
                                 &r), 0);
@@ -85,7 +85,7 @@ START_TEST(bearer_tokens)
     snprintf(arg, sizeof arg, "IMGCLASSD_AUTH_TOKENS_FILE=%s", path);
     const char *env[] = {arg, NULL};
     td_daemon_t d;
-    td_start(&d, "tests/models", env, 1, 60);
+    td_start(&d, tu_test_models(), env, 1, 60);
     td_response_t r;
     char buf[128];
     /* Models and inference need a token; health and metrics stay open. */
@@ -115,7 +115,7 @@ START_TEST(bearer_tokens)
 
     /* Metrics can be closed too. */
     const char *env2[] = {arg, "IMGCLASSD_AUTH_METRICS=true", NULL};
-    td_start(&d, "tests/models", env2, 1, 60);
+    td_start(&d, tu_test_models(), env2, 1, 60);
     ck_assert_int_eq(td_request(&d, "GET", "/metrics", NULL, NULL, 0, NULL, &r), 0);
     ck_assert_int_eq(r.status, 401);
     td_response_free(&r);
@@ -132,7 +132,7 @@ START_TEST(cors)
 {
     const char *env[] = {"IMGCLASSD_CORS_ORIGINS=https://a.example, https://b.example", NULL};
     td_daemon_t d;
-    td_start(&d, "tests/models", env, 1, 60);
+    td_start(&d, tu_test_models(), env, 1, 60);
     td_response_t r;
     char buf[256];
     ck_assert_int_eq(td_request(&d, "OPTIONS", "/v1/models/mobilenet_v1:classify", NULL,
@@ -163,7 +163,7 @@ START_TEST(json_access_log)
 {
     const char *env[] = {"IMGCLASSD_LOG_FORMAT=json", "IMGCLASSD_TRITON_METRICS=true", NULL};
     td_daemon_t d;
-    td_start(&d, "tests/models", env, 1, 60);
+    td_start(&d, tu_test_models(), env, 1, 60);
     char p[512];
     size_t n;
     void *img = td_read_file(tu_path(p, sizeof p, "%s/imagenet/images/cat.jpg",
@@ -225,6 +225,7 @@ END_TEST
 
 int main(void)
 {
+    tu_require_shared();
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("daemon");
     tcase_set_timeout(tc, 300);

@@ -135,6 +135,7 @@ END_TEST
 
 int main(void)
 {
+    tu_require_shared();
     Suite *s = suite_create("shared-imagenet");
     TCase *tc = tcase_create("pretrained");
     tcase_set_timeout(tc, 120);

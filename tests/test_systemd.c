@@ -1,7 +1,7 @@
 /* The daemon and systemd's notification protocol, checked from systemd's
  * side: each test binds its own NOTIFY_SOCKET (an AF_UNIX datagram socket,
  * as the service manager does), starts build/imgclassd (env IMGCLASSD) on
- * tests/models with NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID set, and
+ * tests/models (tu_test_models) with NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID set, and
  * reads what it sends:
  *   - READY=1 only once the models are loaded (/readyz is 200 when it comes),
  *     or with a "not ready" STATUS when a model fails to load;
@@ -286,10 +286,10 @@ static long get_status(const td_daemon_t *d, const char *path)
     return status;
 }
 
-static int add_model_link(const char *repo, const char *name, const char *cwd)
+static int add_model_link(const char *repo, const char *name)
 {
     char target[1200], link[256];
-    snprintf(target, sizeof target, "%s/tests/models/%s", cwd, name);
+    snprintf(target, sizeof target, "%s/%s", tu_test_models(), name);
     snprintf(link, sizeof link, "%s/%s", repo, name);
     return symlink(target, link);
 }
@@ -328,16 +328,14 @@ static void model_state(const td_daemon_t *d, const char *name, char *state, siz
     td_response_free(&r);
 }
 
-/* A model repository: symlinks to tests/models/<name> folders (their configs
- * name ../shared by relative paths, resolved from the real folders). */
+/* A model repository: symlinks to the test repository's <name> folders
+ * (tu_test_models: tests/models with absolute paths into SHARED). */
 static void make_repo(char *dir, size_t size, const char *const *models)
 {
     snprintf(dir, size, "%s/repo-XXXXXX", g_work);
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    char cwd[1024];
-    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
     for (int i = 0; models[i]; i++)
-        ck_assert_int_eq(add_model_link(dir, models[i], cwd), 0);
+        ck_assert_int_eq(add_model_link(dir, models[i]), 0);
 }
 
 static void remove_repo(const char *dir)
@@ -353,7 +351,7 @@ START_TEST(life_cycle)
     notifier_t n;
     notifier_open(&n);
     td_daemon_t d;
-    start(&d, &n, "tests/models", 0, NULL);
+    start(&d, &n, tu_test_models(), 0, NULL);
     message_t m;
     char seen[4096] = "";
 
@@ -450,9 +448,7 @@ START_TEST(reload_adds_model)
     model_state(&d, "mobilenet_v2", state, sizeof state);
     ck_assert_str_eq(state, "absent");
 
-    char cwd[1024];
-    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
-    ck_assert_int_eq(add_model_link(repo, "mobilenet_v2", cwd), 0);
+    ck_assert_int_eq(add_model_link(repo, "mobilenet_v2"), 0);
     ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
     expect(&n, &d, "RELOADING=1", 10, &m, seen, sizeof seen, NULL);
     expect(&n, &d, "READY=1", 60, &m, seen, sizeof seen, NULL);
@@ -506,7 +502,7 @@ START_TEST(watchdog_other_pid)
     notifier_t n;
     notifier_open(&n);
     td_daemon_t d;
-    start(&d, &n, "tests/models", getpid(), NULL);
+    start(&d, &n, tu_test_models(), getpid(), NULL);
     message_t m;
     char seen[4096] = "";
     int wd = 0;
@@ -534,6 +530,7 @@ static void add(Suite *s, const char *name, const TTest *test)
 
 int main(void)
 {
+    tu_require_shared();
     Suite *s = suite_create("systemd");
     add(s, "life_cycle", life_cycle);
     add(s, "reload_adds_model", reload_adds_model);
