@@ -8,6 +8,7 @@
 
 #include "nn/error.h"
 #include "nn/op.h"
+#include "nn/ops/args.h"
 
 /* gcc's -O2 cost model ("very cheap") refuses loops of unknown trip
  * count, and with trapping math it will not if-convert the clamps of

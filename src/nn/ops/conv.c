@@ -29,6 +29,7 @@
 
 #include "nn/error.h"
 #include "nn/op.h"
+#include "nn/ops/args.h"
 
 /* gcc's -O2 cost model refuses loops of unknown trip count (bias fill,
  * strided im2col copies, BatchNormalization); ask for the usual one. */

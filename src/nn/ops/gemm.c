@@ -10,6 +10,7 @@
 
 #include "nn/error.h"
 #include "nn/op.h"
+#include "nn/ops/args.h"
 
 /* Below this many multiply-adds a product runs on one thread. */
 #define NN_GEMM_PAR_MIN (64 * 1024)

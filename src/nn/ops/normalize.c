@@ -12,6 +12,7 @@
 
 #include "nn/error.h"
 #include "nn/op.h"
+#include "nn/ops/args.h"
 
 /* Below this many elements the pool's hand-off costs more than it saves. */
 #define NN_NORM_PAR_ELEMS (32 * 1024)

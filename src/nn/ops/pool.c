@@ -8,6 +8,7 @@
 
 #include "nn/error.h"
 #include "nn/op.h"
+#include "nn/ops/args.h"
 
 /* gcc's -O2 cost model ("very cheap") refuses loops of unknown trip count;
  * these are the hot row loops, so ask for the usual one. */

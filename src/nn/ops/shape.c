@@ -17,6 +17,7 @@
 
 #include "nn/error.h"
 #include "nn/op.h"
+#include "nn/ops/args.h"
 
 /* Work below this many bytes is not worth waking the pool for. */
 #define NN_SHAPE_PAR_BYTES (256 * 1024)
