@@ -74,7 +74,7 @@ ic_err_t pre_config_parse(const json_t *obj, int width, int height, int channels
  * times the resize target on each side ("none": no shrinking). Sets only
  * want_width and want_height. An image the hint shrinks stays within
  * 1.2/255 (mean) of torchvision's tensor; one it does not shrink matches
- * it exactly (tests/test_image.c holds both). */
+ * it exactly (tests/classify/test_image.c holds both). */
 void pre_decode_hint(const pre_config_t *cfg, img_limits_t *lim);
 
 /* Writes channels * height * width floats to out (CHW). Returns IC_OK,

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference tensors for tests/test_image.c: torchvision's own preprocessing.
+"""Reference tensors for tests/classify/test_image.c: torchvision's own preprocessing.
 
 usage: torchvision_ref.py OUT_DIR IMAGE_DIR CASE...
 

@@ -24,7 +24,7 @@
 # Needs Debian's `prometheus` package (prometheus and promtool) and curl.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 IMGCLASSD=${IMGCLASSD:-build/imgclassd}
 PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}

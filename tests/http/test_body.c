@@ -7,7 +7,7 @@
  * Not here: body_start_form and body_images on a form need a real post
  * processor, which libmicrohttpd only makes for a live connection (it reads
  * the Content-Type and boundary from the request); multipart bodies from
- * end to end are the daemon suites' (tests/test_api.c, test_hostile.c). */
+ * end to end are the daemon suites' (tests/e2e/test_api.c, tests/nn/test_hostile.c). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
