@@ -106,8 +106,10 @@ chroot "$R" systemctl mask console-getty.service getty@.service >/dev/null 2>&1 
 systemd-nspawn -D "$R" -b --register=no --keep-unit --private-network -M "$MACHINE" \
     --console=passive >"$WORK/nspawn.log" 2>&1 </dev/null &
 NSPAWN_PID=$!
+# The container's init: systemd-nspawn's child that runs systemd. (It first
+# forks a helper that exits at once; taking any child would race with it.)
 for _ in $(seq 100); do
-    LEADER=$(pgrep -P "$NSPAWN_PID" | head -1 || true)
+    LEADER=$(pgrep -P "$NSPAWN_PID" -x systemd | head -1 || true)
     [ -n "$LEADER" ] && break
     sleep 0.1
 done
