@@ -80,6 +80,22 @@ const nn_tensor_info_t *nn_model_output(const nn_model_t *model, int i);
  * uses it not to apply softmax to probabilities twice. */
 const char *nn_model_output_op(const nn_model_t *model, int i);
 
+/* The instruction set the model's kernels use: "avx512", "avx2" or
+ * "generic" (the best the CPU has, or IMGCLASS_ISA's, when it loaded). */
+const char *nn_model_isa(const nn_model_t *model);
+
+/* The CPU as the engine sees it. */
+typedef struct nn_cpu_info {
+    int avx2, fma, avx512f, avx512bw, avx512vl, avx512dq, avx512_vnni, avx512_bf16;
+    const char *best;  /* the highest instruction set it can run */
+    const char *isa;   /* the one models load with (IMGCLASS_ISA applied) */
+    int forced;        /* IMGCLASS_ISA chose it */
+    const char *kernels; /* which kernels that instruction set brings */
+} nn_cpu_info_t;
+/* Fills info. Returns 0, or -NN_EINVAL for an IMGCLASS_ISA that names no
+ * instruction set or one the CPU lacks (models then refuse to load too). */
+int nn_cpu_info(nn_cpu_info_t *info, nn_error_t *err);
+
 /* Figures for people sizing a model (per image, i.e. at batch 1). */
 typedef struct nn_model_stats {
     size_t weight_bytes;     /* constant tensors after folding */

@@ -26,6 +26,7 @@ typedef struct op_count {
 
 struct nn_model {
     nn_graph_t g;
+    nn_cpu_t cpu;
     nn_tensor_info_t *inputs, *outputs;
     int64_t *input_image_elems, *output_image_elems; /* at batch 1 */
     int batch_symbolic;
@@ -246,7 +247,10 @@ int nn_model_load_ex(nn_model_t **out, const void *data, size_t size,
     if (!m)
         return nn_fail(err, NN_ENOMEM, "out of memory loading the model");
     nn_plan_t *probe = NULL;
-    int rc = nn_onnx_load(&m->g, data, size, base_dir, err);
+    int rc = nn_cpu_detect(&m->cpu, err);
+    if (rc == 0)
+        rc = nn_onnx_load(&m->g, data, size, base_dir, err);
+    m->g.isa = m->cpu.isa;
     if (rc == 0 && (rc = count_ops(m)))
         nn_fail(err, NN_ENOMEM, "out of memory loading the model");
     if (rc == 0 && opt && opt->n_consts)
@@ -365,6 +369,32 @@ static int nn_is_layout_op(nn_op_t op)
     default:
         return 0;
     }
+}
+
+const char *nn_model_isa(const nn_model_t *m)
+{
+    return nn_isa_name(m->g.isa);
+}
+
+int nn_cpu_info(nn_cpu_info_t *info, nn_error_t *err)
+{
+    nn_cpu_t c;
+    int rc = nn_cpu_detect(&c, err);
+    *info = (nn_cpu_info_t){
+        .avx2 = c.avx2,
+        .fma = c.fma,
+        .avx512f = c.avx512f,
+        .avx512bw = c.avx512bw,
+        .avx512vl = c.avx512vl,
+        .avx512dq = c.avx512dq,
+        .avx512_vnni = c.avx512_vnni,
+        .avx512_bf16 = c.avx512_bf16,
+        .best = nn_isa_name(c.best),
+        .isa = nn_isa_name(c.isa),
+        .forced = c.forced,
+        .kernels = nn_isa_kernels(c.isa),
+    };
+    return rc;
 }
 
 const char *nn_model_output_op(const nn_model_t *m, int i)

@@ -4,6 +4,7 @@
 #ifndef NN_GRAPH_H
 #define NN_GRAPH_H
 
+#include "cpu.h"
 #include "op_list.h"
 #include "tensor.h"
 
@@ -82,6 +83,8 @@ typedef struct nn_graph {
     int *outputs;         /* value ids of graph outputs */
     int opset;
     char *base_dir;       /* folder for external data, or NULL */
+    nn_isa_t isa;         /* the kernels' instruction set (cpu.h): plans and
+                             load-time weight layouts follow it */
 } nn_graph_t;
 
 /* Attribute lookup. Absent attributes yield the default. */

@@ -30,6 +30,7 @@ typedef struct nn_call {
     double flops;       /* per run of this call, at the plan's batch */
     void *scratch;
     nn_pool_t *pool;
+    nn_isa_t isa;       /* the kernels to use (the graph's; GENERIC when zeroed) */
     int out_alias;      /* set by prepare: out[0] shares in[0]'s data (views) */
     /* op-private parameters written by prepare, read by exec */
     _Alignas(16) unsigned char params[768];

@@ -296,6 +296,7 @@ int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
             continue;
         nn_call_t *call = &p->calls[p->n_calls];
         call->node = n;
+        call->isa = g->isa;
         call->n_in = n->n_inputs;
         call->n_out = n->n_outputs;
         call->in = p->io + io_used;

@@ -32,7 +32,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: imgclass info     MODEL.onnx\n"
+            "usage: imgclass info     MODEL.onnx | --cpu\n"
             "       imgclass run      MODEL.onnx IN.npy OUT.npy [--threads T]\n"
             "       imgclass bench    MODEL.onnx [--batch N] [--threads T] [--runs R] [--instances K] [--profile]\n"
             "       imgclass classify MODEL_DIR IMAGE... [--top-k K] [--json] [--threads T]\n");
@@ -49,7 +49,11 @@ static void help(FILE *f)
             "\"  score  index  label\"; with --json, one JSON object per line:\n"
             "{\"image\": FILE, \"predictions\": [{\"label\", \"index\", \"score\"}]}.\n"
             "K defaults to the folder's top_k, T to its threads. Exit status 1 if any\n"
-            "image could not be classified (the others are still printed).\n");
+            "image could not be classified (the others are still printed).\n"
+            "\n"
+            "info --cpu: the CPU features the engine found, the instruction set\n"
+            "models load with (IMGCLASS_ISA=avx512|avx2|generic forces a lower one)\n"
+            "and the kernels that come with it.\n");
 }
 
 static double now_ms(void)
@@ -108,8 +112,29 @@ static void print_op(const char *op, int count, void *arg)
     printf("  %-24s %d\n", op, count);
 }
 
+static int cmd_cpu(void)
+{
+    nn_cpu_info_t c;
+    nn_error_t err;
+    int rc = nn_cpu_info(&c, &err);
+    printf("features: avx2 %s, fma %s, avx512f %s, avx512bw %s, avx512vl %s, avx512dq %s, "
+           "avx512_vnni %s, avx512_bf16 %s\n",
+           c.avx2 ? "yes" : "no", c.fma ? "yes" : "no", c.avx512f ? "yes" : "no",
+           c.avx512bw ? "yes" : "no", c.avx512vl ? "yes" : "no", c.avx512dq ? "yes" : "no",
+           c.avx512_vnni ? "yes" : "no", c.avx512_bf16 ? "yes" : "no");
+    printf("best: %s\n", c.best);
+    if (rc) {
+        fprintf(stderr, "imgclass: %s\n", err.msg);
+        return 1;
+    }
+    printf("isa: %s%s\nkernels: %s\n", c.isa, c.forced ? " (IMGCLASS_ISA)" : "", c.kernels);
+    return 0;
+}
+
 static int cmd_info(int argc, char **argv)
 {
+    if (argc == 1 && strcmp(argv[0], "--cpu") == 0)
+        return cmd_cpu();
     if (argc != 1) {
         usage(stderr);
         return 2;
@@ -120,7 +145,7 @@ static int cmd_info(int argc, char **argv)
     char buf[128];
     nn_model_stats_t s;
     nn_model_stats(m, &s);
-    printf("model: %s\nopset: %d\n", argv[0], s.opset);
+    printf("model: %s\nopset: %d\nisa: %s\n", argv[0], s.opset, nn_model_isa(m));
     for (int i = 0; i < nn_model_input_count(m); i++)
         printf("input:  %s float32 %s\n", nn_model_input(m, i)->name,
                dims_str(nn_model_input(m, i), buf, sizeof buf));
