@@ -67,6 +67,15 @@ void nn_conv_winograd_weights(const float *w, int64_t M, int64_t C, float *u);
 /* Whether an output map of Ho x Wo is worth (and fits) the Winograd path. */
 int nn_conv_winograd_fits(int64_t Ho, int64_t Wo);
 
+/* Whether a Conv with weights w multiplies them as a matrix by its input
+ * (1x1, or unfolded), rather than running a depthwise or narrow-group
+ * kernel: then its weights can be packed once for nn_sgemm. */
+int nn_conv_packs(const nn_node_t *n, const nn_tensor_t *w);
+/* Floats of w packed, and the packing: group after group, each with
+ * nn_sgemm_pack_a. Conv takes them as its input 5. */
+size_t nn_conv_packed_floats(const nn_node_t *n, const nn_tensor_t *w);
+void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, float *dst);
+
 /* Applies a fused activation to n floats in place. */
 void nn_apply_act(const nn_fusion_t *f, float *x, int64_t n);
 

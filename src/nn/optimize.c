@@ -1,6 +1,7 @@
 /* Graph optimisation passes. All rewrite the model's graph in place before
  * it is shared; a pass that does not apply leaves the graph untouched. */
 #include "optimize.h"
+#include "sgemm.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -671,6 +672,59 @@ static int fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
     return changed;
 }
 
+/* Conv weights that are multiplied as a matrix are packed once for the
+ * engine's own products (sgemm.h), when the graph's instruction set has
+ * them; the Conv takes them as input 5 and W keeps only its shape. Runs
+ * last: the passes before change weights. */
+static int add_packed_weights(nn_graph_t *g, nn_error_t *err)
+{
+    if (!nn_sgemm_has(g->isa))
+        return 0;
+    int changed = 0;
+    usage_t u;
+    int rc = usage_build(g, &u, err);
+    if (rc)
+        return rc;
+    for (int i = 0; i < g->n_nodes && rc == 0; i++) {
+        nn_node_t *n = &g->nodes[i];
+        if (!is_op(n, NN_OP_CONV) || n->n_inputs < 2 || n->n_outputs != 1 ||
+            (n->n_inputs > 4 && n->inputs[4] >= 0) || (n->n_inputs > 5 && n->inputs[5] >= 0) ||
+            !const_float(g, n->inputs[1]))
+            continue;
+        int wv = n->inputs[1];
+        const nn_tensor_t *w = &g->values[wv].t;
+        if (u.uses[wv] != 1 || g->values[wv].is_output || !nn_conv_packs(n, w))
+            continue;
+        size_t floats = nn_conv_packed_floats(n, w);
+        float *t = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+        if (!t) {
+            rc = nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
+            break;
+        }
+        nn_conv_pack_weights(n, w, t);
+        char name[512];
+        snprintf(name, sizeof name, "%s/packed_weight", n->name);
+        int64_t dims[1] = {(int64_t)floats};
+        int id = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, dims, t);
+        if (id < 0) {
+            rc = nn_fail(err, -id, "out of memory optimising the graph");
+            break;
+        }
+        n = &g->nodes[i];
+        if (ensure_inputs(n, 6)) {
+            rc = nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
+            break;
+        }
+        n->inputs[5] = id;
+        /* Keep W's shape (Conv infers shapes from it), drop its data. */
+        free(g->values[wv].t.data);
+        g->values[wv].t.data = NULL;
+        changed = 1;
+    }
+    usage_free(&u);
+    return rc ? rc : changed;
+}
+
 int nn_optimize_with_shapes(nn_graph_t *g, const nn_tensor_t *const *shapes,
                             nn_error_t *err)
 {
@@ -680,5 +734,8 @@ int nn_optimize_with_shapes(nn_graph_t *g, const nn_tensor_t *const *shapes,
     int wino = add_winograd_weights(g, shapes, err);
     if (wino < 0)
         return wino;
-    return fused || wino;
+    int packed = add_packed_weights(g, err);
+    if (packed < 0)
+        return packed;
+    return fused || wino || packed;
 }

@@ -30,6 +30,7 @@
 #include "nn/error.h"
 #include "nn/op.h"
 #include "nn/ops/args.h"
+#include "nn/sgemm.h"
 
 /* gcc's -O2 cost model refuses loops of unknown trip count (bias fill,
  * strided im2col copies, BatchNormalization); ask for the usual one. */
@@ -55,6 +56,7 @@ typedef struct nn_conv_params {
     int kh, kw, sh, sw, dh, dw, pt, pl;
     int group, Cg, Mg, K; /* K = Cg * kh * kw */
     int has_bias, has_res;
+    int packed;          /* W is input 5, packed for nn_sgemm per group */
     int Hp, Wp;          /* depthwise: padded input plane */
     int Wh;              /* depthwise stride 2: floats per half row */
     int th, tw;          /* Winograd: rows and columns of 2x2 output tiles */
@@ -127,6 +129,47 @@ static int nn_conv_ints(const nn_call_t *call, const char *name, int n,
         out[i] = v[i];
     }
     return 0;
+}
+
+/* Narrow groups (RegNet's) take the direct grouped kernel. */
+static int nn_conv_narrow_groups(int64_t group, int64_t Cg, int64_t Mg, int64_t sw,
+                                 int64_t dw)
+{
+    return group > 1 && Cg <= NN_GROUPED_MAX_WIDTH && Mg <= NN_GROUPED_MAX_WIDTH &&
+           sw <= 2 && dw == 1;
+}
+
+int nn_conv_packs(const nn_node_t *n, const nn_tensor_t *w)
+{
+    if (w->rank < 3 || w->rank > 4 || !w->data || w->dtype != NN_DTYPE_FLOAT)
+        return 0;
+    int64_t group = nn_attr_int(n, "group", 1), Cg = w->dims[1];
+    if (group < 1 || w->dims[0] % group != 0)
+        return 0;
+    const int64_t *v;
+    int k = nn_attr_ints(n, "strides", &v);
+    int64_t sw = k > 0 ? v[k - 1] : 1;
+    k = nn_attr_ints(n, "dilations", &v);
+    int64_t dw = k > 0 ? v[k - 1] : 1;
+    return !(group > 1 && Cg == 1) &&
+           !nn_conv_narrow_groups(group, Cg, w->dims[0] / group, sw, dw);
+}
+
+void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, float *dst)
+{
+    int group = (int)nn_attr_int(n, "group", 1);
+    int Mg = (int)(w->dims[0] / group);
+    int K = (int)(nn_tensor_elems(w) / w->dims[0]);
+    for (int g = 0; g < group; g++)
+        nn_sgemm_pack_a((const float *)w->data + (size_t)g * Mg * K, K, Mg, K,
+                        dst + (size_t)g * nn_sgemm_packed_floats(Mg, K));
+}
+
+size_t nn_conv_packed_floats(const nn_node_t *n, const nn_tensor_t *w)
+{
+    int64_t group = nn_attr_int(n, "group", 1);
+    int64_t Mg = w->dims[0] / group;
+    return (size_t)group * nn_sgemm_packed_floats((int)Mg, (int)(nn_tensor_elems(w) / w->dims[0]));
 }
 
 int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
@@ -290,8 +333,7 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
     int64_t P = (int64_t)p->Ho * p->Wo;
     if (p->group > 1 && p->Cg == 1)
         p->kind = NN_CONV_DEPTHWISE;
-    else if (p->group > 1 && p->Cg <= NN_GROUPED_MAX_WIDTH &&
-             p->Mg <= NN_GROUPED_MAX_WIDTH && p->sw <= 2 && p->dw == 1)
+    else if (nn_conv_narrow_groups(p->group, p->Cg, p->Mg, p->sw, p->dw))
         p->kind = NN_CONV_GROUPED;
     else if (p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 &&
              p->pt == 0 && p->pl == 0 && pads[ns] == 0 &&
@@ -314,6 +356,17 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
         return nn_node_fail(err, node, NN_EUNSUPPORTED,
                             "weights were kept only in Winograd form, which "
                             "this input size cannot use");
+    }
+    const nn_tensor_t *PW = call->n_in > 5 ? call->in[5] : NULL;
+    if (PW && PW->data) {
+        /* The optimiser packed W (nn_conv_packs) for this call's kernels. */
+        if ((p->kind != NN_CONV_POINTWISE && p->kind != NN_CONV_IM2COL) ||
+            !nn_sgemm_has(call->isa) ||
+            nn_tensor_elems(PW) != (int64_t)p->group * (int64_t)nn_sgemm_packed_floats(p->Mg, p->K))
+            return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                                "weights were kept only packed for the %s products, "
+                                "which this convolution cannot use", nn_isa_name(call->isa));
+        p->packed = 1;
     }
     if (p->kind == NN_CONV_DEPTHWISE || p->kind == NN_CONV_GROUPED) {
         /* Rows and columns the taps reach, the columns rounded up to whole
@@ -388,6 +441,8 @@ typedef struct nn_conv_job {
     const nn_conv_params_t *p;
     const nn_fusion_t *fusion;
     const float *x, *w, *bias, *res;
+    const float *pw;  /* W packed (p->packed), group after group */
+    nn_isa_t isa;
     float *y;
     float *scratch;
     int cb;      /* columns per block (column split) */
@@ -580,6 +635,23 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
      * it; otherwise sgemm writes y fresh and one pass per row, while the
      * row is in L1, adds bias and residual and applies the activation. */
     const int shared = r && r == y;
+    if (p->packed) {
+        const nn_fusion_t *f = j->fusion;
+        float buf[NN_SGEMM_BUFFER_FLOATS] __attribute__((aligned(64)));
+        nn_sgemm_epilogue_t e = {
+            .bias = j->bias ? j->bias + mbase : NULL,
+            .res = shared ? NULL : r,
+            .ldr = P,
+            .accumulate = shared,
+        };
+        const int post = nn_conv_clamp(f, &e.lo, &e.hi);
+        const float *pw = j->pw + (size_t)g * nn_sgemm_packed_floats(p->Mg, p->K);
+        nn_sgemm(j->isa, m0, m1, cols, p->K, pw, B, ldb, y, P, &e, buf);
+        if (post)
+            for (int m = m0; m < m1; m++)
+                nn_apply_act(f, y + (size_t)m * P, cols);
+        return;
+    }
     const float *w = j->w + (size_t)(mbase + m0) * p->K;
     if (nn_pw_suits(p, P)) {
         const nn_fusion_t *f = j->fusion;
@@ -1164,6 +1236,8 @@ void nn_op_conv_exec(const nn_call_t *call)
         .res = p->has_res ? call->in[3]->data : NULL,
         .y = call->out[0]->data,
         .scratch = call->scratch,
+        .pw = p->packed ? call->in[5]->data : NULL,
+        .isa = call->isa,
     };
     nn_pool_t *pool = call->pool;
     const int nt = nn_pool_threads(pool);
@@ -1214,7 +1288,9 @@ void nn_op_conv_exec(const nn_call_t *call)
         return;
     }
     int grain = (p->Mg + nt - 1) / nt;
-    grain = (grain + 3) / 4 * 4;
+    /* Whole panels of packed W (and whole 4-row tiles otherwise). */
+    grain = p->packed ? (grain + NN_SGEMM_MR - 1) / NN_SGEMM_MR * NN_SGEMM_MR
+                      : (grain + 3) / 4 * 4;
     j.mgrain = grain;
     int items = (p->Mg + grain - 1) / grain;
     for (int n = 0; n < p->N; n++) {

@@ -1,0 +1,225 @@
+/* The engine's own products; see sgemm.h.
+ *
+ * Loop order, for rows [m0, m1): for each strip of NR columns of B, for
+ * each block of K, pack the strip's block (kb x NR, zero-padded past N)
+ * into the thread's buffer, where it stays in L1 while every MR-row panel
+ * of A runs its microkernel against it. The K block is sized so that the
+ * A panels it spans (rows x kb) stay in L2. */
+#include "sgemm.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define KC_MAX (NN_SGEMM_BUFFER_FLOATS / NN_SGEMM_NR) /* deepest K block */
+#define KC_MIN 64
+#define A_BLOCK_BYTES (512 * 1024) /* A's panels per K block: half of L2 */
+
+int nn_sgemm_has(nn_isa_t isa)
+{
+#if defined(__x86_64__)
+    return isa >= NN_ISA_AVX512;
+#else
+    (void)isa;
+    return 0;
+#endif
+}
+
+size_t nn_sgemm_packed_floats(int M, int K)
+{
+    size_t panels = ((size_t)M + NN_SGEMM_MR - 1) / NN_SGEMM_MR;
+    return panels * NN_SGEMM_MR * (size_t)K;
+}
+
+void nn_sgemm_pack_a(const float *A, int lda, int M, int K, float *dst)
+{
+    for (int m0 = 0; m0 < M; m0 += NN_SGEMM_MR)
+        for (int k = 0; k < K; k++)
+            for (int r = 0; r < NN_SGEMM_MR; r++)
+                *dst++ = m0 + r < M ? A[(size_t)(m0 + r) * lda + k] : 0.0f;
+}
+
+/* The K block: as deep as keeps rows x kb of A within A_BLOCK_BYTES, and
+ * the blocks of one product about equal. */
+static int k_block(int rows, int K)
+{
+    int kc = A_BLOCK_BYTES / (int)sizeof(float) / (rows > 0 ? rows : 1);
+    kc = kc < KC_MIN ? KC_MIN : kc > KC_MAX ? KC_MAX : kc;
+    if (K <= kc)
+        return K;
+    int blocks = (K + kc - 1) / kc;
+    return (K + blocks - 1) / blocks;
+}
+
+/* The kb x NR strip of B at (k0, n0) with nb valid columns. */
+static void pack_strip(const float *B, int ldb, int kb, int nb, float *dst)
+{
+    for (int k = 0; k < kb; k++) {
+        memcpy(dst, B + (size_t)k * ldb, (size_t)nb * sizeof(float));
+        memset(dst + nb, 0, (size_t)(NN_SGEMM_NR - nb) * sizeof(float));
+        dst += NN_SGEMM_NR;
+    }
+}
+
+#if defined(__x86_64__)
+
+#define NN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+/* One microkernel call: an MR x NR tile (rows valid, nv vectors) over a
+ * K block. */
+typedef struct tile {
+    const float *a;     /* the panel at the block's first k: kb x MR */
+    const float *b;     /* the strip: kb x NR */
+    float *c;           /* C at the tile's first row and column */
+    const float *bias;  /* at the tile's first row, or NULL */
+    const float *res;   /* at the tile's first row and column, or NULL */
+    int ldc, ldr, kb, rows;
+    int load_c;         /* start from C (a later K block, or accumulate) */
+    int last;           /* the last K block: bias, residual, clamp */
+    float lo, hi;
+    __mmask16 mask[3];  /* valid columns of each vector */
+} tile_t;
+
+static inline __attribute__((always_inline)) NN_AVX512 void tile_body(const tile_t *t,
+                                                                      const int NV)
+{
+    __m512 acc[NN_SGEMM_MR][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < NN_SGEMM_MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = t->load_c && r < t->rows
+                            ? _mm512_maskz_loadu_ps(t->mask[v], t->c + (size_t)r * t->ldc + 16 * v)
+                            : _mm512_setzero_ps();
+    const float *a = t->a, *b = t->b;
+    for (int k = 0; k < t->kb; k++) {
+        __m512 b0 = _mm512_load_ps(b);
+        __m512 b1 = NV > 1 ? _mm512_load_ps(b + 16) : b0;
+        __m512 b2 = NV > 2 ? _mm512_load_ps(b + 32) : b0;
+#pragma GCC unroll 8
+        for (int r = 0; r < NN_SGEMM_MR; r++) {
+            __m512 ar = _mm512_set1_ps(a[r]);
+            acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
+            if (NV > 1)
+                acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
+            if (NV > 2)
+                acc[r][2] = _mm512_fmadd_ps(ar, b2, acc[r][2]);
+        }
+        a += NN_SGEMM_MR;
+        b += NN_SGEMM_NR;
+    }
+    const __m512 lo = _mm512_set1_ps(t->lo), hi = _mm512_set1_ps(t->hi);
+#pragma GCC unroll 8
+    for (int r = 0; r < NN_SGEMM_MR; r++) {
+        if (r >= t->rows)
+            break;
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            __m512 x = acc[r][v];
+            if (t->last) {
+                if (t->bias)
+                    x = _mm512_add_ps(x, _mm512_set1_ps(t->bias[r]));
+                if (t->res)
+                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(
+                                             t->mask[v], t->res + (size_t)r * t->ldr + 16 * v));
+                x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+            }
+            _mm512_mask_storeu_ps(t->c + (size_t)r * t->ldc + 16 * v, t->mask[v], x);
+        }
+    }
+}
+
+static NN_AVX512 void tile_1(const tile_t *t) { tile_body(t, 1); }
+static NN_AVX512 void tile_2(const tile_t *t) { tile_body(t, 2); }
+static NN_AVX512 void tile_3(const tile_t *t) { tile_body(t, 3); }
+
+/* One column (N == 1): each panel's MR rows in one 8-float vector, a
+ * product bound by reading A, which needs no strips. */
+static NN_AVX512 void column_avx512(int m0, int m1, int K, const float *pa, const float *B,
+                                    int ldb, float *C, int ldc,
+                                    const nn_sgemm_epilogue_t *epi)
+{
+    for (int m = m0; m < m1; m += NN_SGEMM_MR) {
+        const float *a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        int k = 0;
+        for (; k + 1 < K; k += 2) {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a), _mm256_set1_ps(B[(size_t)k * ldb]), s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + NN_SGEMM_MR),
+                                 _mm256_set1_ps(B[(size_t)(k + 1) * ldb]), s1);
+            a += 2 * NN_SGEMM_MR;
+        }
+        if (k < K)
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a), _mm256_set1_ps(B[(size_t)k * ldb]), s0);
+        float y[NN_SGEMM_MR];
+        _mm256_storeu_ps(y, _mm256_add_ps(s0, s1));
+        int rows = m1 - m < NN_SGEMM_MR ? m1 - m : NN_SGEMM_MR;
+        for (int r = 0; r < rows; r++) {
+            float *c = C + (size_t)(m + r) * ldc;
+            float x = y[r] + (epi->accumulate ? *c : 0.0f);
+            if (epi->bias)
+                x += epi->bias[m + r];
+            if (epi->res)
+                x += epi->res[(size_t)(m + r) * epi->ldr];
+            *c = x < epi->lo ? epi->lo : x > epi->hi ? epi->hi : x;
+        }
+    }
+}
+
+static void product_avx512(int m0, int m1, int N, int K, const float *pa, const float *B,
+                           int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi,
+                           float *buf)
+{
+    if (N == 1) {
+        column_avx512(m0, m1, K, pa, B, ldb, C, ldc, epi);
+        return;
+    }
+    const int kc = k_block(m1 - m0, K);
+    for (int n0 = 0; n0 < N; n0 += NN_SGEMM_NR) {
+        const int nb = N - n0 < NN_SGEMM_NR ? N - n0 : NN_SGEMM_NR;
+        tile_t t = {.ldc = ldc, .ldr = epi->ldr, .lo = epi->lo, .hi = epi->hi};
+        for (int v = 0; v < 3; v++) {
+            int valid = nb - 16 * v;
+            t.mask[v] = valid >= 16 ? 0xffff : valid > 0 ? (__mmask16)((1u << valid) - 1) : 0;
+        }
+        const int nv = (nb + 15) / 16;
+        for (int k0 = 0; k0 < K; k0 += kc) {
+            t.kb = K - k0 < kc ? K - k0 : kc;
+            t.load_c = k0 > 0 || epi->accumulate;
+            t.last = k0 + t.kb == K;
+            pack_strip(B + (size_t)k0 * ldb + n0, ldb, t.kb, nb, buf);
+            t.b = buf;
+            for (int m = m0; m < m1; m += NN_SGEMM_MR) {
+                t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K +
+                      (size_t)k0 * NN_SGEMM_MR;
+                t.c = C + (size_t)m * ldc + n0;
+                t.bias = epi->bias ? epi->bias + m : NULL;
+                t.res = epi->res ? epi->res + (size_t)m * epi->ldr + n0 : NULL;
+                t.rows = m1 - m < NN_SGEMM_MR ? m1 - m : NN_SGEMM_MR;
+                if (nv == 3)
+                    tile_3(&t);
+                else if (nv == 2)
+                    tile_2(&t);
+                else
+                    tile_1(&t);
+            }
+        }
+    }
+}
+
+#endif
+
+void nn_sgemm(nn_isa_t isa, int m0, int m1, int N, int K, const float *pa, const float *B,
+              int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi, float *buf)
+{
+    (void)isa; /* nn_sgemm_has(isa) holds: one kernel set so far */
+#if defined(__x86_64__)
+    if (m0 < m1 && N > 0)
+        product_avx512(m0, m1, N, K, pa, B, ldb, C, ldc, epi, buf);
+#else
+    (void)m0, (void)m1, (void)N, (void)K, (void)pa, (void)B, (void)ldb, (void)C, (void)ldc,
+        (void)epi, (void)buf;
+#endif
+}

@@ -1,0 +1,60 @@
+/* The engine's own single-precision products for convolutions:
+ *
+ *   C[M x N] = A[M x K] * B[K x N], then per row m and column n
+ *   C = clamp(C + bias[m] + R[m][n], lo, hi)
+ *
+ * A (a layer's weights) is packed once, at load, into panels of
+ * NN_SGEMM_MR rows, K-major, zero-padded to whole panels; B (activations,
+ * row-major, row stride ldb) is packed as it is used, one strip of
+ * NN_SGEMM_NR columns and a block of K at a time, into a buffer of the
+ * caller's thread. The microkernel keeps an MR x NR tile of C in
+ * registers across a K block and applies bias, residual and clamp before
+ * its last store, so each output is written once.
+ *
+ * Only the instruction sets nn_sgemm_has() names have these kernels (the
+ * others go through OpenBLAS); a packing is valid for the ISA it was made
+ * for. */
+#ifndef NN_SGEMM_H
+#define NN_SGEMM_H
+
+#include <stddef.h>
+
+#include "cpu.h"
+
+#define NN_SGEMM_MR 8    /* rows of A per panel, of C per tile */
+#define NN_SGEMM_NR 48   /* columns of C per tile: three 16-float vectors */
+
+/* Whether isa has these kernels. */
+int nn_sgemm_has(nn_isa_t isa);
+
+/* Floats of A packed (M rows rounded up to whole panels, times K). */
+size_t nn_sgemm_packed_floats(int M, int K);
+
+/* Packs A (M x K, row stride lda) into dst (nn_sgemm_packed_floats). */
+void nn_sgemm_pack_a(const float *A, int lda, int M, int K, float *dst);
+
+/* Floats of the per-thread buffer nn_sgemm takes (B's strips: 48 KiB,
+ * small enough for a thread's stack). */
+#define NN_SGEMM_BUFFER_FLOATS (256 * NN_SGEMM_NR)
+
+/* What is added to each output before it is stored: bias[m] (NULL: none),
+ * R[m * ldr + n] (NULL: none), then clamped to [lo, hi]. accumulate: C
+ * already holds values the product is added to (a residual read in
+ * place); R must then be NULL. */
+typedef struct nn_sgemm_epilogue {
+    const float *bias;
+    const float *res;
+    int ldr;
+    float lo, hi;
+    int accumulate;
+} nn_sgemm_epilogue_t;
+
+/* Rows [m0, m1) of C (m0 a multiple of NN_SGEMM_MR) and all N columns,
+ * from A packed for M rows and K columns (pa) and B. bias and res in epi
+ * are indexed by absolute row, C by absolute row too (row stride ldc).
+ * buf: NN_SGEMM_BUFFER_FLOATS floats, 64-byte aligned. K >= 1. isa must
+ * be one nn_sgemm_has() accepts. */
+void nn_sgemm(nn_isa_t isa, int m0, int m1, int N, int K, const float *pa, const float *B,
+              int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi, float *buf);
+
+#endif

@@ -1,0 +1,193 @@
+/* The engine's own products (src/nn/sgemm.c) against a naive reference in
+ * double, over the shapes that meet its edges: rows not a whole panel,
+ * columns not a whole strip or vector, one column, depths across K
+ * blocks, row ranges starting mid-matrix, and every epilogue (bias,
+ * residual, clamp, accumulating onto C). Skipped, saying so, on a CPU
+ * without an instruction set that has them. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/cpu.h"
+#include "nn/sgemm.h"
+#include "util/testutil.h"
+
+static nn_isa_t isa;
+
+static uint64_t rng = 88172645463325252ull;
+
+static float rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((int)(rng % 2001) - 1000) / 1000.0f;
+}
+
+static float *random_floats(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = rnd();
+    return p;
+}
+
+typedef struct shape {
+    int M, N, K, m0, m1;
+    int bias, res, clamp, accumulate;
+    int ldb_pad, ldc_pad; /* strides wider than the rows */
+} shape_t;
+
+/* Runs one product and compares every element of C, those outside rows
+ * [m0, m1) included (they must be untouched). */
+static void check_shape(const shape_t *s)
+{
+    const int M = s->M, N = s->N, K = s->K;
+    const int ldb = N + s->ldb_pad, ldc = N + s->ldc_pad;
+    float *A = random_floats((size_t)M * K);
+    float *B = random_floats((size_t)K * ldb);
+    float *C = random_floats((size_t)M * ldc);
+    float *bias = s->bias ? random_floats((size_t)M) : NULL;
+    float *res = s->res ? random_floats((size_t)M * ldc) : NULL;
+    float *want = malloc((size_t)M * ldc * sizeof *want);
+    float *pa = aligned_alloc(64, nn_sgemm_packed_floats(M, K) * sizeof(float) + 64);
+    float *buf = aligned_alloc(64, NN_SGEMM_BUFFER_FLOATS * sizeof(float));
+    ck_assert(want && pa && buf);
+    memcpy(want, C, (size_t)M * ldc * sizeof *want);
+    const float lo = s->clamp ? -0.5f : -INFINITY, hi = s->clamp ? 6.0f : INFINITY;
+    for (int m = s->m0; m < s->m1; m++)
+        for (int n = 0; n < N; n++) {
+            double acc = s->accumulate ? C[(size_t)m * ldc + n] : 0.0;
+            for (int k = 0; k < K; k++)
+                acc += (double)A[(size_t)m * K + k] * B[(size_t)k * ldb + n];
+            if (bias)
+                acc += bias[m];
+            if (res)
+                acc += res[(size_t)m * ldc + n];
+            want[(size_t)m * ldc + n] = (float)(acc < lo ? lo : acc > hi ? hi : acc);
+        }
+    nn_sgemm_pack_a(A, K, M, K, pa);
+    nn_sgemm_epilogue_t epi = {.bias = bias, .res = res, .ldr = ldc, .lo = lo, .hi = hi,
+                               .accumulate = s->accumulate};
+    nn_sgemm(isa, s->m0, s->m1, N, K, pa, B, ldb, C, ldc, &epi, buf);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < ldc; n++) {
+            float got = C[(size_t)m * ldc + n], w = want[(size_t)m * ldc + n];
+            /* Sums of K products of values within 1: 1e-6 per term. */
+            double tol = m >= s->m0 && m < s->m1 && n < N ? 1e-6 * (K + 4) : 0.0;
+            ck_assert_msg(fabs((double)got - w) <= tol,
+                          "M %d N %d K %d rows [%d,%d) bias %d res %d clamp %d acc %d: "
+                          "C[%d][%d] = %.7g, want %.7g",
+                          M, N, K, s->m0, s->m1, s->bias, s->res, s->clamp, s->accumulate,
+                          m, n, (double)got, (double)w);
+        }
+    free(A);
+    free(B);
+    free(C);
+    free(bias);
+    free(res);
+    free(want);
+    free(pa);
+    free(buf);
+}
+
+START_TEST(shapes_at_the_edges)
+{
+    static const int Ms[] = {1, 7, 8, 9, 17, 64};
+    static const int Ns[] = {1, 2, 15, 16, 17, 33, 47, 48, 49, 97, 200};
+    static const int Ks[] = {1, 3, 64, 255, 257, 600};
+    int count = 0;
+    for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
+        for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
+            for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++) {
+                shape_t s = {.M = Ms[a], .N = Ns[b], .K = Ks[c], .m0 = 0, .m1 = Ms[a]};
+                check_shape(&s);
+                count++;
+            }
+    printf("  %d shapes\n", count);
+}
+END_TEST
+
+START_TEST(epilogues)
+{
+    static const int Ns[] = {1, 20, 100};
+    for (int e = 0; e < 16; e++)
+        for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++) {
+            shape_t s = {.M = 19, .N = Ns[b], .K = 300, .m0 = 0, .m1 = 19,
+                         .bias = e & 1, .res = !!(e & 2), .clamp = !!(e & 4),
+                         .accumulate = !!(e & 8)};
+            if (s.res && s.accumulate)
+                continue; /* the contract: one or the other */
+            check_shape(&s);
+        }
+}
+END_TEST
+
+START_TEST(row_ranges_and_strides)
+{
+    static const struct {
+        int M, m0, m1;
+    } r[] = {{40, 8, 40}, {40, 16, 24}, {41, 32, 41}, {41, 0, 8}, {3, 0, 3}};
+    for (size_t i = 0; i < sizeof r / sizeof *r; i++)
+        for (int pad = 0; pad < 2; pad++) {
+            shape_t s = {.M = r[i].M, .N = 70, .K = 130, .m0 = r[i].m0, .m1 = r[i].m1,
+                         .bias = 1, .res = 1, .clamp = 1, .ldb_pad = 13 * pad,
+                         .ldc_pad = 5 * pad};
+            check_shape(&s);
+            s.N = 1;
+            check_shape(&s);
+        }
+}
+END_TEST
+
+START_TEST(packing_pads_with_zeros)
+{
+    const int M = 11, K = 5;
+    float A[11 * 5];
+    for (int i = 0; i < M * K; i++)
+        A[i] = (float)(i + 1);
+    float pa[16 * 5];
+    ck_assert_uint_eq(nn_sgemm_packed_floats(M, K), 16 * 5);
+    nn_sgemm_pack_a(A, K, M, K, pa);
+    for (int p = 0; p < 2; p++)
+        for (int k = 0; k < K; k++)
+            for (int r = 0; r < NN_SGEMM_MR; r++) {
+                int m = p * NN_SGEMM_MR + r;
+                float want = m < M ? A[m * K + k] : 0.0f;
+                ck_assert_float_eq(pa[(p * K + k) * NN_SGEMM_MR + r], want);
+            }
+}
+END_TEST
+
+int main(void)
+{
+    nn_cpu_t cpu;
+    nn_error_t err;
+    if (nn_cpu_detect(&cpu, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    isa = cpu.isa;
+    Suite *s = suite_create("sgemm");
+    TCase *tc = tcase_create("sgemm");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, packing_pads_with_zeros);
+    if (!nn_sgemm_has(isa)) {
+        printf("SKIP test_sgemm (in part): the %s instruction set has no own products "
+               "(they need avx512); packing checked\n",
+               nn_isa_name(isa));
+        suite_add_tcase(s, tc);
+        int rc = tu_run_suite(s);
+        return rc ? rc : 78;
+    }
+    printf("products on %s\n", nn_isa_name(isa));
+    tcase_add_test(tc, shapes_at_the_edges);
+    tcase_add_test(tc, epilogues);
+    tcase_add_test(tc, row_ranges_and_strides);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
