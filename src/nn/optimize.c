@@ -586,13 +586,13 @@ static int add_winograd_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
             y->rank != 4 || !nn_conv_winograd_fits(y->dims[2], y->dims[3]) ||
             u.uses[wv] != 1 || g->values[wv].is_output)
             continue;
-        int64_t dims[3] = {16, w->dims[0], w->dims[1]};
-        float *t = malloc(sizeof(float) * 16 * (size_t)(dims[1] * dims[2]));
-        if (!t) {
+        int64_t dims[3] = {16, nn_conv_winograd_rows(g->isa, w->dims[0]), w->dims[1]};
+        float *t = aligned_alloc(64, sizeof(float) * 16 * (size_t)(dims[1] * dims[2]));
+        if (!t || nn_conv_winograd_weights(g->isa, w->data, w->dims[0], w->dims[1], t)) {
+            free(t);
             rc = nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
             break;
         }
-        nn_conv_winograd_weights(w->data, dims[1], dims[2], t);
         char name[512];
         snprintf(name, sizeof name, "%s/winograd_weight", n->name);
         int id = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 3, dims, t);

@@ -25,6 +25,7 @@
  * block right after it is computed, while it is in cache. */
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/error.h"
@@ -1048,7 +1049,8 @@ static void nn_conv_grouped(void *arg, int64_t begin, int64_t end, int tid)
 
 #define NN_WINO_MAX_ROW 1024 /* padded input row, in floats */
 
-void nn_conv_winograd_weights(const float *w, int64_t M, int64_t C, float *u)
+/* G g G^T of every 3x3 kernel: u [16][M][C]. */
+static void nn_wino_transform(const float *w, int64_t M, int64_t C, float *u)
 {
     for (int64_t m = 0; m < M; m++) {
         for (int64_t c = 0; c < C; c++) {
@@ -1070,6 +1072,29 @@ void nn_conv_winograd_weights(const float *w, int64_t M, int64_t C, float *u)
     }
 }
 
+int64_t nn_conv_winograd_rows(nn_isa_t isa, int64_t M)
+{
+    return nn_sgemm_has(isa) ? (M + NN_SGEMM_MR - 1) / NN_SGEMM_MR * NN_SGEMM_MR : M;
+}
+
+int nn_conv_winograd_weights(nn_isa_t isa, const float *w, int64_t M, int64_t C, float *u)
+{
+    if (!nn_sgemm_has(isa)) {
+        nn_wino_transform(w, M, C, u);
+        return 0;
+    }
+    float *plain = malloc(sizeof(float) * 16 * (size_t)(M * C));
+    if (!plain)
+        return -NN_ENOMEM;
+    nn_wino_transform(w, M, C, plain);
+    const int64_t rows = nn_conv_winograd_rows(isa, M);
+    for (int x = 0; x < 16; x++)
+        nn_sgemm_pack_a(plain + (size_t)x * M * C, (int)C, (int)M, (int)C,
+                        u + (size_t)x * rows * C);
+    free(plain);
+    return 0;
+}
+
 int nn_conv_winograd_fits(int64_t Ho, int64_t Wo)
 {
     return Ho > 1 && Ho * Wo >= 144 && Wo + 6 <= NN_WINO_MAX_ROW &&
@@ -1077,14 +1102,17 @@ int nn_conv_winograd_fits(int64_t Ho, int64_t Wo)
 }
 
 /* Only with weights transformed at load (input 4), whose shape the
- * optimiser chose for this map size. */
+ * optimiser chose for this map size: [16, M, C], or, packed for the own
+ * products where the call's instruction set has them, [16, M rounded up
+ * to whole panels, C]. */
 static int nn_wino_usable(const nn_call_t *call, const nn_conv_params_t *p,
                           int64_t P)
 {
     (void)P;
     const nn_tensor_t *u = call->n_in > 4 ? call->in[4] : NULL;
     return u && u->data && u->dtype == NN_DTYPE_FLOAT && u->rank == 3 &&
-           u->dims[0] == 16 && u->dims[1] == p->M && u->dims[2] == p->C &&
+           u->dims[0] == 16 && u->dims[1] == nn_conv_winograd_rows(call->isa, p->M) &&
+           u->dims[2] == p->C &&
            p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 &&
            p->dh == 1 && p->dw == 1 && p->group == 1 &&
            p->W + 4 <= NN_WINO_MAX_ROW && nn_conv_winograd_fits(p->Ho, p->Wo);
@@ -1093,6 +1121,7 @@ static int nn_wino_usable(const nn_call_t *call, const nn_conv_params_t *p,
 typedef struct nn_wino_job {
     const nn_conv_params_t *p;
     const nn_fusion_t *fusion;
+    nn_isa_t isa;
     const float *x, *u, *bias, *res;
     float *y;
     float *v, *o; /* [16][C][NT] and [16][M][NT] */
@@ -1149,12 +1178,23 @@ NN_CONV_CLONES static void nn_wino_input(void *arg, int64_t b, int64_t e,
     }
 }
 
-/* The 16 products [M x C] x [C x NT]. */
+/* The 16 products [M x C] x [C x NT]: the engine's own, on U packed at
+ * load, where the instruction set has them. */
 static void nn_wino_gemm(void *arg, int64_t b, int64_t e, int tid)
 {
     (void)tid;
     const nn_wino_job_t *j = arg;
     const int M = j->p->M, C = j->p->C, NT = j->nt;
+    if (nn_sgemm_has(j->isa)) {
+        float buf[NN_SGEMM_BUFFER_FLOATS] __attribute__((aligned(64)));
+        const nn_sgemm_epilogue_t none = {.lo = -INFINITY, .hi = INFINITY};
+        const size_t per = nn_sgemm_packed_floats(M, C);
+        for (int64_t xi = b; xi < e; xi++)
+            nn_sgemm(j->isa, 0, M, NT, C, j->u + (size_t)xi * per,
+                     j->v + (size_t)xi * C * NT, NT, j->o + (size_t)xi * M * NT, NT, &none,
+                     buf);
+        return;
+    }
     for (int64_t xi = b; xi < e; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, NT, C, 1.0f,
                     j->u + (size_t)xi * M * C, C, j->v + (size_t)xi * C * NT,
@@ -1215,7 +1255,7 @@ static void nn_conv_winograd(const nn_conv_job_t *cj, const float *u,
     int nt = p->th * p->tw;
     float *v = cj->scratch;
     float *o = v + (size_t)16 * p->C * nt;
-    nn_wino_job_t j = {p, cj->fusion, cj->x, u, cj->bias, cj->res, cj->y,
+    nn_wino_job_t j = {p, cj->fusion, cj->isa, cj->x, u, cj->bias, cj->res, cj->y,
                        v, o, nt, 0};
     for (j.n = 0; j.n < p->N; j.n++) {
         nn_pool_for(pool, p->C, nn_wino_input, &j);

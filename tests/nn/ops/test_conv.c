@@ -178,10 +178,10 @@ static void run_conv_case(const conv_case_t *c, nn_pool_t *pool)
         tc_in(t, 3, NN_DTYPE_FLOAT, rank, yd, c->alias ? y : res);
     float *u = NULL;
     if (c->winograd) {
-        int64_t ud[3] = {16, c->M, c->C};
-        u = malloc(sizeof(float) * 16 * (size_t)c->M * c->C);
+        int64_t ud[3] = {16, nn_conv_winograd_rows(t->call.isa, c->M), c->C};
+        u = malloc(sizeof(float) * 16 * (size_t)ud[1] * c->C);
         ck_assert_ptr_nonnull(u);
-        nn_conv_winograd_weights(w, c->M, c->C, u);
+        ck_assert_int_eq(nn_conv_winograd_weights(t->call.isa, w, c->M, c->C, u), 0);
         tc_in(t, 4, NN_DTYPE_FLOAT, 3, ud, u);
     }
     int rc = tc_prepare(t);
@@ -496,10 +496,10 @@ static void bench_conv(const char *label, const conv_case_t *c, nn_pool_t *pool)
     tc_in(t, 2, NN_DTYPE_FLOAT, 1, bd, b);
     float *u = NULL;
     if (c->winograd) {
-        int64_t ud[3] = {16, c->M, c->C};
-        u = malloc(sizeof(float) * 16 * (size_t)c->M * c->C);
+        int64_t ud[3] = {16, nn_conv_winograd_rows(t->call.isa, c->M), c->C};
+        u = malloc(sizeof(float) * 16 * (size_t)ud[1] * c->C);
         ck_assert_ptr_nonnull(u);
-        nn_conv_winograd_weights(w, c->M, c->C, u);
+        ck_assert_int_eq(nn_conv_winograd_weights(t->call.isa, w, c->M, c->C, u), 0);
         tc_in(t, 4, NN_DTYPE_FLOAT, 3, ud, u);
     }
     if (tc_prepare(t) != 0) {
