@@ -8,6 +8,10 @@
 # repeated --rounds times) so that a noisy machine hurts both alike. Each number
 # kept is the best over the rounds (lowest median/p90, highest images/s).
 # Ratios are ours/ORT: for latency < 1 means we are faster, for images/s > 1.
+# The header names the CPU, the instruction set our kernels run (IMGCLASS_ISA
+# forces a lower one) and the machine's measured FMA peak (build/peak_flops,
+# made here when missing); gf_ours and gf_ort are each engine's achieved
+# GFLOP/s at the throughput batch (the model's multiply-adds count as two).
 #
 # Options:
 #   --threads T     intra-op threads for both engines (default 2)
@@ -115,7 +119,15 @@ measure() {
   R[ips,$eng,$b]=$(best "${R[ips,$eng,$b]:--}" "$ips" max)
   R[load,$eng]=$(best "${R[load,$eng]:--}" "$load" min)
   R[rss,$eng]=$(best "${R[rss,$eng]:--}" "$rss" max)
+  [ "$eng" = ours ] && R[gflop]=$(key gflop_per_image)
   return 0
+}
+
+# GFLOP/s: images/s times GFLOP per image.
+gflops() {
+  awk -v i="$1" -v g="$2" 'BEGIN {
+    num = "^[0-9]*[.]?[0-9]+([eE][-+]?[0-9]+)?$";
+    if (i !~ num || g !~ num) print "-"; else printf "%.1f", i * g }'
 }
 
 ratio() {
@@ -131,10 +143,16 @@ engines=(ours ort)
 echo "# imgclass vs ONNX Runtime $(cd "$here" && "$NODE" -p "require('onnxruntime-node/package.json').version")," \
   "threads=$threads, batch 1 x $runs runs, batch $batch x $runs8 runs, best of $rounds rounds," \
   "$(nproc) cpus, $(date -u +%FT%TZ)"
-fmt='%-20s %9s %9s %6s | %9s %9s | %9s %9s %6s | %8s %8s %7s\n'
+echo "# cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
+  "family $(awk -F': ' '/^cpu family/ { print $2; exit }' /proc/cpuinfo);" \
+  "$([ "$ort_only" = 0 ] && "$IMGCLASS" info --cpu | awk -F': ' '/^isa/ { print "imgclass isa " $2 }')"
+peak=$root/build/peak_flops
+[ -x "$peak" ] || cc -O2 -std=c11 -D_GNU_SOURCE "$here/peak_flops.c" -o "$peak" -lpthread
+"$peak" "$threads" | sed 's/^/# /'
+fmt='%-20s %9s %9s %6s | %9s %9s | %9s %9s %6s | %7s %7s | %8s %8s %7s\n'
 printf "$fmt" model "b1_ours" "b1_ort" ratio "p90_ours" "p90_ort" \
-  "b${batch}_ours" "b${batch}_ort" ratio "load_ours" "load_ort" rss_mb
-printf "$fmt" "" "ms" "ms" "" "ms" "ms" "img/s" "img/s" "" "ms" "ms" ""
+  "b${batch}_ours" "b${batch}_ort" ratio gf_ours gf_ort "load_ours" "load_ort" rss_mb
+printf "$fmt" "" "ms" "ms" "" "ms" "ms" "img/s" "img/s" "" "GF/s" "GF/s" "ms" "ms" ""
 
 lat_ratios=() thr_ratios=()
 for model in "${models[@]}"; do
@@ -155,6 +173,7 @@ for model in "${models[@]}"; do
   [ "$rl" != - ] && lat_ratios+=("$rl")
   [ "$rt" != - ] && thr_ratios+=("$rt")
   printf "$fmt" "$name" "$o1" "$t1" "$rl" "$op" "$tp" "$o8" "$t8" "$rt" \
+    "$(gflops "$o8" "${R[gflop]:-}")" "$(gflops "$t8" "${R[gflop]:-}")" \
     "${R[load,ours]:--}" "${R[load,ort]:--}" "${R[rss,ours]:--}"
 done
 

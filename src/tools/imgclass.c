@@ -424,6 +424,7 @@ static int cmd_bench(int argc, char **argv)
                                        : (double)batch * n * 1000.0 / wall);
     printf("weight_mb: %.1f\npeak_rss_mb: %.1f\n", s.weight_bytes / 1048576.0,
            ru.ru_maxrss / 1024.0);
+    printf("gflop_per_image: %.4f\nisa: %s\n", s.flops / 1e9, nn_model_isa(m));
     /* CPU time per run (warm-up and context set-up included): on a shared
      * VM it leaves out time the hypervisor gave to others, so it compares
      * builds more steadily than wall time does. */
