@@ -329,17 +329,22 @@ START_TEST(test_erf_accuracy)
     x[n - 3] = -INFINITY;
     x[n - 2] = -0.0f;
     x[n - 1] = 1e-30f;
-    ck_assert_int_eq(tc_run(t, NULL), 0);
-    const float *y = out0(t);
-    for (int64_t k = 0; k < n - 5; k++)
-        ck_assert_msg(fabs((double)y[k] - erf((double)x[k])) <= 1.6e-7,
-                      "erf(%.9g) = %.9g, want %.9g", (double)x[k],
-                      (double)y[k], erf((double)x[k]));
-    ck_assert(isnan(y[n - 5]));
-    ck_assert_float_eq(y[n - 4], 1.0f);
-    ck_assert_float_eq(y[n - 3], -1.0f);
-    ck_assert(y[n - 2] == 0.0f && signbit(y[n - 2]));
-    ck_assert_float_eq_tol(y[n - 1], 1.1283792e-30f, 1e-36f);
+    ck_assert_int_eq(tc_prepare(t), 0);
+    /* every instruction set's kernel to the full accuracy */
+    for (int isa = NN_ISA_GENERIC; isa <= (int)tc_isa_best(); isa++) {
+        tc_exec_isa(t, NULL, 0, (nn_isa_t)isa);
+        const float *y = out0(t);
+        const char *name = nn_isa_name((nn_isa_t)isa);
+        for (int64_t k = 0; k < n - 5; k++)
+            ck_assert_msg(fabs((double)y[k] - erf((double)x[k])) <= 1.6e-7,
+                          "%s: erf(%.9g) = %.9g, want %.9g", name, (double)x[k],
+                          (double)y[k], erf((double)x[k]));
+        ck_assert(isnan(y[n - 5]));
+        ck_assert_float_eq(y[n - 4], 1.0f);
+        ck_assert_float_eq(y[n - 3], -1.0f);
+        ck_assert(y[n - 2] == 0.0f && signbit(y[n - 2]));
+        ck_assert_float_eq_tol(y[n - 1], 1.1283792e-30f, 1e-36f);
+    }
     tc_free(t);
 }
 END_TEST
