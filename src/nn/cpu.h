@@ -3,8 +3,8 @@
  * environment variable IMGCLASS_ISA (avx512, avx2, generic), so that every
  * path can be tested on a machine that has the highest. One binary runs
  * everywhere: kernels for AVX2 and AVX-512 are compiled with per-function
- * target attributes and chosen at run time from this, never by
- * -march=native. */
+ * target attributes and chosen at run time from this (isa_dispatch.h),
+ * never by -march=native. */
 #ifndef NN_CPU_H
 #define NN_CPU_H
 

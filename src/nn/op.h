@@ -67,8 +67,8 @@ void nn_conv_winograd_weights(const float *w, int64_t M, int64_t C, float *u);
 /* Whether an output map of Ho x Wo is worth (and fits) the Winograd path. */
 int nn_conv_winograd_fits(int64_t Ho, int64_t Wo);
 
-/* Applies a fused activation to n floats in place. */
-void nn_apply_act(const nn_fusion_t *f, float *x, int64_t n);
+/* Applies a fused activation to n floats in place, with isa's kernels. */
+void nn_apply_act(nn_isa_t isa, const nn_fusion_t *f, float *x, int64_t n);
 
 /* Helpers shared by ops. */
 #define NN_PARAMS(call, type)                                              \
