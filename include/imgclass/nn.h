@@ -80,9 +80,21 @@ const nn_tensor_info_t *nn_model_output(const nn_model_t *model, int i);
  * uses it not to apply softmax to probabilities twice. */
 const char *nn_model_output_op(const nn_model_t *model, int i);
 
+/* The instruction sets the engine's kernels are built for, in increasing
+ * order: each may use what every lower one has. */
+typedef enum nn_isa {
+    NN_ISA_GENERIC = 0, /* x86-64 baseline (SSE2), or any other CPU */
+    NN_ISA_AVX2,        /* AVX2 + FMA (x86-64-v3) */
+    NN_ISA_AVX512,      /* AVX-512 F, BW, VL, DQ (x86-64-v4) */
+    NN_ISA_COUNT
+} nn_isa_t;
+
 /* The instruction set the model's kernels use: "avx512", "avx2" or
  * "generic" (the best the CPU has, or IMGCLASS_ISA's, when it loaded). */
 const char *nn_model_isa(const nn_model_t *model);
+/* The same as an nn_isa_t, for code beside the engine (preprocessing)
+ * that picks its own kernels to match. */
+nn_isa_t nn_model_isa_level(const nn_model_t *model);
 
 /* The CPU as the engine sees it. */
 typedef struct nn_cpu_info {

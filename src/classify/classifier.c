@@ -151,6 +151,7 @@ static ic_err_t open_parts(classifier_t *m, const img_limits_t *limits, char *ms
         snprintf(msg, msg_size, "%s/config.json: %s", m->dir, inner);
         return IC_ECONFIG;
     }
+    m->pre.isa = nn_model_isa_level(m->nn); /* the model's instruction set */
     m->in_elems = nn_model_input_elems(m->nn, 0, 1);
     m->out_elems = nn_model_output_elems(m->nn, 0, 1);
     m->limits = *limits;

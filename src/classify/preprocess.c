@@ -203,6 +203,7 @@ static const struct {
 static void set_defaults(pre_config_t *cfg, int width, int height, int channels)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->isa = NN_ISA_GENERIC; /* a classifier sets its model's */
     cfg->width = width;
     cfg->height = height;
     cfg->resize = PRE_RESIZE_SHORTER;
@@ -486,9 +487,9 @@ static void pil_v_bytes(const uint8_t *col, size_t stride, size_t i, size_t len,
     }
 }
 
-/* AVX2 versions of both passes. The integer sums are exact (the taps are
- * non-negative and sum to one), so adding in another order gives Pillow's
- * very bytes. */
+/* AVX2 versions of both passes, taken from NN_ISA_AVX2 up (cfg->isa). The
+ * integer sums are exact (the taps are non-negative and sum to one), so
+ * adding in another order gives Pillow's very bytes. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -559,29 +560,19 @@ pil_v_row_avx2(const uint8_t *col, size_t stride, size_t len, const int32_t *k, 
     }
     pil_v_bytes(col, stride, i, len, k, n, out);
 }
-
-static int pil_have_avx2(void)
-{
-    return __builtin_cpu_supports("avx2");
-}
-#else
-static int pil_have_avx2(void)
-{
-    return 0;
-}
 #endif
 
 /* A row of the horizontal pass. */
-static void pil_h_row(const uint8_t *in, int nch, const pil_coeffs_t *c, int count,
-                      int tail_row, uint8_t *t)
+static void pil_h_row(nn_isa_t isa, const uint8_t *in, int nch, const pil_coeffs_t *c,
+                      int count, int tail_row, uint8_t *t)
 {
 #if defined(__x86_64__)
-    if (nch == 3 && !tail_row && pil_have_avx2()) {
+    if (nch == 3 && !tail_row && isa >= NN_ISA_AVX2) {
         pil_h_row_avx2(in, c, count, t);
         return;
     }
 #else
-    (void)tail_row;
+    (void)isa, (void)tail_row;
 #endif
     for (int x = 0; x < count; x++, t += nch)
         pil_h_pixel(in + (size_t)c->bounds[2 * x] * nch, nch, c->k + (size_t)x * c->ksize,
@@ -589,21 +580,24 @@ static void pil_h_row(const uint8_t *in, int nch, const pil_coeffs_t *c, int cou
 }
 
 /* One output row of the vertical pass. */
-static void pil_v_row(const uint8_t *col, size_t stride, size_t len, const int32_t *k,
-                      int n, uint8_t *out)
+static void pil_v_row(nn_isa_t isa, const uint8_t *col, size_t stride, size_t len,
+                      const int32_t *k, int n, uint8_t *out)
 {
 #if defined(__x86_64__)
-    if (pil_have_avx2()) {
+    if (isa >= NN_ISA_AVX2) {
         pil_v_row_avx2(col, stride, len, k, n, out);
         return;
     }
+#else
+    (void)isa;
 #endif
     pil_v_bytes(col, stride, 0, len, k, n, out);
 }
 
 /* Resizes src to rw x rh (Pillow's two passes) and writes the pixels of
- * spans xs, ys into the window win (win_w wide, zeroed beforehand). */
-static int pil_resize_window(const pre_plane_t *src, int rw, int rh,
+ * spans xs, ys into the window win (win_w wide, zeroed beforehand), with
+ * isa's kernels. */
+static int pil_resize_window(nn_isa_t isa, const pre_plane_t *src, int rw, int rh,
                              pre_span_t xs, pre_span_t ys, uint8_t *win,
                              int win_w)
 {
@@ -626,13 +620,13 @@ static int pil_resize_window(const pre_plane_t *src, int rw, int rh,
         return -1;
     }
     for (int y = 0; y < rows; y++)
-        pil_h_row(src->px + (size_t)(row0 + y) * src->width * nch, nch, &cx, xs.count,
+        pil_h_row(isa, src->px + (size_t)(row0 + y) * src->width * nch, nch, &cx, xs.count,
                   row0 + y == src->height - 1, tmp + (size_t)y * tmp_stride);
     /* Vertical pass into the window. */
     for (int y = 0; y < ys.count; y++) {
         const uint8_t *col = tmp + (size_t)(cy.bounds[2 * y] - row0) * tmp_stride;
         uint8_t *out = win + ((size_t)(ys.out_offset + y) * win_w + xs.out_offset) * nch;
-        pil_v_row(col, tmp_stride, tmp_stride, cy.k + (size_t)y * cy.ksize,
+        pil_v_row(isa, col, tmp_stride, tmp_stride, cy.k + (size_t)y * cy.ksize,
                   cy.bounds[2 * y + 1], out);
     }
     free(tmp);
@@ -667,13 +661,14 @@ static tf_tap_t *tf_taps(int in_size, int out_size, pre_span_t s)
     return taps;
 }
 
-/* The AVX2 clone rounds with one instruction instead of calling floor(). */
-#if defined(__x86_64__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-static int tf_resize_window(const pre_plane_t *src, int rw, int rh,
-                            pre_span_t xs, pre_span_t ys, uint8_t *win,
-                            int win_w)
+/* Resizes src to rw x rh and writes spans xs, ys into win. The body is
+ * compiled twice (below): for AVX2, which rounds with one instruction
+ * instead of calling floor(), and for the x86-64 baseline. AVX2 without
+ * FMA: no compiler may fuse the sums' products, so both round alike and
+ * give the same bytes. */
+static inline __attribute__((always_inline)) int
+tf_resize_window_body(const pre_plane_t *src, int rw, int rh, pre_span_t xs, pre_span_t ys,
+                      uint8_t *win, int win_w)
 {
     const int nch = src->nch;
     tf_tap_t *tx = tf_taps(src->width, rw, xs), *ty = tf_taps(src->height, rh, ys);
@@ -702,6 +697,35 @@ static int tf_resize_window(const pre_plane_t *src, int rw, int rh,
     free(tx);
     free(ty);
     return 0;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"), noinline)) static int
+tf_resize_window_avx2(const pre_plane_t *src, int rw, int rh, pre_span_t xs, pre_span_t ys,
+                      uint8_t *win, int win_w)
+{
+    return tf_resize_window_body(src, rw, rh, xs, ys, win, win_w);
+}
+#endif
+
+__attribute__((noinline)) static int
+tf_resize_window_generic(const pre_plane_t *src, int rw, int rh, pre_span_t xs,
+                         pre_span_t ys, uint8_t *win, int win_w)
+{
+    return tf_resize_window_body(src, rw, rh, xs, ys, win, win_w);
+}
+
+/* The copy isa chooses: AVX2 from NN_ISA_AVX2 up. */
+static int tf_resize_window(nn_isa_t isa, const pre_plane_t *src, int rw, int rh,
+                            pre_span_t xs, pre_span_t ys, uint8_t *win, int win_w)
+{
+#if defined(__x86_64__)
+    if (isa >= NN_ISA_AVX2)
+        return tf_resize_window_avx2(src, rw, rh, xs, ys, win, win_w);
+#else
+    (void)isa;
+#endif
+    return tf_resize_window_generic(src, rw, rh, xs, ys, win, win_w);
 }
 
 /* ---- the pipeline ---------------------------------------------------------------- */
@@ -737,9 +761,9 @@ static int fill_window(const pre_config_t *cfg, const pre_plan_t *plan,
         return 0;
     }
     if (cfg->antialias)
-        return pil_resize_window(src, plan->resized_w, plan->resized_h, xs, ys,
+        return pil_resize_window(cfg->isa, src, plan->resized_w, plan->resized_h, xs, ys,
                                  win, plan->out_w);
-    return tf_resize_window(src, plan->resized_w, plan->resized_h, xs, ys, win,
+    return tf_resize_window(cfg->isa, src, plan->resized_w, plan->resized_h, xs, ys, win,
                             plan->out_w);
 }
 

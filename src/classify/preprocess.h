@@ -24,6 +24,7 @@
 
 #include "classify/error.h"
 #include "classify/image.h"
+#include "imgclass/nn.h"
 
 typedef enum pre_resize {
     PRE_RESIZE_SHORTER, /* shorter side to resize_size, keep aspect */
@@ -47,6 +48,11 @@ typedef struct pre_config {
     float scale;           /* applied to the uint8 value first */
     float mean[3], std[3];
     pre_channels_t channels;
+    nn_isa_t isa;          /* the resizers' kernels: AVX2 ones from
+                            * NN_ISA_AVX2 up. pre_config_parse sets
+                            * NN_ISA_GENERIC; a classifier sets its model's
+                            * (so IMGCLASS_ISA chooses for both). Every
+                            * instruction set gives the same bytes. */
 } pre_config_t;
 
 /* Fills cfg from a config.json "preprocess" object (NULL: torchvision

@@ -8,11 +8,19 @@
 
 static const char *const isa_names[NN_ISA_COUNT] = {"generic", "avx2", "avx512"};
 
-/* Kept true to the kernels' dispatch (grep NN_ISA_ in src/nn). */
+/* Kept true to the kernels' dispatch: the direct kernels (conv's depthwise,
+ * grouped and pointwise ones and Winograd transforms, activations,
+ * elementwise, pooling) are compiled for the baseline and for AVX2+FMA
+ * (isa_dispatch.h; grep NN_ISA_DISPATCH), the resizers of
+ * src/classify/preprocess.c for the baseline and AVX2; the AVX2 copies run
+ * from NN_ISA_AVX2 up. OpenBLAS picks its own kernels by the CPU:
+ * IMGCLASS_ISA does not reach it. */
 static const char *const isa_kernels[NN_ISA_COUNT] = {
     [NN_ISA_GENERIC] = "products through OpenBLAS; direct kernels for x86-64 baseline",
     [NN_ISA_AVX2] = "products through OpenBLAS; direct kernels for AVX2+FMA",
-    [NN_ISA_AVX512] = "products through OpenBLAS; direct kernels for AVX2+FMA",
+    [NN_ISA_AVX512] = "convolution products (1x1, unfolded, Winograd) through the engine's own "
+                      "AVX-512 kernels on weights packed at load, other products through "
+                      "OpenBLAS; direct kernels for AVX2+FMA",
 };
 
 const char *nn_isa_kernels(nn_isa_t isa)

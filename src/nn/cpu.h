@@ -3,20 +3,12 @@
  * environment variable IMGCLASS_ISA (avx512, avx2, generic), so that every
  * path can be tested on a machine that has the highest. One binary runs
  * everywhere: kernels for AVX2 and AVX-512 are compiled with per-function
- * target attributes and chosen at run time from this, never by
- * -march=native. */
+ * target attributes and chosen at run time from this (isa_dispatch.h),
+ * never by -march=native. */
 #ifndef NN_CPU_H
 #define NN_CPU_H
 
-#include "imgclass/nn.h"
-
-/* In increasing order: a path may use what every lower one has. */
-typedef enum nn_isa {
-    NN_ISA_GENERIC = 0, /* x86-64 baseline (SSE2), or any other CPU */
-    NN_ISA_AVX2,        /* AVX2 + FMA (x86-64-v3) */
-    NN_ISA_AVX512,      /* AVX-512 F, BW, VL, DQ (x86-64-v4) */
-    NN_ISA_COUNT
-} nn_isa_t;
+#include "imgclass/nn.h" /* nn_isa_t: the paths, in increasing order */
 
 typedef struct nn_cpu {
     /* What CPUID (and the OS, through XCR0) say the CPU can do. */

@@ -376,6 +376,11 @@ const char *nn_model_isa(const nn_model_t *m)
     return nn_isa_name(m->g.isa);
 }
 
+nn_isa_t nn_model_isa_level(const nn_model_t *m)
+{
+    return m->g.isa;
+}
+
 int nn_cpu_info(nn_cpu_info_t *info, nn_error_t *err)
 {
     nn_cpu_t c;

@@ -81,8 +81,8 @@ int nn_conv_packs(const nn_node_t *n, const nn_tensor_t *w);
 size_t nn_conv_packed_floats(const nn_node_t *n, const nn_tensor_t *w);
 void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, float *dst);
 
-/* Applies a fused activation to n floats in place. */
-void nn_apply_act(const nn_fusion_t *f, float *x, int64_t n);
+/* Applies a fused activation to n floats in place, with isa's kernels. */
+void nn_apply_act(nn_isa_t isa, const nn_fusion_t *f, float *x, int64_t n);
 
 /* Helpers shared by ops. */
 #define NN_PARAMS(call, type)                                              \

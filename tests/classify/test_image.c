@@ -18,6 +18,7 @@
 
 #include "classify/image.h"
 #include "classify/preprocess.h"
+#include "nn/cpu.h"
 #include "util/file.h"
 #include "util/npy.h"
 #include "util/testutil.h"
@@ -766,6 +767,43 @@ START_TEST(jpeg_scaled_decode)
 }
 END_TEST
 
+/* ---- preprocessing with every instruction set ------------------------------------ */
+
+/* pre_run with the resizers of every instruction set up to the machine's
+ * best (cfg->isa aside): all must return the same code and, when they
+ * succeed, the same bytes. out and msg keep the best's tensor and message;
+ * a disagreement returns -1 with msg saying where. */
+static int pre_run_isas(const pre_config_t *cfg, const img_rgb_t *img, float *out,
+                        char *msg, size_t msg_size)
+{
+    nn_cpu_t cpu;
+    nn_error_t err;
+    (void)nn_cpu_detect(&cpu, &err); /* best is set even if IMGCLASS_ISA is refused */
+    size_t n = (size_t)cfg->width * cfg->height * (cfg->channels == PRE_GRAY ? 1 : 3);
+    pre_config_t c = *cfg;
+    c.isa = cpu.best;
+    int rc = pre_run(&c, img, out, msg, msg_size);
+    float *low = malloc((n ? n : 1) * sizeof *low);
+    ck_assert_ptr_nonnull(low);
+    for (int isa = NN_ISA_GENERIC; isa < (int)cpu.best; isa++) {
+        char low_msg[256];
+        c.isa = (nn_isa_t)isa;
+        int low_rc = pre_run(&c, img, low, low_msg, sizeof low_msg);
+        size_t at = 0;
+        while (rc == 0 && low_rc == 0 && at < n && memcmp(&low[at], &out[at], sizeof *out) == 0)
+            at++;
+        if (low_rc != rc || (rc == 0 && at < n)) {
+            snprintf(msg, msg_size, "preprocess with %s and %s disagrees (code %d and %d, "
+                     "element %zu of %zu)", nn_isa_name(c.isa), nn_isa_name(cpu.best),
+                     low_rc, rc, at, n);
+            rc = -1;
+            break;
+        }
+    }
+    free(low);
+    return rc;
+}
+
 /* ---- preprocessing against torchvision ------------------------------------------- */
 
 typedef struct tv_case {
@@ -863,7 +901,7 @@ static int tv_diff(const pre_config_t *cfg, const img_rgb_t *img,
     size_t n_px = (size_t)cfg->width * cfg->height, n = ref->count;
     float *out = malloc(n * sizeof *out);
     ck_assert_ptr_nonnull(out);
-    int rc = pre_run(cfg, img, out, err, err_size);
+    int rc = pre_run_isas(cfg, img, out, err, err_size);
     double sum = 0;
     *max = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -983,7 +1021,7 @@ START_TEST(tensorflow_stretch_matches_images_224)
         img_rgb_t ref = decode_ok(b.data, b.size, NULL, rel);
         free(b.data);
         ck_assert(ref.width == 224 && ref.height == 224);
-        ck_assert_msg(pre_run(&cfg, &img, out, msg, sizeof msg) == 0, "%s", msg);
+        ck_assert_msg(pre_run_isas(&cfg, &img, out, msg, sizeof msg) == 0, "%s", msg);
         int max = 0;
         size_t off = 0;
         for (int c = 0; c < 3; c++)
@@ -1041,7 +1079,7 @@ START_TEST(pre_run_layout_and_channels)
     char msg[256];
     /* resize none, crop 3x2 from 5x4: offsets 1, 1, CHW order. */
     pre_config_t cfg = raw_config(PRE_RESIZE_NONE, 3, 2, 1, PRE_RGB);
-    ck_assert_msg(pre_run(&cfg, &img, out, msg, sizeof msg) == 0, "%s", msg);
+    ck_assert_msg(pre_run_isas(&cfg, &img, out, msg, sizeof msg) == 0, "%s", msg);
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < 2; y++)
             for (int x = 0; x < 3; x++)
@@ -1049,12 +1087,12 @@ START_TEST(pre_run_layout_and_channels)
                                    (x + 1) * 10 + (y + 1) * 50 + c);
     /* BGR: channel 0 is blue. */
     cfg.channels = PRE_BGR;
-    ck_assert(pre_run(&cfg, &img, out, msg, sizeof msg) == 0);
+    ck_assert(pre_run_isas(&cfg, &img, out, msg, sizeof msg) == 0);
     ck_assert_float_eq(out[0], 10 + 50 + 2);
     ck_assert_float_eq(out[2 * 6], 10 + 50 + 0);
     /* GRAY: PIL's luma, one plane. */
     cfg.channels = PRE_GRAY;
-    ck_assert(pre_run(&cfg, &img, out, msg, sizeof msg) == 0);
+    ck_assert(pre_run_isas(&cfg, &img, out, msg, sizeof msg) == 0);
     const uint8_t *p = img.pixels + (1 * 5 + 1) * 3;
     int luma = (p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16;
     ck_assert_float_eq(out[0], luma);
@@ -1063,18 +1101,18 @@ START_TEST(pre_run_layout_and_channels)
     cfg.scale = 0.5f;
     cfg.mean[1] = 3;
     cfg.std[1] = 2;
-    ck_assert(pre_run(&cfg, &img, out, msg, sizeof msg) == 0);
+    ck_assert(pre_run_isas(&cfg, &img, out, msg, sizeof msg) == 0);
     ck_assert_float_eq_tol(out[20 + 7], ((7 % 5) * 10 + 50 + 1) * 0.5f / 2 - 1.5f, 1e-6);
     /* Stretch then crop: to resize_size high in the model's aspect (6x6),
      * then the centre 4x4, the same as a 6x6 stretch cropped by hand. */
     float full[3 * 6 * 6];
     cfg = raw_config(PRE_RESIZE_STRETCH, 6, 6, 0, PRE_RGB);
     cfg.antialias = 1;
-    ck_assert(pre_run(&cfg, &img, full, msg, sizeof msg) == 0);
+    ck_assert(pre_run_isas(&cfg, &img, full, msg, sizeof msg) == 0);
     cfg = raw_config(PRE_RESIZE_STRETCH, 4, 4, 1, PRE_RGB);
     cfg.resize_size = 6;
     cfg.antialias = 1;
-    ck_assert(pre_run(&cfg, &img, out, msg, sizeof msg) == 0);
+    ck_assert(pre_run_isas(&cfg, &img, out, msg, sizeof msg) == 0);
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < 4; y++)
             for (int x = 0; x < 4; x++)
@@ -1084,7 +1122,7 @@ START_TEST(pre_run_layout_and_channels)
     for (int aa = 0; aa < 2; aa++) {
         cfg = raw_config(PRE_RESIZE_STRETCH, 5, 4, 0, PRE_RGB);
         cfg.antialias = aa;
-        ck_assert(pre_run(&cfg, &img, out, msg, sizeof msg) == 0);
+        ck_assert(pre_run_isas(&cfg, &img, out, msg, sizeof msg) == 0);
         for (int i = 0; i < 20; i++)
             ck_assert_float_eq(out[20 + i], img.pixels[i * 3 + 1]);
     }
@@ -1098,16 +1136,16 @@ START_TEST(pre_run_refuses_what_it_cannot_do)
     float out[3 * 8 * 8];
     char msg[256] = "";
     pre_config_t cfg = raw_config(PRE_RESIZE_NONE, 6, 4, 1, PRE_RGB);
-    ck_assert_int_eq(pre_run(&cfg, &img, out, msg, sizeof msg), IC_EPREPROCESS);
+    ck_assert_int_eq(pre_run_isas(&cfg, &img, out, msg, sizeof msg), IC_EPREPROCESS);
     ck_assert_msg(strstr(msg, "smaller"), "message '%s'", msg);
     cfg = raw_config(PRE_RESIZE_NONE, 4, 4, 0, PRE_RGB); /* no crop, 5 != 4 */
-    ck_assert_int_eq(pre_run(&cfg, &img, out, msg, sizeof msg), IC_EPREPROCESS);
+    ck_assert_int_eq(pre_run_isas(&cfg, &img, out, msg, sizeof msg), IC_EPREPROCESS);
     cfg = raw_config(PRE_RESIZE_STRETCH, 4, 4, 0, PRE_RGB);
     cfg.std[2] = 0;
-    ck_assert_int_eq(pre_run(&cfg, &img, out, msg, sizeof msg), IC_EPREPROCESS);
+    ck_assert_int_eq(pre_run_isas(&cfg, &img, out, msg, sizeof msg), IC_EPREPROCESS);
     img_rgb_t empty = {0, 0, NULL};
     cfg.std[2] = 1;
-    ck_assert_int_eq(pre_run(&cfg, &empty, out, msg, sizeof msg), IC_EPREPROCESS);
+    ck_assert_int_eq(pre_run_isas(&cfg, &empty, out, msg, sizeof msg), IC_EPREPROCESS);
     img_free(&img);
 }
 END_TEST

@@ -1,7 +1,23 @@
 #include "optest.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+double tc_isa_tol = 0;
+
+nn_isa_t tc_isa_best(void)
+{
+    static int best = -1;
+    if (best < 0) {
+        nn_cpu_t cpu;
+        nn_error_t err;
+        (void)nn_cpu_detect(&cpu, &err); /* sets best even when it refuses
+                                          * IMGCLASS_ISA */
+        best = (int)cpu.best;
+    }
+    return (nn_isa_t)best;
+}
 
 tc_t *tc_new(const char *op, int opset, int n_out)
 {
@@ -25,6 +41,7 @@ tc_t *tc_new(const char *op, int opset, int n_out)
     t->call.in = t->inp;
     t->call.out = t->outp;
     t->call.n_out = n_out;
+    t->isa_tol = tc_isa_tol;
     return t;
 }
 
@@ -99,7 +116,8 @@ void tc_out_buffer(tc_t *t, int k, void *data)
     t->outs[k].data = data;
 }
 
-void tc_exec(tc_t *t, nn_pool_t *pool, int alias)
+/* Gives every output a buffer and the call its scratch and pool. */
+static void tc_bind(tc_t *t, nn_pool_t *pool, int alias)
 {
     for (int k = 0; k < t->call.n_out; k++) {
         if (t->outs[k].data)
@@ -122,7 +140,110 @@ void tc_exec(tc_t *t, nn_pool_t *pool, int alias)
     }
     t->call.scratch = t->scratch;
     t->call.pool = pool;
+}
+
+void tc_exec_isa(tc_t *t, nn_pool_t *pool, int alias, nn_isa_t isa)
+{
+    tc_bind(t, pool, alias);
+    t->call.isa = isa;
     t->def->exec(&t->call);
+}
+
+/* Memory a run may change, as it was before the first. */
+typedef struct tc_saved {
+    void *at;
+    void *copy;
+    size_t bytes;
+} tc_saved_t;
+
+static void tc_save(tc_saved_t *s, void *at, size_t bytes)
+{
+    s->at = at;
+    s->bytes = bytes;
+    s->copy = malloc(bytes ? bytes : 1);
+    ck_assert_ptr_nonnull(s->copy);
+    memcpy(s->copy, at, bytes);
+}
+
+static int tc_overlap(const void *a, size_t na, const void *b, size_t nb)
+{
+    const char *pa = a, *pb = b;
+    return na && nb && pa < pb + nb && pb < pa + na;
+}
+
+/* Output k under isa (got) against the same under the best (want). */
+static void tc_compare(const tc_t *t, int k, nn_isa_t isa, const void *got,
+                       const void *want)
+{
+    const nn_tensor_t *o = &t->outs[k];
+    const size_t bytes = nn_tensor_bytes(o);
+    const char *op = t->def->name, *best = nn_isa_name(tc_isa_best());
+    if (o->dtype != NN_DTYPE_FLOAT) {
+        ck_assert_msg(memcmp(got, want, bytes) == 0, "%s output %d: %s and %s differ",
+                      op, k, nn_isa_name(isa), best);
+        return;
+    }
+    const float *a = got, *b = want;
+    const size_t n = bytes / sizeof(float);
+    double max_diff = 0, max_abs = 0;
+    size_t worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(b[i])) {
+            ck_assert_msg(a[i] == b[i] || (isnan(a[i]) && isnan(b[i])),
+                          "%s output %d element %zu: %s gives %g, %s %g", op, k, i,
+                          nn_isa_name(isa), a[i], best, b[i]);
+            continue;
+        }
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > max_diff)
+            max_diff = d, worst = i;
+        if (fabs((double)b[i]) > max_abs)
+            max_abs = fabs((double)b[i]);
+    }
+    ck_assert_msg(t->isa_tol > 0 ? max_diff <= t->isa_tol * max_abs : max_diff == 0,
+                  "%s output %d element %zu: %s gives %.9g, %s %.9g (max |diff| %.3g, "
+                  "max |value| %.3g, tolerance %g)",
+                  op, k, worst, nn_isa_name(isa), a[worst], best, b[worst], max_diff,
+                  max_abs, t->isa_tol);
+}
+
+void tc_exec(tc_t *t, nn_pool_t *pool, int alias)
+{
+    const nn_isa_t best = tc_isa_best();
+    tc_bind(t, pool, alias);
+    tc_saved_t saved[2 * TC_MAX];
+    int n_saved = 0;
+    for (int k = 0; k < t->call.n_out; k++)
+        tc_save(&saved[n_saved++], t->outs[k].data, nn_tensor_bytes(&t->outs[k]));
+    for (int i = 0; i < t->call.n_in && i < TC_MAX; i++) {
+        const nn_tensor_t *in = t->inp[i];
+        int shared = 0;
+        for (int k = 0; in && in->data && k < t->call.n_out; k++)
+            shared |= tc_overlap(in->data, nn_tensor_bytes(in), t->outs[k].data,
+                                 nn_tensor_bytes(&t->outs[k]));
+        if (shared)
+            tc_save(&saved[n_saved++], in->data, nn_tensor_bytes(in));
+    }
+    void *lower[NN_ISA_COUNT][TC_MAX] = {{0}};
+    for (int isa = NN_ISA_GENERIC; isa <= (int)best; isa++) {
+        for (int s = 0; isa > NN_ISA_GENERIC && s < n_saved; s++)
+            memcpy(saved[s].at, saved[s].copy, saved[s].bytes);
+        t->call.isa = (nn_isa_t)isa;
+        t->def->exec(&t->call);
+        for (int k = 0; isa < (int)best && k < t->call.n_out; k++) {
+            size_t b = nn_tensor_bytes(&t->outs[k]);
+            lower[isa][k] = malloc(b ? b : 1);
+            ck_assert_ptr_nonnull(lower[isa][k]);
+            memcpy(lower[isa][k], t->outs[k].data, b);
+        }
+    }
+    for (int s = 0; s < n_saved; s++)
+        free(saved[s].copy);
+    for (int isa = NN_ISA_GENERIC; isa < (int)best; isa++)
+        for (int k = 0; k < t->call.n_out; k++) {
+            tc_compare(t, k, (nn_isa_t)isa, lower[isa][k], t->outs[k].data);
+            free(lower[isa][k]);
+        }
 }
 
 int tc_run(tc_t *t, nn_pool_t *pool)

@@ -2,6 +2,12 @@
  * and tensors by hand, runs prepare and exec, and checks shapes and
  * refusals. Every operator family's suite uses it.
  *
+ * tc_exec runs exec once per instruction set the machine has (nn_isa_t,
+ * from NN_ISA_GENERIC up to nn_cpu_detect's best, IMGCLASS_ISA aside), the
+ * best last: its outputs are the ones the test then checks, and each lower
+ * instruction set's outputs must match them (tc_isa_tol), so that every
+ * kernel path is tested on the machine that has the highest.
+ *
  * A tc_t owns what it allocates (tc_in_alloc inputs, outputs tc_exec
  * allocates, the scratch) and frees it in tc_free; data handed to tc_in or
  * tc_out_buffer stays the caller's. Attribute names, strings and lists are
@@ -12,6 +18,7 @@
 #include <check.h>
 #include <stdint.h>
 
+#include "nn/cpu.h"
 #include "nn/error.h"
 #include "nn/op.h"
 #include "nn/pool.h"
@@ -31,7 +38,18 @@ typedef struct {
     int out_owned[TC_MAX];  /* outs[k].data allocated by tc_exec */
     void *scratch;
     size_t scratch_size;
+    double isa_tol; /* tc_isa_tol when made; a test may change it */
 } tc_t;
+
+/* How far the outputs of two instruction sets may be apart: 0 (the
+ * default) asks for equal values (NaN where NaN; -0 equals 0), bit for
+ * bit in non-float outputs; otherwise, per float output, max |a - b| over
+ * max |b| (tu_rel_error's measure) must be at most this. A suite whose
+ * kernels round differently per instruction set (FMA) sets it to its own
+ * tolerance before running. */
+extern double tc_isa_tol;
+/* The highest instruction set tc_exec runs (the machine's best). */
+nn_isa_t tc_isa_best(void);
 
 /* A node of ONNX type op (which must exist) at opset, with n_out outputs
  * (ids 100, 101, ...), no inputs and no attributes yet. */
@@ -54,10 +72,15 @@ int tc_prepare(tc_t *t);
 /* Output k is computed into data (the caller's, at least the output's
  * bytes) instead of a buffer tc_exec allocates. */
 void tc_out_buffer(tc_t *t, int k, void *data);
-/* Runs exec. Outputs without a buffer get one filled with 0xAB (to catch
- * unwritten elements), or share input 0 when alias is set and prepare
- * asked for it; a second tc_exec reuses the buffers of the first. */
+/* Runs exec under every instruction set up to tc_isa_best() and compares
+ * their outputs (see the top). Outputs without a buffer get one filled
+ * with 0xAB (to catch unwritten elements), or share input 0 when alias is
+ * set and prepare asked for it; a second tc_exec reuses the buffers of the
+ * first. Before each run the outputs, and the inputs that share their
+ * memory, get back what they held before the first. */
 void tc_exec(tc_t *t, nn_pool_t *pool, int alias);
+/* Runs exec once, with isa's kernels (a benchmark's timed runs). */
+void tc_exec_isa(tc_t *t, nn_pool_t *pool, int alias, nn_isa_t isa);
 /* tc_prepare, then tc_exec (no alias) if it succeeded; returns prepare's
  * code. */
 int tc_run(tc_t *t, nn_pool_t *pool);

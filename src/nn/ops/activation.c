@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nn/error.h"
+#include "nn/isa_dispatch.h"
 #include "nn/op.h"
 #include "nn/ops/args.h"
 
@@ -40,14 +41,9 @@ NN_PARAMS_FIT(nn_unary_params_t);
 
 /* ---- kernels ---------------------------------------------------------------- */
 
-/* Hot loops get an x86-64-v3 (AVX2 + FMA) clone picked at load time by the
- * CPU; the binary still runs on any x86-64. ("avx2" alone would leave out
- * FMA, which the polynomials here depend on.) */
-#if defined(__x86_64__)
-#define NN_VEC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define NN_VEC_CLONES
-#endif
+/* Each kernel is a body compiled twice, for x86-64-v3 (AVX2 + FMA, which
+ * the polynomials here depend on) and for the x86-64 baseline, and chosen
+ * by the call's isa (isa_dispatch.h). */
 
 /* y[i] = EXPR(v) with v = x[i]. In place (y == x, as nn_apply_act does)
  * the loop goes through one pointer: gcc's runtime overlap check would
@@ -74,10 +70,11 @@ static inline float nn_clampf(float v, float lo, float hi)
     return v > hi ? hi : v;
 }
 
-NN_VEC_CLONES static void nn_relu(float *y, const float *x, int64_t n)
+NN_ISA_BODY void nn_relu_body(float *y, const float *x, int64_t n)
 {
     NN_MAP(v < 0.0f ? 0.0f : v); /* keeps NaN, like max(x, 0) */
 }
+NN_ISA_DISPATCH(nn_relu, (float *y, const float *x, int64_t n), (y, x, n))
 
 /* two selects and no conditional multiply: this form vectorizes */
 static inline float nn_leaky1(float v, float alpha)
@@ -86,15 +83,19 @@ static inline float nn_leaky1(float v, float alpha)
     return pos + alpha * neg;
 }
 
-NN_VEC_CLONES static void nn_leaky(float *y, const float *x, int64_t n, float alpha)
+NN_ISA_BODY void nn_leaky_body(float *y, const float *x, int64_t n, float alpha)
 {
     NN_MAP(nn_leaky1(v, alpha));
 }
+NN_ISA_DISPATCH(nn_leaky, (float *y, const float *x, int64_t n, float alpha),
+                (y, x, n, alpha))
 
-NN_VEC_CLONES static void nn_clip(float *y, const float *x, int64_t n, float lo, float hi)
+NN_ISA_BODY void nn_clip_body(float *y, const float *x, int64_t n, float lo, float hi)
 {
     NN_MAP(nn_clampf(v, lo, hi));
 }
+NN_ISA_DISPATCH(nn_clip, (float *y, const float *x, int64_t n, float lo, float hi),
+                (y, x, n, lo, hi))
 
 /* expf that gcc can vectorize (libm's cannot be without libmvec and
  * -ffast-math): Cephes' polynomial on a range-reduced argument, the power
@@ -135,7 +136,7 @@ static inline float nn_expf_vec(float x)
  * design notes"). */
 #define NN_EXP_BLOCK 256
 
-NN_VEC_CLONES static void nn_sigmoid(float *y, const float *x, int64_t n)
+NN_ISA_BODY void nn_sigmoid_body(float *y, const float *x, int64_t n)
 {
     float e[NN_EXP_BLOCK];
     for (int64_t b = 0; b < n; b += NN_EXP_BLOCK) {
@@ -146,8 +147,9 @@ NN_VEC_CLONES static void nn_sigmoid(float *y, const float *x, int64_t n)
             y[b + i] = 1.0f / (1.0f + e[i]);
     }
 }
+NN_ISA_DISPATCH(nn_sigmoid, (float *y, const float *x, int64_t n), (y, x, n))
 
-NN_VEC_CLONES static void nn_silu(float *y, const float *x, int64_t n)
+NN_ISA_BODY void nn_silu_body(float *y, const float *x, int64_t n)
 {
     float e[NN_EXP_BLOCK];
     for (int64_t b = 0; b < n; b += NN_EXP_BLOCK) {
@@ -158,18 +160,25 @@ NN_VEC_CLONES static void nn_silu(float *y, const float *x, int64_t n)
             y[b + i] = x[b + i] / (1.0f + e[i]);
     }
 }
+NN_ISA_DISPATCH(nn_silu, (float *y, const float *x, int64_t n), (y, x, n))
 
-NN_VEC_CLONES static void nn_hardsigmoid(float *y, const float *x, int64_t n, float alpha,
-                           float beta)
+NN_ISA_BODY void nn_hardsigmoid_body(float *y, const float *x, int64_t n, float alpha,
+                                     float beta)
 {
     NN_MAP(nn_clampf(alpha * v + beta, 0.0f, 1.0f));
 }
+NN_ISA_DISPATCH(nn_hardsigmoid,
+                (float *y, const float *x, int64_t n, float alpha, float beta),
+                (y, x, n, alpha, beta))
 
-NN_VEC_CLONES static void nn_hardswish(float *y, const float *x, int64_t n, float alpha,
-                         float beta)
+NN_ISA_BODY void nn_hardswish_body(float *y, const float *x, int64_t n, float alpha,
+                                   float beta)
 {
     NN_MAP(v * nn_clampf(alpha * v + beta, 0.0f, 1.0f));
 }
+NN_ISA_DISPATCH(nn_hardswish,
+                (float *y, const float *x, int64_t n, float alpha, float beta),
+                (y, x, n, alpha, beta))
 
 static void nn_tanh(float *y, const float *x, int64_t n)
 {
@@ -205,38 +214,41 @@ static inline float nn_erf1(float v)
     return copysignf(a < 0.75f ? p : q, v);
 }
 
-NN_VEC_CLONES static void nn_erf(float *y, const float *x, int64_t n)
+NN_ISA_BODY void nn_erf_body(float *y, const float *x, int64_t n)
 {
     NN_MAP(nn_erf1(v));
 }
+NN_ISA_DISPATCH(nn_erf, (float *y, const float *x, int64_t n), (y, x, n))
 
 /* GELU, exact form: x/2 * (1 + erf(x / sqrt(2))). */
-NN_VEC_CLONES static void nn_gelu(float *y, const float *x, int64_t n)
+NN_ISA_BODY void nn_gelu_body(float *y, const float *x, int64_t n)
 {
     NN_MAP(0.5f * v * (1.0f + nn_erf1(v * 0.70710678118654752f)));
 }
+NN_ISA_DISPATCH(nn_gelu, (float *y, const float *x, int64_t n), (y, x, n))
 
 static void nn_sqrt(float *y, const float *x, int64_t n)
 {
     NN_MAP(sqrtf(v));
 }
 
-void nn_apply_act(const nn_fusion_t *f, float *x, int64_t n)
+void nn_apply_act(nn_isa_t isa, const nn_fusion_t *f, float *x, int64_t n)
 {
     switch (f->act) {
     case NN_ACT_NONE: break;
-    case NN_ACT_RELU: nn_relu(x, x, n); break;
-    case NN_ACT_CLIP: nn_clip(x, x, n, f->alpha, f->beta); break;
-    case NN_ACT_SIGMOID: nn_sigmoid(x, x, n); break;
-    case NN_ACT_SILU: nn_silu(x, x, n); break;
-    case NN_ACT_HARDSWISH: nn_hardswish(x, x, n, f->alpha, f->beta); break;
-    case NN_ACT_LEAKY: nn_leaky(x, x, n, f->alpha); break;
+    case NN_ACT_RELU: nn_relu(isa, x, x, n); break;
+    case NN_ACT_CLIP: nn_clip(isa, x, x, n, f->alpha, f->beta); break;
+    case NN_ACT_SIGMOID: nn_sigmoid(isa, x, x, n); break;
+    case NN_ACT_SILU: nn_silu(isa, x, x, n); break;
+    case NN_ACT_HARDSWISH: nn_hardswish(isa, x, x, n, f->alpha, f->beta); break;
+    case NN_ACT_LEAKY: nn_leaky(isa, x, x, n, f->alpha); break;
     }
 }
 
 /* ---- unary driver --------------------------------------------------------- */
 
 typedef struct nn_unary_job {
+    nn_isa_t isa;
     nn_unary_kind_t kind;
     float alpha, beta;
     const float *x;
@@ -256,17 +268,18 @@ static void nn_unary_chunk(void *arg, int64_t begin, int64_t end, int tid)
     const float *x = j->x + lo;
     float *y = j->y + lo;
     int64_t n = hi - lo;
+    const nn_isa_t isa = j->isa;
     switch (j->kind) {
-    case NN_UN_RELU: nn_relu(y, x, n); break;
-    case NN_UN_LEAKY: nn_leaky(y, x, n, j->alpha); break;
-    case NN_UN_CLIP: nn_clip(y, x, n, j->alpha, j->beta); break;
-    case NN_UN_SIGMOID: nn_sigmoid(y, x, n); break;
-    case NN_UN_HARDSIGMOID: nn_hardsigmoid(y, x, n, j->alpha, j->beta); break;
-    case NN_UN_HARDSWISH: nn_hardswish(y, x, n, j->alpha, j->beta); break;
+    case NN_UN_RELU: nn_relu(isa, y, x, n); break;
+    case NN_UN_LEAKY: nn_leaky(isa, y, x, n, j->alpha); break;
+    case NN_UN_CLIP: nn_clip(isa, y, x, n, j->alpha, j->beta); break;
+    case NN_UN_SIGMOID: nn_sigmoid(isa, y, x, n); break;
+    case NN_UN_HARDSIGMOID: nn_hardsigmoid(isa, y, x, n, j->alpha, j->beta); break;
+    case NN_UN_HARDSWISH: nn_hardswish(isa, y, x, n, j->alpha, j->beta); break;
     case NN_UN_TANH: nn_tanh(y, x, n); break;
-    case NN_UN_ERF: nn_erf(y, x, n); break;
+    case NN_UN_ERF: nn_erf(isa, y, x, n); break;
     case NN_UN_SQRT: nn_sqrt(y, x, n); break;
-    case NN_UN_GELU: nn_gelu(y, x, n); break;
+    case NN_UN_GELU: nn_gelu(isa, y, x, n); break;
     }
 }
 
@@ -312,7 +325,7 @@ static void nn_unary_exec(const nn_call_t *call)
     const nn_unary_params_t *p =
         (const nn_unary_params_t *)(const void *)call->params;
     nn_unary_job_t j = {
-        .kind = p->kind, .alpha = p->alpha, .beta = p->beta,
+        .isa = call->isa, .kind = p->kind, .alpha = p->alpha, .beta = p->beta,
         .x = call->in[0]->data, .y = call->out[0]->data,
         .n = nn_tensor_elems(call->out[0]),
     };
@@ -444,6 +457,7 @@ void nn_op_clip_exec(const nn_call_t *call) { nn_unary_exec(call); }
 /* Slope broadcasts unidirectionally to X: X is walked as rows of a
  * collapsed shape whose innermost axis has slope stride 0 or 1. */
 typedef struct nn_prelu_job {
+    nn_isa_t isa;
     int rank;
     int64_t d[NN_MAX_RANK], s[NN_MAX_RANK]; /* collapsed dims, slope strides */
     const float *x, *slope;
@@ -473,7 +487,7 @@ static void nn_prelu_chunk(void *arg, int64_t begin, int64_t end, int tid)
                 y[i] = pos + s[i] * neg;
             }
         } else {
-            nn_leaky(y, x, inner, s[0]);
+            nn_leaky(j->isa, y, x, inner, s[0]);
         }
     }
 }
@@ -528,7 +542,7 @@ void nn_op_prelu_exec(const nn_call_t *call)
     int64_t total = nn_tensor_elems(x);
     if (total <= 0)
         return;
-    nn_prelu_job_t j = {.x = x->data, .slope = call->in[1]->data,
+    nn_prelu_job_t j = {.isa = call->isa, .x = x->data, .slope = call->in[1]->data,
                         .y = call->out[0]->data};
     /* slope strides aligned right against X, 0 on broadcast axes */
     int64_t st[NN_MAX_RANK], acc = 1;

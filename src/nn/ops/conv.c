@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "nn/error.h"
+#include "nn/isa_dispatch.h"
 #include "nn/op.h"
 #include "nn/ops/args.h"
 #include "nn/sgemm.h"
@@ -71,19 +72,16 @@ static int nn_wino_usable(const nn_call_t *call, const nn_conv_params_t *p,
                           int64_t P);
 static int nn_dw_split(const nn_conv_params_t *p);
 
-/* AVX2 clones of the transform loops, chosen at load by the CPU. */
-#if defined(__x86_64__)
-#define NN_CONV_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define NN_CONV_CLONES
-#endif
+/* The direct kernels and the transform loops are bodies compiled for AVX2 +
+ * FMA and for the x86-64 baseline, chosen by the call's isa
+ * (isa_dispatch.h); the jobs carry it. */
 
 typedef float nn_v8 __attribute__((vector_size(32)));
 typedef int32_t nn_v8i __attribute__((vector_size(32)));
 
 /* Loads go through memcpy (unaligned, no aliasing issue); macros rather
  * than functions because passing 32-byte vectors by value changes the ABI
- * in the non-AVX clone. */
+ * in the baseline (non-AVX) copy. */
 #define NN_V8_LOAD(v, s) memcpy(&(v), (s), sizeof(v))
 /* 8 even elements s[0], s[2], ..., s[14] (reads s[0..14] only). */
 #define NN_V8_LOAD_EVEN(v, s)                                              \
@@ -443,7 +441,6 @@ typedef struct nn_conv_job {
     const nn_fusion_t *fusion;
     const float *x, *w, *bias, *res;
     const float *pw;  /* W packed (p->packed), group after group */
-    nn_isa_t isa;
     float *y;
     float *scratch;
     int cb;      /* columns per block (column split) */
@@ -451,12 +448,12 @@ typedef struct nn_conv_job {
     int n;       /* image (row split) */
     int g;       /* group (row split) */
     int mgrain;  /* rows per item (row split) */
+    nn_isa_t isa; /* the call's: which copy of the kernels runs */
 } nn_conv_job_t;
 
 /* y[i] += r[i] + b (r may be NULL). */
-NN_CONV_CLONES static void nn_conv_add_row(float *restrict y,
-                                           const float *restrict r, float b,
-                                           int n)
+NN_ISA_BODY void nn_conv_add_row_body(float *restrict y, const float *restrict r,
+                                      float b, int n)
 {
     if (r)
         for (int i = 0; i < n; i++)
@@ -465,6 +462,9 @@ NN_CONV_CLONES static void nn_conv_add_row(float *restrict y,
         for (int i = 0; i < n; i++)
             y[i] += b;
 }
+NN_ISA_DISPATCH(nn_conv_add_row,
+                (float *restrict y, const float *restrict r, float b, int n),
+                (y, r, b, n))
 
 /* The fused activation as a clamp the direct kernels apply in registers:
  * [0, inf) for Relu, [alpha, beta] for Clip, no bound otherwise. Returns 1
@@ -584,8 +584,7 @@ nn_pw_tile(const nn_pw_args_t *a, int m, int mr, int col, int n)
 }
 
 /* Rows [0, M) x columns [0, cols) of the product, in tiles. */
-__attribute__((target_clones("fma", "default")))
-static void nn_pw_gemm(const nn_pw_args_t *a, int M, int cols)
+NN_ISA_BODY void nn_pw_gemm_body(const nn_pw_args_t *a, int M, int cols)
 {
     for (int col = 0; col < cols; col += 16) {
         const int n = cols - col < 16 ? cols - col : 16;
@@ -608,6 +607,7 @@ static void nn_pw_gemm(const nn_pw_args_t *a, int M, int cols)
         }
     }
 }
+NN_ISA_DISPATCH(nn_pw_gemm, (const nn_pw_args_t *a, int M, int cols), (a, M, cols))
 
 /* Whether the register-tiled kernel does a block's product (rather than
  * sgemm): large maps with shallow products, and narrow groups. */
@@ -650,7 +650,7 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
         nn_sgemm(j->isa, m0, m1, cols, p->K, pw, B, ldb, y, P, &e, buf);
         if (post)
             for (int m = m0; m < m1; m++)
-                nn_apply_act(f, y + (size_t)m * P, cols);
+                nn_apply_act(j->isa, f, y + (size_t)m * P, cols);
         return;
     }
     const float *w = j->w + (size_t)(mbase + m0) * p->K;
@@ -666,10 +666,10 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
             .lo = lo,
             .hi = hi,
         };
-        nn_pw_gemm(&a, m1 - m0, cols);
+        nn_pw_gemm(j->isa, &a, m1 - m0, cols);
         if (post)
             for (int m = m0; m < m1; m++)
-                nn_apply_act(f, y + (size_t)m * P, cols);
+                nn_apply_act(j->isa, f, y + (size_t)m * P, cols);
         return;
     }
     if (cols == 1) {
@@ -691,11 +691,11 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
         float *ym = y + (size_t)m * P;
         const float bv = j->bias ? j->bias[mbase + m] : 0.0f;
         if (r && !shared)
-            nn_conv_add_row(ym, r + (size_t)m * P, bv, cols);
+            nn_conv_add_row(j->isa, ym, r + (size_t)m * P, bv, cols);
         else if (bv != 0.0f)
-            nn_conv_add_row(ym, NULL, bv, cols);
+            nn_conv_add_row(j->isa, ym, NULL, bv, cols);
         if (j->fusion->act != NN_ACT_NONE)
-            nn_apply_act(j->fusion, ym, cols);
+            nn_apply_act(j->isa, j->fusion, ym, cols);
     }
 }
 
@@ -766,18 +766,20 @@ static int nn_dw_split(const nn_conv_params_t *p)
     return p->sw == 2 && p->dw == 1;
 }
 
-/* d[i] = s[2 * i] for i < n (vectorised in the AVX2 clone). */
-NN_CONV_CLONES static void nn_dw_gather2(float *restrict d,
-                                         const float *restrict s, int n)
+/* d[i] = s[2 * i] for i < n (vectorised in the AVX2 copy). */
+NN_ISA_BODY void nn_dw_gather2_body(float *restrict d, const float *restrict s, int n)
 {
     for (int i = 0; i < n; i++)
         d[i] = s[2 * i];
 }
+NN_ISA_DISPATCH(nn_dw_gather2, (float *restrict d, const float *restrict s, int n),
+                (d, s, n))
 
 /* Copies input plane x into the interior of the padded plane xp. The
  * border is zeroed once per chunk (nn_conv_dw) and never written, since
  * every plane of a Conv has the same geometry. */
-static void nn_dw_pad(const nn_conv_params_t *p, const float *x, float *xp)
+static void nn_dw_pad(nn_isa_t isa, const nn_conv_params_t *p, const float *x,
+                      float *xp)
 {
     const int H = p->H, W = p->W, Wp = p->Wp, pl = p->pl;
     int r0 = p->pt > 0 ? p->pt : 0, r1 = p->pt + H;
@@ -795,7 +797,7 @@ static void nn_dw_pad(const nn_conv_params_t *p, const float *x, float *xp)
                 if (n > p->Wh - at)
                     n = p->Wh - at;
                 if (n > 0)
-                    nn_dw_gather2(d + (c & 1) * p->Wh + at, s + ix, n);
+                    nn_dw_gather2(isa, d + (c & 1) * p->Wh + at, s + ix, n);
             }
         } else {
             int n = W < Wp - pl ? W : Wp - pl;
@@ -855,10 +857,9 @@ nn_dw_row(const float *xr, int Wp, int Wh, int Wo, int sw, int kh, int kw,
 
 /* One output plane from the padded input plane xp, plus bias and the
  * residual plane r (NULL if none; may be y itself), clamped to [lo, hi]. */
-__attribute__((target_clones("fma", "default")))
-static void nn_dw_plane(const nn_conv_params_t *p, const float *xp,
-                        const float *k, float bias, float lo, float hi,
-                        const float *r, float *y)
+NN_ISA_BODY void nn_dw_plane_body(const nn_conv_params_t *p, const float *xp,
+                                  const float *k, float bias, float lo, float hi,
+                                  const float *r, float *y)
 {
     const int Wp = p->Wp, Wh = p->Wh, Wo = p->Wo, kh = p->kh, kw = p->kw;
     const int sh = p->sh, sw = p->sw, dh = p->dh, dw = p->dw;
@@ -890,6 +891,10 @@ static void nn_dw_plane(const nn_conv_params_t *p, const float *xp,
         }
     }
 }
+NN_ISA_DISPATCH(nn_dw_plane,
+                (const nn_conv_params_t *p, const float *xp, const float *k, float bias,
+                 float lo, float hi, const float *r, float *y),
+                (p, xp, k, bias, lo, hi, r, y))
 
 /* Items are (image, input channel): pad the plane, then compute its
  * `mult` output channels. A chunk reuses one padded plane (the slot of its
@@ -911,14 +916,14 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
     memset(xp, 0, padded * sizeof *xp);
     for (int64_t it = begin; it < end; it++) {
         int n = (int)(it / p->C), c = (int)(it % p->C);
-        nn_dw_pad(p, j->x + ((size_t)n * p->C + c) * HW, xp);
+        nn_dw_pad(j->isa, p, j->x + ((size_t)n * p->C + c) * HW, xp);
         for (int m = c * mult; m < (c + 1) * mult; m++) {
             float *y = j->y + ((size_t)n * p->M + m) * P;
             const float *r = j->res ? j->res + ((size_t)n * p->M + m) * P : NULL;
-            nn_dw_plane(p, xp, j->w + (size_t)m * p->kh * p->kw,
+            nn_dw_plane(j->isa, p, xp, j->w + (size_t)m * p->kh * p->kw,
                         j->bias ? j->bias[m] : 0.0f, lo, hi, r, y);
             if (post)
-                nn_apply_act(f, y, (int64_t)P);
+                nn_apply_act(j->isa, f, y, (int64_t)P);
         }
     }
 }
@@ -986,9 +991,8 @@ nn_grp_tile(const nn_conv_job_t *j, const float *xp, const float *w,
 }
 
 /* All output channels of one group: tiles of 8 channels x 8 pixels. */
-__attribute__((target_clones("fma", "default")))
-static void nn_grp_group(const nn_conv_job_t *j, const float *xp, int n,
-                         int g, float lo, float hi)
+NN_ISA_BODY void nn_grp_group_body(const nn_conv_job_t *j, const float *xp, int n,
+                                   int g, float lo, float hi)
 {
     const nn_conv_params_t *p = j->p;
     const size_t P = (size_t)p->Ho * p->Wo;
@@ -1008,6 +1012,10 @@ static void nn_grp_group(const nn_conv_job_t *j, const float *xp, int n,
             }
     }
 }
+NN_ISA_DISPATCH(nn_grp_group,
+                (const nn_conv_job_t *j, const float *xp, int n, int g, float lo,
+                 float hi),
+                (j, xp, n, g, lo, hi))
 
 /* Items are (image, group). A chunk reuses the padded planes of its
  * first item's slot and zeroes them once, as nn_conv_dw does. */
@@ -1026,11 +1034,11 @@ static void nn_conv_grouped(void *arg, int64_t begin, int64_t end, int tid)
     for (int64_t it = begin; it < end; it++) {
         int n = (int)(it / p->group), g = (int)(it % p->group);
         for (int c = 0; c < p->Cg; c++)
-            nn_dw_pad(p, j->x + ((size_t)n * p->C + (size_t)g * p->Cg + c) * HW,
+            nn_dw_pad(j->isa, p, j->x + ((size_t)n * p->C + (size_t)g * p->Cg + c) * HW,
                       xp + c * padded);
-        nn_grp_group(j, xp, n, g, lo, hi);
+        nn_grp_group(j->isa, j, xp, n, g, lo, hi);
         if (post)
-            nn_apply_act(f, j->y + ((size_t)n * p->M + (size_t)g * p->Mg) *
+            nn_apply_act(j->isa, f, j->y + ((size_t)n * p->M + (size_t)g * p->Mg) *
                                        p->Ho * p->Wo,
                          (int64_t)p->Mg * p->Ho * p->Wo);
     }
@@ -1121,20 +1129,18 @@ static int nn_wino_usable(const nn_call_t *call, const nn_conv_params_t *p,
 typedef struct nn_wino_job {
     const nn_conv_params_t *p;
     const nn_fusion_t *fusion;
-    nn_isa_t isa;
     const float *x, *u, *bias, *res;
     float *y;
     float *v, *o; /* [16][C][NT] and [16][M][NT] */
     int nt;       /* tiles of one image */
     int n;        /* the image */
+    nn_isa_t isa;
 } nn_wino_job_t;
 
 /* V = B^T d B for the input channels [b, e) of image j->n. */
-NN_CONV_CLONES static void nn_wino_input(void *arg, int64_t b, int64_t e,
-                                         int tid)
+NN_ISA_BODY void nn_wino_input_channels_body(const nn_wino_job_t *j, int64_t b,
+                                             int64_t e)
 {
-    (void)tid;
-    const nn_wino_job_t *j = arg;
     const nn_conv_params_t *p = j->p;
     const int C = p->C, H = p->H, W = p->W, tw = p->tw;
     const int len = 2 * tw + 2; /* padded row: columns -pl .. 2tw+1-pl */
@@ -1177,6 +1183,15 @@ NN_CONV_CLONES static void nn_wino_input(void *arg, int64_t b, int64_t e,
         }
     }
 }
+NN_ISA_DISPATCH(nn_wino_input_channels, (const nn_wino_job_t *j, int64_t b, int64_t e),
+                (j, b, e))
+
+static void nn_wino_input(void *arg, int64_t b, int64_t e, int tid)
+{
+    (void)tid;
+    const nn_wino_job_t *j = arg;
+    nn_wino_input_channels(j->isa, j, b, e);
+}
 
 /* The 16 products [M x C] x [C x NT]: the engine's own, on U packed at
  * load, where the instruction set has them. */
@@ -1203,11 +1218,9 @@ static void nn_wino_gemm(void *arg, int64_t b, int64_t e, int tid)
 
 /* Y = A^T m A plus bias, residual and activation, for the output channels
  * [b, e) of image j->n. */
-NN_CONV_CLONES static void nn_wino_output(void *arg, int64_t b, int64_t e,
-                                          int tid)
+NN_ISA_BODY void nn_wino_output_channels_body(const nn_wino_job_t *j, int64_t b,
+                                              int64_t e)
 {
-    (void)tid;
-    const nn_wino_job_t *j = arg;
     const nn_conv_params_t *p = j->p;
     const int M = p->M, Ho = p->Ho, Wo = p->Wo, tw = p->tw;
     const size_t stride = (size_t)M * j->nt;
@@ -1244,8 +1257,17 @@ NN_CONV_CLONES static void nn_wino_output(void *arg, int64_t b, int64_t e,
             }
         }
         if (j->fusion->act != NN_ACT_NONE)
-            nn_apply_act(j->fusion, y, (int64_t)Ho * Wo);
+            nn_apply_act(j->isa, j->fusion, y, (int64_t)Ho * Wo);
     }
+}
+NN_ISA_DISPATCH(nn_wino_output_channels, (const nn_wino_job_t *j, int64_t b, int64_t e),
+                (j, b, e))
+
+static void nn_wino_output(void *arg, int64_t b, int64_t e, int tid)
+{
+    (void)tid;
+    const nn_wino_job_t *j = arg;
+    nn_wino_output_channels(j->isa, j, b, e);
 }
 
 static void nn_conv_winograd(const nn_conv_job_t *cj, const float *u,
@@ -1255,8 +1277,8 @@ static void nn_conv_winograd(const nn_conv_job_t *cj, const float *u,
     int nt = p->th * p->tw;
     float *v = cj->scratch;
     float *o = v + (size_t)16 * p->C * nt;
-    nn_wino_job_t j = {p, cj->fusion, cj->isa, cj->x, u, cj->bias, cj->res, cj->y,
-                       v, o, nt, 0};
+    nn_wino_job_t j = {p, cj->fusion, cj->x, u, cj->bias, cj->res, cj->y,
+                       v, o, nt, 0, cj->isa};
     for (j.n = 0; j.n < p->N; j.n++) {
         nn_pool_for(pool, p->C, nn_wino_input, &j);
         nn_pool_for(pool, 16, nn_wino_gemm, &j);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "nn/error.h"
+#include "nn/isa_dispatch.h"
 #include "nn/op.h"
 #include "nn/ops/args.h"
 
@@ -127,16 +128,10 @@ static void nn_bcast_build(nn_bcast_t *bc, const nn_tensor_t *out,
         }                                                                  \
     } while (0)
 
-/* AVX2 clone picked at load time, as in activation.c. */
-#if defined(__x86_64__)
-#define NN_VEC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define NN_VEC_CLONES
-#endif
-
-NN_VEC_CLONES static void nn_bin_f32(nn_bin_kind_t kind, float *o,
-                       const float *a, const float *b, int64_t n, int ca,
-                       int cb)
+/* Compiled for AVX2 + FMA and for the baseline, chosen by the call's isa
+ * (isa_dispatch.h). */
+NN_ISA_BODY void nn_bin_f32_body(nn_bin_kind_t kind, float *o, const float *a,
+                                 const float *b, int64_t n, int ca, int cb)
 {
     switch (kind) {
     case NN_BIN_ADD: NN_BIN_LOOPS(float, x + y); break;
@@ -160,6 +155,10 @@ NN_VEC_CLONES static void nn_bin_f32(nn_bin_kind_t kind, float *o,
         break;
     }
 }
+NN_ISA_DISPATCH(nn_bin_f32,
+                (nn_bin_kind_t kind, float *o, const float *a, const float *b, int64_t n,
+                 int ca, int cb),
+                (kind, o, a, b, n, ca, cb))
 
 /* Integer arithmetic wraps (through uint64) instead of overflowing, and
  * division by zero yields 0: a malformed model must not crash the engine. */
@@ -200,6 +199,7 @@ static void nn_bin_i64(nn_bin_kind_t kind, int64_t *o,
 /* ---- driver --------------------------------------------------------------- */
 
 typedef struct nn_bin_job {
+    nn_isa_t isa;
     const nn_bcast_t *bc;
     nn_bin_kind_t kind;
     nn_dtype_t dtype;
@@ -233,7 +233,7 @@ static void nn_bin_chunk(void *arg, int64_t begin, int64_t end, int tid)
         int64_t oo = row * j->inner + lo;
         int64_t ao = offa + (ca ? lo : 0), bo = offb + (cb ? lo : 0);
         if (j->dtype == NN_DTYPE_FLOAT)
-            nn_bin_f32(j->kind, (float *)j->o + oo, (const float *)j->a + ao,
+            nn_bin_f32(j->isa, j->kind, (float *)j->o + oo, (const float *)j->a + ao,
                        (const float *)j->b + bo, hi - lo, ca, cb);
         else
             nn_bin_i64(j->kind, (int64_t *)j->o + oo,
@@ -259,18 +259,20 @@ static void nn_bin_chunk(void *arg, int64_t begin, int64_t end, int tid)
 #define NN_BIN_PAR_MIN 32768
 #define NN_BIN_BLOCK 8192
 
-/* out = a op b with broadcasting; out's shape is already the result's. */
-static void nn_bin_run(nn_pool_t *pool, nn_bin_kind_t kind,
+/* out = a op b with broadcasting; out's shape is already the result's.
+ * Runs on call's pool with call's isa. */
+static void nn_bin_run(const nn_call_t *call, nn_bin_kind_t kind,
                        const nn_tensor_t *out, const nn_tensor_t *a,
                        const nn_tensor_t *b)
 {
+    nn_pool_t *pool = call->pool;
     int64_t total = nn_tensor_elems(out);
     if (total <= 0)
         return;
     nn_bcast_t bc;
     nn_bcast_build(&bc, out, a, b);
     nn_bin_job_t j = {
-        .bc = &bc, .kind = kind, .dtype = out->dtype,
+        .isa = call->isa, .bc = &bc, .kind = kind, .dtype = out->dtype,
         .a = a->data, .b = b->data, .o = out->data,
         .inner = bc.d[bc.rank - 1], .bpr = 1,
     };
@@ -385,10 +387,10 @@ static void nn_bin_exec(const nn_call_t *call)
             dst[i] = (float)src[i];
         b.dtype = NN_DTYPE_FLOAT;
         b.data = dst;
-        nn_bin_run(call->pool, p->kind, call->out[0], call->in[0], &b);
+        nn_bin_run(call, p->kind, call->out[0], call->in[0], &b);
         return;
     }
-    nn_bin_run(call->pool, p->kind, call->out[0], call->in[0], &b_view);
+    nn_bin_run(call, p->kind, call->out[0], call->in[0], &b_view);
 }
 
 int nn_op_add_prepare(nn_call_t *call, nn_error_t *err)
@@ -460,7 +462,7 @@ void nn_op_sum_exec(const nn_call_t *call)
             memcpy(o->data, call->in[0]->data, nn_tensor_bytes(o));
         return;
     }
-    nn_bin_run(call->pool, NN_BIN_ADD, o, call->in[0], call->in[1]);
+    nn_bin_run(call, NN_BIN_ADD, o, call->in[0], call->in[1]);
     for (int i = 2; i < call->n_in; i++)
-        nn_bin_run(call->pool, NN_BIN_ADD, o, o, call->in[i]);
+        nn_bin_run(call, NN_BIN_ADD, o, o, call->in[i]);
 }

@@ -27,6 +27,7 @@ typedef struct nn_gemm_job {
     int grain;   /* rows/columns per work item */
     int items;
     const nn_fusion_t *act; /* applied to each finished block, or NULL */
+    nn_isa_t isa;           /* the call's, for the activation's kernels */
 } nn_gemm_job_t;
 
 static void nn_gemm_block(void *arg, int64_t begin, int64_t end, int tid)
@@ -71,7 +72,7 @@ static void nn_gemm_block(void *arg, int64_t begin, int64_t end, int tid)
     }
     if (j->act && j->act->act != NN_ACT_NONE)
         for (int m = 0; m < M; m++)
-            nn_apply_act(j->act, Y + (size_t)m * j->ldy, N);
+            nn_apply_act(j->isa, j->act, Y + (size_t)m * j->ldy, N);
 }
 
 /* Chooses the split and runs the job on the pool. */
@@ -202,7 +203,7 @@ void nn_op_gemm_exec(const nn_call_t *call)
         .ta = p->ta, .tb = p->tb, .M = p->M, .N = p->N, .K = p->K,
         .alpha = p->alpha, .beta = beta, .A = A, .B = B, .Y = Y,
         .lda = p->ta ? p->M : p->K, .ldb = p->tb ? p->K : p->N, .ldy = p->N,
-        .act = &call->node->fusion,
+        .act = &call->node->fusion, .isa = call->isa,
     };
     if (p->M == 0 || p->N == 0)
         return;
@@ -211,7 +212,7 @@ void nn_op_gemm_exec(const nn_call_t *call)
         for (size_t i = 0; i < (size_t)p->M * p->N; i++)
             Y[i] *= beta;
         if (j.act->act != NN_ACT_NONE)
-            nn_apply_act(j.act, Y, (int64_t)p->M * p->N);
+            nn_apply_act(call->isa, j.act, Y, (int64_t)p->M * p->N);
         return;
     }
     nn_gemm_run(call->pool, &j);

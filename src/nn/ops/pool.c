@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nn/error.h"
+#include "nn/isa_dispatch.h"
 #include "nn/op.h"
 #include "nn/ops/args.h"
 
@@ -33,6 +34,7 @@ typedef struct nn_pool_job {
     const void *p; /* nn_pool_params_t or nn_gpool_params_t */
     const float *x;
     float *y;
+    nn_isa_t isa;
 } nn_pool_job_t;
 
 /* One output element with every bounds check: borders and padding. */
@@ -73,13 +75,6 @@ static float nn_pool_one(const nn_pool_params_t *p, const float *x, int64_t oh,
     }
     return acc;
 }
-
-/* Hot loops get an AVX2 clone picked at load time (see activation.c). */
-#if defined(__x86_64__)
-#define NN_VEC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define NN_VEC_CLONES
-#endif
 
 /* Longest padded row (and output row) the separable path handles; longer
  * ones take nn_pool_one for every element. */
@@ -147,9 +142,8 @@ static int64_t nn_pool_taps(int64_t start, int64_t k, int64_t d, int64_t in,
  * (-inf or 0), then the buffer is reduced along the row. No bounds checks
  * in the inner loops; an average divides by the product of the per-axis
  * tap counts (a window is a rectangle). */
-NN_VEC_CLONES static void nn_pool_planes(const nn_pool_params_t *p,
-                                         const float *xs, float *ys,
-                                         int64_t begin, int64_t end)
+NN_ISA_BODY void nn_pool_planes_body(const nn_pool_params_t *p, const float *xs,
+                                     float *ys, int64_t begin, int64_t end)
 {
     float buf[NN_POOL_ROWBUF], inv_w[NN_POOL_ROWBUF];
     const int is_max = p->is_max;
@@ -206,6 +200,11 @@ NN_VEC_CLONES static void nn_pool_planes(const nn_pool_params_t *p,
         }
     }
 }
+/* The hot loops, per instruction set (isa_dispatch.h). */
+NN_ISA_DISPATCH(nn_pool_planes,
+                (const nn_pool_params_t *p, const float *xs, float *ys, int64_t begin,
+                 int64_t end),
+                (p, xs, ys, begin, end))
 
 static int nn_pool_separable(const nn_pool_params_t *p)
 {
@@ -220,7 +219,7 @@ static void nn_pool_chunk(void *arg, int64_t begin, int64_t end, int tid)
     const nn_pool_job_t *j = arg;
     const nn_pool_params_t *p = j->p;
     if (nn_pool_separable(p)) {
-        nn_pool_planes(p, j->x, j->y, begin, end);
+        nn_pool_planes(j->isa, p, j->x, j->y, begin, end);
         return;
     }
     for (int64_t pl = begin; pl < end; pl++) {
@@ -236,7 +235,7 @@ static void nn_pool_run(const nn_call_t *call)
 {
     const nn_pool_params_t *p =
         (const nn_pool_params_t *)(const void *)call->params;
-    nn_pool_job_t j = {p, call->in[0]->data, call->out[0]->data};
+    nn_pool_job_t j = {p, call->in[0]->data, call->out[0]->data, call->isa};
     double work = (double)p->planes * (double)(p->ih * p->iw);
     if (work < 16384 || p->planes < 2)
         nn_pool_chunk(&j, 0, p->planes, 0);
@@ -451,7 +450,7 @@ NN_PARAMS_FIT(nn_gpool_params_t);
  * reassociate float sums), this way they form vectors. */
 #define NN_GPOOL_LANES 16
 
-NN_VEC_CLONES static float nn_plane_sum(const float *x, int64_t n)
+NN_ISA_BODY float nn_plane_sum_body(const float *x, int64_t n)
 {
     float acc[NN_GPOOL_LANES] = {0};
     int64_t i = 0;
@@ -465,8 +464,9 @@ NN_VEC_CLONES static float nn_plane_sum(const float *x, int64_t n)
         s += acc[l];
     return s;
 }
+NN_ISA_DISPATCH_RET(float, nn_plane_sum, (const float *x, int64_t n), (x, n))
 
-NN_VEC_CLONES static float nn_plane_max(const float *x, int64_t n)
+NN_ISA_BODY float nn_plane_max_body(const float *x, int64_t n)
 {
 #define NN_MAX_(v, a) ((v) > (a) || (v) != (v) ? (v) : (a))
     float acc[NN_GPOOL_LANES];
@@ -484,6 +484,7 @@ NN_VEC_CLONES static float nn_plane_max(const float *x, int64_t n)
     return m;
 #undef NN_MAX_
 }
+NN_ISA_DISPATCH_RET(float, nn_plane_max, (const float *x, int64_t n), (x, n))
 
 static void nn_gpool_chunk(void *arg, int64_t begin, int64_t end, int tid)
 {
@@ -493,9 +494,9 @@ static void nn_gpool_chunk(void *arg, int64_t begin, int64_t end, int tid)
     for (int64_t pl = begin; pl < end; pl++) {
         const float *x = j->x + pl * p->size;
         if (p->is_max)
-            j->y[pl] = nn_plane_max(x, p->size);
+            j->y[pl] = nn_plane_max(j->isa, x, p->size);
         else
-            j->y[pl] = p->size > 0 ? nn_plane_sum(x, p->size) / (float)p->size
+            j->y[pl] = p->size > 0 ? nn_plane_sum(j->isa, x, p->size) / (float)p->size
                                    : 0.0f;
     }
 }
@@ -529,8 +530,7 @@ static void nn_gpool_exec(const nn_call_t *call)
 {
     const nn_gpool_params_t *p =
         (const nn_gpool_params_t *)(const void *)call->params;
-    nn_pool_job_t j = {p,
-                       call->in[0]->data, call->out[0]->data};
+    nn_pool_job_t j = {p, call->in[0]->data, call->out[0]->data, call->isa};
     if ((double)p->planes * (double)p->size < 32768 || p->planes < 2)
         nn_gpool_chunk(&j, 0, p->planes, 0);
     else
