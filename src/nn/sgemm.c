@@ -211,10 +211,9 @@ static void product_avx512(int m0, int m1, int N, int K, const float *pa, const 
 
 #endif
 
-void nn_sgemm(nn_isa_t isa, int m0, int m1, int N, int K, const float *pa, const float *B,
-              int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi, float *buf)
+void nn_sgemm(int m0, int m1, int N, int K, const float *pa, const float *B, int ldb,
+              float *C, int ldc, const nn_sgemm_epilogue_t *epi, float *buf)
 {
-    (void)isa; /* nn_sgemm_has(isa) holds: one kernel set so far */
 #if defined(__x86_64__)
     if (m0 < m1 && N > 0)
         product_avx512(m0, m1, N, K, pa, B, ldb, C, ldc, epi, buf);

@@ -12,8 +12,9 @@
  * its last store, so each output is written once.
  *
  * Only the instruction sets nn_sgemm_has() names have these kernels (the
- * others go through OpenBLAS); a packing is valid for the ISA it was made
- * for. */
+ * others go through OpenBLAS): weights are packed for them at load when
+ * the model's instruction set has them, and whatever reads a packing runs
+ * them. */
 #ifndef NN_SGEMM_H
 #define NN_SGEMM_H
 
@@ -52,9 +53,9 @@ typedef struct nn_sgemm_epilogue {
 /* Rows [m0, m1) of C (m0 a multiple of NN_SGEMM_MR) and all N columns,
  * from A packed for M rows and K columns (pa) and B. bias and res in epi
  * are indexed by absolute row, C by absolute row too (row stride ldc).
- * buf: NN_SGEMM_BUFFER_FLOATS floats, 64-byte aligned. K >= 1. isa must
- * be one nn_sgemm_has() accepts. */
-void nn_sgemm(nn_isa_t isa, int m0, int m1, int N, int K, const float *pa, const float *B,
-              int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi, float *buf);
+ * buf: NN_SGEMM_BUFFER_FLOATS floats, 64-byte aligned. K >= 1. Only where
+ * nn_sgemm_has() holds for the CPU. */
+void nn_sgemm(int m0, int m1, int N, int K, const float *pa, const float *B, int ldb,
+              float *C, int ldc, const nn_sgemm_epilogue_t *epi, float *buf);
 
 #endif

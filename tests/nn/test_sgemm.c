@@ -73,7 +73,7 @@ static void check_shape(const shape_t *s)
     nn_sgemm_pack_a(A, K, M, K, pa);
     nn_sgemm_epilogue_t epi = {.bias = bias, .res = res, .ldr = ldc, .lo = lo, .hi = hi,
                                .accumulate = s->accumulate};
-    nn_sgemm(isa, s->m0, s->m1, N, K, pa, B, ldb, C, ldc, &epi, buf);
+    nn_sgemm(s->m0, s->m1, N, K, pa, B, ldb, C, ldc, &epi, buf);
     for (int m = 0; m < M; m++)
         for (int n = 0; n < ldc; n++) {
             float got = C[(size_t)m * ldc + n], w = want[(size_t)m * ldc + n];

@@ -40,6 +40,9 @@ tc_t *tc_new(const char *op, int opset, int n_out)
     t->call.node = &t->node;
     t->call.in = t->inp;
     t->call.out = t->outp;
+    /* Prepared as a model on this machine would be; tc_exec then runs
+     * every instruction set's kernels on what prepare made. */
+    t->call.isa = tc_isa_best();
     t->call.n_out = n_out;
     t->isa_tol = tc_isa_tol;
     return t;

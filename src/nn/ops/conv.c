@@ -59,6 +59,8 @@ typedef struct nn_conv_params {
     int group, Cg, Mg, K; /* K = Cg * kh * kw */
     int has_bias, has_res;
     int packed;          /* W is input 5, packed for nn_sgemm per group */
+    int wino_own;        /* Winograd's U is packed for nn_sgemm (its layout
+                            follows the ISA prepare saw, whatever exec's) */
     int Hp, Wp;          /* depthwise: padded input plane */
     int Wh;              /* depthwise stride 2: floats per half row */
     int th, tw;          /* Winograd: rows and columns of 2x2 output tiles */
@@ -345,6 +347,7 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
     if (p->kind == NN_CONV_IM2COL)
         call->scratch_bytes = (size_t)p->K * (size_t)P * sizeof(float);
     if (p->kind == NN_CONV_WINOGRAD) {
+        p->wino_own = nn_sgemm_has(call->isa);
         /* One image at a time: the scratch does not grow with the batch. */
         p->th = (p->Ho + 1) / 2;
         p->tw = (p->Wo + 1) / 2;
@@ -647,7 +650,7 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
         };
         const int post = nn_conv_clamp(f, &e.lo, &e.hi);
         const float *pw = j->pw + (size_t)g * nn_sgemm_packed_floats(p->Mg, p->K);
-        nn_sgemm(j->isa, m0, m1, cols, p->K, pw, B, ldb, y, P, &e, buf);
+        nn_sgemm(m0, m1, cols, p->K, pw, B, ldb, y, P, &e, buf);
         if (post)
             for (int m = m0; m < m1; m++)
                 nn_apply_act(j->isa, f, y + (size_t)m * P, cols);
@@ -1200,12 +1203,12 @@ static void nn_wino_gemm(void *arg, int64_t b, int64_t e, int tid)
     (void)tid;
     const nn_wino_job_t *j = arg;
     const int M = j->p->M, C = j->p->C, NT = j->nt;
-    if (nn_sgemm_has(j->isa)) {
+    if (j->p->wino_own) {
         float buf[NN_SGEMM_BUFFER_FLOATS] __attribute__((aligned(64)));
         const nn_sgemm_epilogue_t none = {.lo = -INFINITY, .hi = INFINITY};
         const size_t per = nn_sgemm_packed_floats(M, C);
         for (int64_t xi = b; xi < e; xi++)
-            nn_sgemm(j->isa, 0, M, NT, C, j->u + (size_t)xi * per,
+            nn_sgemm(0, M, NT, C, j->u + (size_t)xi * per,
                      j->v + (size_t)xi * C * NT, NT, j->o + (size_t)xi * M * NT, NT, &none,
                      buf);
         return;
