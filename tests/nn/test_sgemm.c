@@ -54,7 +54,8 @@ static void check_shape(const shape_t *s)
     float *bias = s->bias ? random_floats((size_t)M) : NULL;
     float *res = s->res ? random_floats((size_t)M * ldc) : NULL;
     float *want = malloc((size_t)M * ldc * sizeof *want);
-    float *pa = aligned_alloc(64, nn_sgemm_packed_floats(M, K) * sizeof(float) + 64);
+    /* aligned_alloc wants a multiple of the alignment. */
+    float *pa = aligned_alloc(64, (nn_sgemm_packed_floats(M, K) * sizeof(float) + 63) / 64 * 64);
     float *buf = aligned_alloc(64, NN_SGEMM_BUFFER_FLOATS * sizeof(float));
     ck_assert(want && pa && buf);
     memcpy(want, C, (size_t)M * ldc * sizeof *want);
