@@ -627,6 +627,7 @@ int nn_context_run(nn_context_t *c, int batch, const float *const *inputs,
 typedef struct prof_row {
     char label[64];
     double ms;
+    double flops; /* per run */
     int count;
 } prof_row_t;
 
@@ -646,10 +647,14 @@ static void call_label(const nn_plan_t *plan, const nn_node_t *n, char *buf,
     if (n->op == NN_OP_CONV && n->n_inputs > 1) {
         const nn_tensor_t *w = nn_plan_value(plan, n->inputs[1]);
         int64_t group = nn_attr_int(n, "group", 1);
+        const int wino = n->n_inputs > 4 && n->inputs[4] >= 0;
         if (w->rank == 4)
             snprintf(kind, sizeof kind, "(%lldx%lld%s)", (long long)w->dims[2],
                      (long long)w->dims[3],
-                     group > 1 && w->dims[1] == 1 ? " dw" : group > 1 ? " grp" : "");
+                     group > 1 && w->dims[1] == 1 ? " dw"
+                     : group > 1                  ? " grp"
+                     : wino                       ? " wino"
+                                                  : "");
     }
     snprintf(buf, size, "%s%s%s%s", n->op_type, kind,
              n->fusion.residual >= 0 ? "+Add" : "",
@@ -688,14 +693,18 @@ int nn_context_profile(nn_context_t *c, int batch, const float *const *inputs,
         if (i == n_rows)
             snprintf(rows[n_rows++].label, sizeof rows[0].label, "%s", label);
         rows[i].ms += ms[k] / runs;
+        rows[i].flops += nn_plan_call_flops(plan, k);
         rows[i].count++;
         total += ms[k] / runs;
     }
     qsort(rows, (size_t)n_rows, sizeof *rows, cmp_prof);
-    fprintf(f, "%-32s %6s %10s %6s\n", "operator", "calls", "ms/run", "%");
+    /* GFLOP/s from the nominal operations (a Winograd convolution does
+     * fewer multiplications than it is credited with). */
+    fprintf(f, "%-32s %6s %10s %6s %8s\n", "operator", "calls", "ms/run", "%", "GFLOP/s");
     for (int i = 0; i < n_rows; i++)
-        fprintf(f, "%-32s %6d %10.3f %6.1f\n", rows[i].label, rows[i].count,
-                rows[i].ms, total > 0 ? 100 * rows[i].ms / total : 0);
+        fprintf(f, "%-32s %6d %10.3f %6.1f %8.1f\n", rows[i].label, rows[i].count,
+                rows[i].ms, total > 0 ? 100 * rows[i].ms / total : 0,
+                rows[i].ms > 0 ? rows[i].flops / rows[i].ms / 1e6 : 0);
     fprintf(f, "%-32s %6d %10.3f\n", "total", n, total);
     free(ms);
     free(rows);

@@ -398,6 +398,11 @@ const nn_node_t *nn_plan_call_node(const nn_plan_t *p, int c)
     return p->calls[c].node;
 }
 
+double nn_plan_call_flops(const nn_plan_t *p, int c)
+{
+    return p->calls[c].flops;
+}
+
 void nn_plan_run_timed(nn_plan_t *p, const void *const *inputs,
                        void *const *outputs, double *call_ms)
 {

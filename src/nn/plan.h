@@ -43,8 +43,9 @@ void nn_plan_run(nn_plan_t *plan, const void *const *inputs,
  * call_ms[c] (nn_plan_call_count entries), for profiling. */
 void nn_plan_run_timed(nn_plan_t *plan, const void *const *inputs,
                        void *const *outputs, double *call_ms);
-/* The node behind call c. */
+/* The node behind call c, and its floating-point operations per run. */
 const nn_node_t *nn_plan_call_node(const nn_plan_t *plan, int c);
+double nn_plan_call_flops(const nn_plan_t *plan, int c);
 
 /* Evaluates one node whose inputs all have data, writing freshly
  * allocated (malloc) outputs into outs[k]; used for constant folding. */

@@ -1,10 +1,11 @@
 /* The engine's own products; see sgemm.h.
  *
- * Loop order, for rows [m0, m1): for each strip of NR columns of B, for
- * each block of K, pack the strip's block (kb x NR, zero-padded past N)
- * into the thread's buffer, where it stays in L1 while every MR-row panel
- * of A runs its microkernel against it. The K block is sized so that the
- * A panels it spans (rows x kb) stay in L2. */
+ * Loop order, for rows [m0, m1): for each block of K (sized so that the
+ * A panels it spans, rows x kb, stay in L2), for each strip of NR columns
+ * of B, pack the strip's block (kb x NR, zero-padded past N) into the
+ * thread's buffer, where it stays in L1 while every MR-row panel of A
+ * runs its microkernel against it. C's tiles are revisited once per K
+ * block; A is read once per product. */
 #include "sgemm.h"
 
 #include <string.h>
@@ -177,18 +178,22 @@ static void product_avx512(int m0, int m1, int N, int K, const float *pa, const 
         return;
     }
     const int kc = k_block(m1 - m0, K);
-    for (int n0 = 0; n0 < N; n0 += NN_SGEMM_NR) {
-        const int nb = N - n0 < NN_SGEMM_NR ? N - n0 : NN_SGEMM_NR;
+    /* K blocks outermost: a block's panels of A (rows x kc, sized for L2)
+     * serve every strip before the next block is read. */
+    for (int k0 = 0; k0 < K; k0 += kc) {
         tile_t t = {.ldc = ldc, .ldr = epi->ldr, .lo = epi->lo, .hi = epi->hi};
-        for (int v = 0; v < 3; v++) {
-            int valid = nb - 16 * v;
-            t.mask[v] = valid >= 16 ? 0xffff : valid > 0 ? (__mmask16)((1u << valid) - 1) : 0;
-        }
-        const int nv = (nb + 15) / 16;
-        for (int k0 = 0; k0 < K; k0 += kc) {
-            t.kb = K - k0 < kc ? K - k0 : kc;
-            t.load_c = k0 > 0 || epi->accumulate;
-            t.last = k0 + t.kb == K;
+        t.kb = K - k0 < kc ? K - k0 : kc;
+        t.load_c = k0 > 0 || epi->accumulate;
+        t.last = k0 + t.kb == K;
+        for (int n0 = 0; n0 < N; n0 += NN_SGEMM_NR) {
+            const int nb = N - n0 < NN_SGEMM_NR ? N - n0 : NN_SGEMM_NR;
+            for (int v = 0; v < 3; v++) {
+                int valid = nb - 16 * v;
+                t.mask[v] = valid >= 16 ? 0xffff
+                            : valid > 0 ? (__mmask16)((1u << valid) - 1)
+                                        : 0;
+            }
+            const int nv = (nb + 15) / 16;
             pack_strip(B + (size_t)k0 * ldb + n0, ldb, t.kb, nb, buf);
             t.b = buf;
             for (int m = m0; m < m1; m += NN_SGEMM_MR) {
