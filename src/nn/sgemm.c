@@ -8,8 +8,6 @@
  * block; A is read once per product. */
 #include "sgemm.h"
 
-#include <string.h>
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -54,19 +52,28 @@ static int k_block(int rows, int K)
     return (K + blocks - 1) / blocks;
 }
 
-/* The kb x NR strip of B at (k0, n0) with nb valid columns. */
-static void pack_strip(const float *B, int ldb, int kb, int nb, float *dst)
-{
-    for (int k = 0; k < kb; k++) {
-        memcpy(dst, B + (size_t)k * ldb, (size_t)nb * sizeof(float));
-        memset(dst + nb, 0, (size_t)(NN_SGEMM_NR - nb) * sizeof(float));
-        dst += NN_SGEMM_NR;
-    }
-}
-
 #if defined(__x86_64__)
 
 #define NN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+/* The kb x NR strip of B at (k0, n0) with nb valid columns, zero-padded:
+ * three masked vector copies a row (a memcpy call per row cost as much as
+ * the copy). */
+static NN_AVX512 void pack_strip(const float *B, int ldb, int kb, int nb, float *dst)
+{
+    __mmask16 m[3];
+    for (int v = 0; v < 3; v++) {
+        int valid = nb - 16 * v;
+        m[v] = valid >= 16 ? 0xffff : valid > 0 ? (__mmask16)((1u << valid) - 1) : 0;
+    }
+    for (int k = 0; k < kb; k++) {
+        const float *b = B + (size_t)k * ldb;
+        _mm512_store_ps(dst, _mm512_maskz_loadu_ps(m[0], b));
+        _mm512_store_ps(dst + 16, _mm512_maskz_loadu_ps(m[1], b + 16));
+        _mm512_store_ps(dst + 32, _mm512_maskz_loadu_ps(m[2], b + 32));
+        dst += NN_SGEMM_NR;
+    }
+}
 
 /* One microkernel call: an MR x NR tile (rows valid, nv vectors) over a
  * K block. */

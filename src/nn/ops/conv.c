@@ -1335,10 +1335,12 @@ void nn_op_conv_exec(const nn_call_t *call)
         int per_thread = (P + nt - 1) / nt;
         int nb = (per_thread + target - 1) / target;
         int cb = (per_thread + nb - 1) / nb;
-        /* Whole cache lines per block row, unless that would unbalance
-         * small maps (196 columns: 112 + 84). */
+        /* Whole cache lines per block row (whole strips of the own
+         * products, which otherwise run a narrow tail strip per block),
+         * unless that would unbalance small maps (196 columns: 112 + 84). */
+        const int unit = p->packed ? NN_SGEMM_NR : 16;
         if (per_thread >= 256)
-            cb = (cb + 15) / 16 * 16;
+            cb = (cb + unit - 1) / unit * unit;
         /* nt slots of K x cb must fit the K x P scratch. */
         if (p->kind == NN_CONV_IM2COL && cb > P / nt)
             cb = P / nt > 0 ? P / nt : 1;
