@@ -176,12 +176,118 @@ static NN_AVX512 void column_avx512(int m0, int m1, int K, const float *pa, cons
     }
 }
 
+/* ---- narrow products: few columns ------------------------------------------------
+ * With a dozen columns or so per image (7x7 maps: 49), 48-column strips
+ * would run mostly empty lanes. Here the vectors run along rows instead:
+ * a tile is 16 rows (two panels of A) by NARROW_NC columns, each
+ * accumulator one column, each step one vector of A times a broadcast
+ * element of B. The tile is transposed through a small buffer on its way
+ * out, a cost the K loop dwarfs. */
+
+#define NARROW_NC 14       /* columns per narrow tile: 14 accumulators */
+#define NARROW_MAX_N 112   /* products at most this wide may take this path */
+
+/* Whether N columns go faster as narrow tiles: when 16-float vectors
+ * would run under 80% full (49 columns: 4 vectors for 49), the point where
+ * the strips, otherwise faster, fall behind. */
+static int narrow_suits(int N)
+{
+    int lanes = (N + 15) / 16 * 16;
+    return N <= NARROW_MAX_N && 5 * N < 4 * lanes;
+}
+
+typedef struct narrow {
+    const float *a0, *a1; /* the two panels at the block's first k */
+    const float *b;       /* B at the tile's first column, row stride ldp */
+    float *c;             /* C at the tile's first row and column */
+    const float *bias, *res;
+    int ldc, ldr, ldp, kb, rows, cols, load_c, last;
+    float lo, hi;
+} narrow_t;
+
+/* full: all NARROW_NC columns are there; otherwise only t->cols of them
+ * are read (B ends there). */
+static inline __attribute__((always_inline)) NN_AVX512 void narrow_body(const narrow_t *t,
+                                                                        const int full)
+{
+    __m512 acc[NARROW_NC];
+#pragma GCC unroll 14
+    for (int j = 0; j < NARROW_NC; j++)
+        acc[j] = _mm512_setzero_ps();
+    const float *a0 = t->a0, *a1 = t->a1, *b = t->b;
+    const int cols = t->cols;
+    for (int k = 0; k < t->kb; k++) {
+        __m512 a = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a0)),
+                                      _mm256_loadu_ps(a1), 1);
+#pragma GCC unroll 14
+        for (int j = 0; j < NARROW_NC; j++)
+            if (full || j < cols)
+                acc[j] = _mm512_fmadd_ps(a, _mm512_set1_ps(b[j]), acc[j]);
+        a0 += NN_SGEMM_MR;
+        a1 += NN_SGEMM_MR;
+        b += t->ldp;
+    }
+    float tile[NARROW_NC][16] __attribute__((aligned(64)));
+#pragma GCC unroll 14
+    for (int j = 0; j < NARROW_NC; j++)
+        _mm512_store_ps(tile[j], acc[j]);
+    for (int r = 0; r < t->rows; r++) {
+        float *c = t->c + (size_t)r * t->ldc;
+        const float *res = t->res ? t->res + (size_t)r * t->ldr : NULL;
+        for (int j = 0; j < t->cols; j++) {
+            float x = tile[j][r] + (t->load_c ? c[j] : 0.0f);
+            if (t->last) {
+                if (t->bias)
+                    x += t->bias[r];
+                if (res)
+                    x += res[j];
+                x = x < t->lo ? t->lo : x > t->hi ? t->hi : x;
+            }
+            c[j] = x;
+        }
+    }
+}
+
+static NN_AVX512 void narrow_tile(const narrow_t *t) { narrow_body(t, 1); }
+static NN_AVX512 void narrow_tail(const narrow_t *t) { narrow_body(t, 0); }
+
+/* All of K at once, B read in place (a narrow product's B is small and
+ * its rows contiguous): the tile is stored once. */
+static void narrow_product(int m0, int m1, int N, int K, const float *pa, const float *B,
+                           int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi)
+{
+    narrow_t t = {.ldc = ldc, .ldr = epi->ldr, .ldp = ldb, .kb = K, .lo = epi->lo,
+                  .hi = epi->hi, .load_c = epi->accumulate, .last = 1};
+    for (int m = m0; m < m1; m += 2 * NN_SGEMM_MR) {
+        const float *p0 = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K;
+        t.rows = m1 - m < 2 * NN_SGEMM_MR ? m1 - m : 2 * NN_SGEMM_MR;
+        t.a0 = p0;
+        /* A last lone panel pairs with itself; its upper half is not stored. */
+        t.a1 = t.rows > NN_SGEMM_MR ? p0 + (size_t)NN_SGEMM_MR * K : p0;
+        t.bias = epi->bias ? epi->bias + m : NULL;
+        for (int n0 = 0; n0 < N; n0 += NARROW_NC) {
+            t.b = B + n0;
+            t.c = C + (size_t)m * ldc + n0;
+            t.res = epi->res ? epi->res + (size_t)m * epi->ldr + n0 : NULL;
+            t.cols = N - n0 < NARROW_NC ? N - n0 : NARROW_NC;
+            if (t.cols == NARROW_NC)
+                narrow_tile(&t);
+            else
+                narrow_tail(&t);
+        }
+    }
+}
+
 static void product_avx512(int m0, int m1, int N, int K, const float *pa, const float *B,
                            int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi,
                            float *buf)
 {
     if (N == 1) {
         column_avx512(m0, m1, K, pa, B, ldb, C, ldc, epi);
+        return;
+    }
+    if (narrow_suits(N)) {
+        narrow_product(m0, m1, N, K, pa, B, ldb, C, ldc, epi);
         return;
     }
     const int kc = k_block(m1 - m0, K);

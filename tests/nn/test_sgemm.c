@@ -1,9 +1,10 @@
 /* The engine's own products (src/nn/sgemm.c) against a naive reference in
  * double, over the shapes that meet its edges: rows not a whole panel,
  * columns not a whole strip or vector, one column, depths across K
- * blocks, row ranges starting mid-matrix, and every epilogue (bias,
- * residual, clamp, accumulating onto C). Skipped, saying so, on a CPU
- * without an instruction set that has them. */
+ * blocks, few columns (the narrow tiles), row ranges starting
+ * mid-matrix, and every epilogue (bias, residual, clamp, accumulating
+ * onto C). Skipped, saying so, on a CPU without an instruction set that
+ * has them. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -140,6 +141,8 @@ START_TEST(row_ranges_and_strides)
                          .ldc_pad = 5 * pad};
             check_shape(&s);
             s.N = 1;
+            check_shape(&s);
+            s.N = 20; /* narrow tiles */
             check_shape(&s);
         }
 }
