@@ -391,13 +391,14 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
 
 /* ---- im2col + sgemm ------------------------------------------------------------- */
 
-/* Unfolds output columns [p0, p1) of one image-group x (Cg planes) into
- * col (K rows, row stride ld, column p0 stored at col[0]). */
+/* Unfolds output columns [p0, p1) of input channels [c0, c1) of one
+ * image-group x (Cg planes) into col (K rows, row stride ld, column p0
+ * stored at col[0]; channel c's rows start at row c * kh * kw). */
 static void nn_im2col(const nn_conv_params_t *p, const float *x, float *col,
-                      int ld, int p0, int p1)
+                      int ld, int p0, int p1, int c0, int c1)
 {
     const int H = p->H, W = p->W, Wo = p->Wo, sw = p->sw;
-    for (int c = 0; c < p->Cg; c++) {
+    for (int c = c0; c < c1; c++) {
         const float *xc = x + (size_t)c * H * W;
         for (int ky = 0; ky < p->kh; ky++) {
             for (int kx = 0; kx < p->kw; kx++) {
@@ -720,15 +721,16 @@ static void nn_conv_cols(void *arg, int64_t begin, int64_t end, int tid)
             if (p->kind == NN_CONV_POINTWISE) {
                 nn_conv_block(j, n, g, 0, p->Mg, p0, p1, x + p0, P);
             } else {
-                nn_im2col(p, x, slot, p1 - p0, p0, p1);
+                nn_im2col(p, x, slot, p1 - p0, p0, p1, 0, p->Cg);
                 nn_conv_block(j, n, g, 0, p->Mg, p0, p1, slot, p1 - p0);
             }
         }
     }
 }
 
-/* Row split, phase 1: unfold columns [begin, end) of image-group (n, g)
- * into the shared K x P matrix. */
+/* Row split, phase 1: unfold input channels [begin, end) of image-group
+ * (n, g) into the shared K x P matrix: each thread writes whole rows, no
+ * cache line of another's (the maps are small here). */
 static void nn_conv_unfold(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -737,7 +739,7 @@ static void nn_conv_unfold(void *arg, int64_t begin, int64_t end, int tid)
     const int P = p->Ho * p->Wo;
     const float *x = j->x + (size_t)j->n * p->C * p->H * p->W +
                      (size_t)j->g * p->Cg * p->H * p->W;
-    nn_im2col(p, x, j->scratch + begin, P, (int)begin, (int)end);
+    nn_im2col(p, x, j->scratch, P, 0, P, (int)begin, (int)end);
 }
 
 /* Row split, phase 2: items are blocks of mgrain output channels. */
@@ -1365,7 +1367,7 @@ void nn_op_conv_exec(const nn_call_t *call)
             j.n = n;
             j.g = g;
             if (p->kind == NN_CONV_IM2COL)
-                nn_pool_for(pool, P, nn_conv_unfold, &j);
+                nn_pool_for(pool, p->Cg, nn_conv_unfold, &j);
             nn_pool_for(pool, items, nn_conv_rows, &j);
         }
     }
