@@ -48,6 +48,9 @@ MODELS = {
         transform_input=False)),
     "regnet_y_400mf": (110, lambda: tvm.regnet_y_400mf(weights=None)),
     "convnext_tiny": (111, lambda: tvm.convnext_tiny(weights=None)),
+    "efficientnet_v2_s": (112, lambda: tvm.efficientnet_v2_s(weights=None)),
+    "resnext50_32x4d": (113, lambda: tvm.resnext50_32x4d(weights=None)),
+    "mobilenet_v3_large": (114, lambda: tvm.mobilenet_v3_large(weights=None)),
 }
 
 BATCH = 4

@@ -17,7 +17,8 @@ static const char *const models[] = {
     "resnet18",       "resnet50",           "mobilenet_v2",
     "mobilenet_v3_small", "efficientnet_b0", "squeezenet1_1",
     "shufflenet_v2_x1_0", "densenet121",     "googlenet",
-    "regnet_y_400mf", "convnext_tiny",
+    "regnet_y_400mf", "convnext_tiny",  "efficientnet_v2_s",
+    "resnext50_32x4d", "mobilenet_v3_large",
 };
 #define N_MODELS (int)(sizeof models / sizeof models[0])
 
