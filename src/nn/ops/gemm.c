@@ -1,4 +1,10 @@
-/* Gemm and MatMul on OpenBLAS.
+/* Gemm and MatMul.
+ *
+ * Where the call's instruction set has the engine's own products
+ * (nn_sgemm) and the product is a plain Y = A B (+ Y), they run it: A, the
+ * activations, is packed into panels in the call's scratch as it is used,
+ * B is read in place. Everything else (transposed operands, alpha or beta
+ * other than 1, single rows, other instruction sets) runs on OpenBLAS.
  *
  * OpenBLAS runs single-threaded inside our pool threads (the engine sets
  * openblas_set_num_threads(1)), so each op splits its product itself: by
@@ -6,11 +12,13 @@
  * (a batch-1 fully connected layer is 1 x N: splitting N also halves the
  * weight traffic per thread). */
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 #include "nn/error.h"
 #include "nn/op.h"
 #include "nn/ops/args.h"
+#include "nn/sgemm.h"
 
 /* Below this many multiply-adds a product runs on one thread. */
 #define NN_GEMM_PAR_MIN (64 * 1024)
@@ -28,7 +36,56 @@ typedef struct nn_gemm_job {
     int items;
     const nn_fusion_t *act; /* applied to each finished block, or NULL */
     nn_isa_t isa;           /* the call's, for the activation's kernels */
+    float *packed;          /* own products: scratch for A's panels, else NULL */
 } nn_gemm_job_t;
+
+/* Rows of A packed and multiplied per nn_sgemm call: the rows a K block
+ * of A's panels is sized for, and C's tiles stay in L2 across K blocks. */
+#define NN_GEMM_OWN_ROWS 256
+
+/* Whether a product runs on the own kernels: Y = A B (+ Y) with A not
+ * transposed, at least one panel's worth of rows, and a B wide enough to
+ * fill a vector. */
+static int nn_gemm_own(nn_isa_t isa, int ta, int tb, float alpha, float beta, int M, int N)
+{
+    return nn_sgemm_has(isa) && !ta && !tb && alpha == 1.0f &&
+           (beta == 0.0f || beta == 1.0f) && M >= NN_SGEMM_MR && N >= 16;
+}
+
+/* Packs rows [lo, hi) of A (lo a multiple of NN_SGEMM_MR) into their
+ * panels of j->packed. */
+static void nn_gemm_pack(const nn_gemm_job_t *j, int lo, int hi)
+{
+    nn_sgemm_pack_a(j->A + (size_t)lo * j->lda, j->lda, hi - lo, j->K,
+                    j->packed + (size_t)lo * j->K);
+}
+
+/* Own products, rows [lo, hi) and columns [c0, c1) of Y, packing A's rows
+ * first when pack is set. */
+static void nn_gemm_own_block(const nn_gemm_job_t *j, int lo, int hi, int c0, int c1,
+                              int pack)
+{
+    nn_sgemm_epilogue_t epi = {.lo = -INFINITY, .hi = INFINITY,
+                               .accumulate = j->beta != 0.0f};
+    float buf[NN_SGEMM_BUFFER_FLOATS] __attribute__((aligned(64)));
+    for (int r0 = lo; r0 < hi; r0 += NN_GEMM_OWN_ROWS) {
+        int r1 = hi - r0 < NN_GEMM_OWN_ROWS ? hi : r0 + NN_GEMM_OWN_ROWS;
+        if (pack)
+            nn_gemm_pack(j, r0, r1);
+        nn_sgemm(r0, r1, c1 - c0, j->K, j->packed, j->B + c0, j->ldb, j->Y + c0, j->ldy,
+                 &epi, buf);
+    }
+}
+
+/* Column split, phase 1: items are groups of NN_GEMM_OWN_ROWS rows. */
+static void nn_gemm_own_pack(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_gemm_job_t *j = arg;
+    int lo = (int)begin * NN_GEMM_OWN_ROWS;
+    int hi = (int)end * NN_GEMM_OWN_ROWS;
+    nn_gemm_pack(j, lo, hi < j->M ? hi : j->M);
+}
 
 static void nn_gemm_block(void *arg, int64_t begin, int64_t end, int tid)
 {
@@ -41,6 +98,18 @@ static void nn_gemm_block(void *arg, int64_t begin, int64_t end, int tid)
         hi = lim;
     if (lo >= hi)
         return;
+    if (j->packed) {
+        if (j->split_m)
+            nn_gemm_own_block(j, lo, hi, 0, j->N, 1);
+        else
+            nn_gemm_own_block(j, 0, j->M, lo, hi, 0);
+        if (j->act && j->act->act != NN_ACT_NONE)
+            for (int m = j->split_m ? lo : 0; m < (j->split_m ? hi : j->M); m++)
+                nn_apply_act(j->isa, j->act,
+                             j->Y + (size_t)m * j->ldy + (j->split_m ? 0 : lo),
+                             j->split_m ? j->N : hi - lo);
+        return;
+    }
     const float *A = j->A, *B = j->B;
     float *Y = j->Y;
     int M = j->M, N = j->N;
@@ -85,6 +154,21 @@ static void nn_gemm_run(nn_pool_t *pool, nn_gemm_job_t *j)
         j->grain = j->M > 0 ? j->M : 1;
         j->items = 1;
         nn_gemm_block(j, 0, 1, 0);
+        return;
+    }
+    if (j->packed) {
+        /* Rows (whole panels) when each thread gets a few panels; else
+         * columns (whole strips), A packed once before. */
+        j->split_m = j->M >= 4 * NN_SGEMM_MR * nt || j->M >= j->N;
+        int len = j->split_m ? j->M : j->N;
+        int align = j->split_m ? NN_SGEMM_MR : NN_SGEMM_NR;
+        int grain = (len + nt - 1) / nt;
+        j->grain = (grain + align - 1) / align * align;
+        j->items = (len + j->grain - 1) / j->grain;
+        if (!j->split_m)
+            nn_pool_for(pool, (j->M + NN_GEMM_OWN_ROWS - 1) / NN_GEMM_OWN_ROWS,
+                        nn_gemm_own_pack, j);
+        nn_pool_for(pool, j->items, nn_gemm_block, j);
         return;
     }
     /* Rows when each thread gets a reasonable panel, else columns: every
@@ -173,6 +257,9 @@ int nn_op_gemm_prepare(nn_call_t *call, nn_error_t *err)
         p->c_rows = cr;
         p->c_cols = cc;
     }
+    float beta = p->c_rank && p->beta != 0.0f ? p->beta : 0.0f;
+    if (nn_gemm_own(call->isa, p->ta, p->tb, p->alpha, beta, p->M, p->N))
+        call->scratch_bytes = nn_sgemm_packed_floats(p->M, p->K) * sizeof(float);
     int64_t dims[2] = {M, N};
     nn_tensor_set_shape(call->out[0], NN_DTYPE_FLOAT, 2, dims);
     call->flops = 2.0 * (double)M * (double)N * (double)K;
@@ -204,6 +291,7 @@ void nn_op_gemm_exec(const nn_call_t *call)
         .alpha = p->alpha, .beta = beta, .A = A, .B = B, .Y = Y,
         .lda = p->ta ? p->M : p->K, .ldb = p->tb ? p->K : p->N, .ldy = p->N,
         .act = &call->node->fusion, .isa = call->isa,
+        .packed = call->scratch_bytes ? call->scratch : NULL,
     };
     if (p->M == 0 || p->N == 0)
         return;
@@ -297,6 +385,10 @@ int nn_op_matmul_prepare(nn_call_t *call, nn_error_t *err)
     /* B without batch (or all ones) and A covering every batch index. */
     p->fold = sb == 1 && sa == p->batches &&
               (double)p->batches * (double)M <= INT32_MAX;
+    /* Own products for the products run one at a time (see exec). */
+    int rows = p->fold ? (int)(p->batches * M) : (int)M;
+    if (nn_gemm_own(call->isa, 0, 0, 1.0f, 0.0f, rows, (int)N))
+        call->scratch_bytes = nn_sgemm_packed_floats(rows, (int)K) * sizeof(float);
 
     int64_t dims[NN_MAX_RANK];
     int r = 0;
@@ -370,6 +462,7 @@ void nn_op_matmul_exec(const nn_call_t *call)
                 .B = B + (size_t)bo * p->K * p->N,
                 .Y = Y + (size_t)b * p->M * p->N,
                 .lda = p->K, .ldb = p->N, .ldy = p->N,
+                .packed = call->scratch_bytes ? call->scratch : NULL,
             };
             nn_gemm_run(call->pool, &j);
         }

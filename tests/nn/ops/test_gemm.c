@@ -110,6 +110,9 @@ static void gemm_all(nn_pool_t *pool)
     static const int shapes[][3] = {
         {1, 1, 1}, {3, 5, 7}, {1, 1000, 512}, {17, 33, 9}, {64, 48, 130},
         {256, 3, 20}, {2, 300, 64},
+        /* The own products: several row groups and K blocks, columns
+         * split (few rows), narrow and single-panel shapes. */
+        {600, 100, 300}, {20, 500, 40}, {49, 200, 700}, {8, 16, 1}, {9, 17, 5},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int t = 0; t < 4; t++)
@@ -251,6 +254,9 @@ static void matmul_all(nn_pool_t *pool)
     { int64_t a[1] = {7}, b[3] = {4, 7, 6}; run_matmul(1, a, 3, b, pool); }
     { int64_t a[3] = {1, 32, 64}, b[3] = {1, 64, 80}; run_matmul(3, a, 3, b, pool); }
     { int64_t a[3] = {2, 300, 64}, b[3] = {2, 64, 80}; run_matmul(3, a, 3, b, pool); }
+    { int64_t a[3] = {3, 300, 70}, b[2] = {70, 130}; run_matmul(3, a, 2, b, pool); }
+    { int64_t a[3] = {2, 30, 64}, b[3] = {2, 64, 500}; run_matmul(3, a, 3, b, pool); }
+    { int64_t a[2] = {49, 600}, b[2] = {600, 384}; run_matmul(2, a, 2, b, pool); }
 }
 
 START_TEST(matmul_single)
