@@ -641,7 +641,7 @@ static void call_label(const nn_plan_t *plan, const nn_node_t *n, char *buf,
                        size_t size)
 {
     static const char *const acts[] = {"", "+Relu", "+Clip", "+Sigmoid",
-                                       "+SiLU", "+HardSwish", "+LeakyRelu"};
+                                       "+SiLU", "+HardSwish", "+LeakyRelu", "+Gelu"};
     int a = (int)n->fusion.act;
     char kind[32] = "";
     if (n->op == NN_OP_CONV && n->n_inputs > 1) {

@@ -41,6 +41,7 @@ typedef enum nn_act {
     NN_ACT_SILU,      /* x * sigmoid(x) */
     NN_ACT_HARDSWISH, /* x * max(0, min(1, alpha*x + beta)) */
     NN_ACT_LEAKY,     /* x < 0 ? alpha*x : x */
+    NN_ACT_GELU,      /* x/2 * (1 + erf(x / sqrt(2))): MatMul and Gemm only */
 } nn_act_t;
 
 typedef struct nn_fusion {

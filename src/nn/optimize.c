@@ -251,6 +251,10 @@ static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
             f.act = NN_ACT_HARDSWISH;
             f.alpha = 1.0f / 6.0f;
             f.beta = 0.5f;
+        } else if (is_op(act, NN_OP_GELU) &&
+                   (is_op(prod, NN_OP_MATMUL) || is_op(prod, NN_OP_GEMM))) {
+            /* Products apply it per finished block, still in cache. */
+            f.act = NN_ACT_GELU;
         } else if (is_op(act, NN_OP_CLIP)) {
             f.act = NN_ACT_CLIP;
             f.alpha = -INFINITY;
@@ -672,6 +676,64 @@ static int fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
     return changed;
 }
 
+/* MatMul by constant weights B [K, N] followed by Add of a constant bias
+ * over the last axis ([N], [1, N], ...: what exporters write for a Linear
+ * layer on a sequence) becomes one MatMul with the bias as a third input,
+ * then takes the activation after it (the MLP's Gelu): the product's
+ * blocks get bias and activation while still in cache, not two more passes
+ * over memory. */
+static int fuse_matmul_bias(nn_graph_t *g, const nn_tensor_t *const *shapes,
+                            nn_error_t *err)
+{
+    int changed = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        nn_node_t *mm = &g->nodes[i];
+        if (!is_op(mm, NN_OP_MATMUL) || mm->n_inputs != 2 || mm->n_outputs != 1 ||
+            !const_float(g, mm->inputs[1]) || g->values[mm->inputs[1]].t.rank != 2)
+            continue;
+        int y = mm->outputs[0];
+        const nn_tensor_t *ys = shapes[y];
+        if (!ys || ys->rank < 2 || g->values[y].is_output)
+            continue;
+        usage_t u;
+        int rc = usage_build(g, &u, err);
+        if (rc)
+            return rc;
+        nn_node_t *add = only_consumer(g, &u, y);
+        int bias = -1;
+        if (add && is_op(add, NN_OP_ADD) && add->n_inputs == 2 && add->n_outputs == 1)
+            bias = add->inputs[0] == y ? add->inputs[1] : add->inputs[0];
+        int fits = bias >= 0 && bias != y && const_float(g, bias);
+        if (fits) {
+            const nn_tensor_t *b = &g->values[bias].t;
+            fits = b->rank >= 1 && b->rank <= ys->rank &&
+                   b->dims[b->rank - 1] == ys->dims[ys->rank - 1] &&
+                   nn_tensor_elems(b) == ys->dims[ys->rank - 1];
+        }
+        if (fits) {
+            if (ensure_inputs(mm, 3)) {
+                usage_free(&u);
+                return nn_fail(err, NN_ENOMEM, "out of memory fusing a bias");
+            }
+            mm->inputs[2] = bias;
+            mm->outputs[0] = add->outputs[0];
+            add->dead = 1;
+            changed = 1;
+            usage_free(&u);
+            if ((rc = usage_build(g, &u, err)))
+                return rc;
+            fuse_activation(g, &u, mm);
+        }
+        usage_free(&u);
+    }
+    if (changed) {
+        int rc = nn_graph_sort(g, err);
+        if (rc)
+            return rc;
+    }
+    return changed;
+}
+
 /* Conv weights that are multiplied as a matrix are packed once for the
  * engine's own products (sgemm.h), when the graph's instruction set has
  * them; the Conv takes them as input 5 and W keeps only its shape. Runs
@@ -731,6 +793,10 @@ int nn_optimize_with_shapes(nn_graph_t *g, const nn_tensor_t *const *shapes,
     int fused = fuse_residuals(g, shapes, err);
     if (fused < 0)
         return fused;
+    int biased = fuse_matmul_bias(g, shapes, err);
+    if (biased < 0)
+        return biased;
+    fused |= biased;
     int wino = add_winograd_weights(g, shapes, err);
     if (wino < 0)
         return wino;

@@ -82,6 +82,7 @@ typedef struct tile {
     const float *b;     /* the strip: kb x NR */
     float *c;           /* C at the tile's first row and column */
     const float *bias;  /* at the tile's first row, or NULL */
+    const float *cbias; /* at the tile's first column, or NULL */
     const float *res;   /* at the tile's first row and column, or NULL */
     int ldc, ldr, kb, rows;
     int load_c;         /* start from C (a later K block, or accumulate) */
@@ -129,6 +130,8 @@ static inline __attribute__((always_inline)) NN_AVX512 void tile_body(const tile
             if (t->last) {
                 if (t->bias)
                     x = _mm512_add_ps(x, _mm512_set1_ps(t->bias[r]));
+                if (t->cbias)
+                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(t->mask[v], t->cbias + 16 * v));
                 if (t->res)
                     x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(
                                              t->mask[v], t->res + (size_t)r * t->ldr + 16 * v));
@@ -169,6 +172,8 @@ static NN_AVX512 void column_avx512(int m0, int m1, int K, const float *pa, cons
             float x = y[r] + (epi->accumulate ? *c : 0.0f);
             if (epi->bias)
                 x += epi->bias[m + r];
+            if (epi->col_bias)
+                x += epi->col_bias[0];
             if (epi->res)
                 x += epi->res[(size_t)(m + r) * epi->ldr];
             *c = x < epi->lo ? epi->lo : x > epi->hi ? epi->hi : x;
@@ -201,6 +206,7 @@ typedef struct narrow {
     const float *b;       /* B at the tile's first column, row stride ldp */
     float *c;             /* C at the tile's first row and column */
     const float *bias, *res;
+    const float *cbias;   /* at the tile's first column, or NULL */
     int ldc, ldr, ldp, kb, rows, cols, load_c, last;
     float lo, hi;
 } narrow_t;
@@ -239,6 +245,8 @@ static inline __attribute__((always_inline)) NN_AVX512 void narrow_body(const na
             if (t->last) {
                 if (t->bias)
                     x += t->bias[r];
+                if (t->cbias)
+                    x += t->cbias[j];
                 if (res)
                     x += res[j];
                 x = x < t->lo ? t->lo : x > t->hi ? t->hi : x;
@@ -269,6 +277,7 @@ static void narrow_product(int m0, int m1, int N, int K, const float *pa, const 
             t.b = B + n0;
             t.c = C + (size_t)m * ldc + n0;
             t.res = epi->res ? epi->res + (size_t)m * epi->ldr + n0 : NULL;
+            t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
             t.cols = N - n0 < NARROW_NC ? N - n0 : NARROW_NC;
             if (t.cols == NARROW_NC)
                 narrow_tile(&t);
@@ -309,6 +318,7 @@ static void product_avx512(int m0, int m1, int N, int K, const float *pa, const 
             const int nv = (nb + 15) / 16;
             pack_strip(B + (size_t)k0 * ldb + n0, ldb, t.kb, nb, buf);
             t.b = buf;
+            t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
             for (int m = m0; m < m1; m += NN_SGEMM_MR) {
                 t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K +
                       (size_t)k0 * NN_SGEMM_MR;

@@ -1,7 +1,7 @@
 /* The engine's own single-precision products for convolutions:
  *
  *   C[M x N] = A[M x K] * B[K x N], then per row m and column n
- *   C = clamp(C + bias[m] + R[m][n], lo, hi)
+ *   C = clamp(C + bias[m] + col_bias[n] + R[m][n], lo, hi)
  *
  * A (a layer's weights) is packed once, at load, into panels of
  * NN_SGEMM_MR rows, K-major, zero-padded to whole panels; B (activations,
@@ -39,11 +39,13 @@ void nn_sgemm_pack_a(const float *A, int lda, int M, int K, float *dst);
 #define NN_SGEMM_BUFFER_FLOATS (256 * NN_SGEMM_NR)
 
 /* What is added to each output before it is stored: bias[m] (NULL: none),
- * R[m * ldr + n] (NULL: none), then clamped to [lo, hi]. accumulate: C
+ * col_bias[n] (NULL: none), R[m * ldr + n] (NULL: none), then clamped to
+ * [lo, hi]. accumulate: C
  * already holds values the product is added to (a residual read in
  * place); R must then be NULL. */
 typedef struct nn_sgemm_epilogue {
     const float *bias;
+    const float *col_bias; /* cbias[n] added to column n (NULL: none) */
     const float *res;
     int ldr;
     float lo, hi;

@@ -33,6 +33,19 @@ static int live_ops(const nn_model_t *m, const char *op)
     return n;
 }
 
+/* Live MatMul nodes carrying a fused bias (input 2) and activation act. */
+static int biased_matmuls(const nn_model_t *m, nn_act_t act)
+{
+    const nn_graph_t *g = nn_model_graph(m);
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const nn_node_t *node = &g->nodes[i];
+        n += !node->dead && node->op == NN_OP_MATMUL && node->n_inputs == 3 &&
+             node->inputs[2] >= 0 && node->fusion.act == act;
+    }
+    return n;
+}
+
 START_TEST(test_missing_file)
 {
     nn_error_t err = {{0}};
@@ -93,8 +106,13 @@ START_TEST(test_convnext_chains_fused)
     ck_assert_int_eq(live_ops(m, "Erf"), 0);
     ck_assert_int_eq(live_ops(m, "ReduceMean"), 0);
     ck_assert_int_eq(live_ops(m, "Pow"), 0);
-    ck_assert_int_eq(live_ops(m, "Gelu"), 18);
     ck_assert_int_eq(live_ops(m, "LayerNormalization"), 23);
+    /* Each block's two Linear layers are MatMul + Add(bias): the bias is
+     * fused into the MatMul, and the first one's Gelu after it. */
+    ck_assert_int_eq(live_ops(m, "Gelu"), 0);
+    ck_assert_int_eq(biased_matmuls(m, NN_ACT_GELU), 18);
+    ck_assert_int_eq(biased_matmuls(m, NN_ACT_NONE), 18);
+    ck_assert_int_eq(live_ops(m, "MatMul"), 36);
     nn_model_free(m);
 }
 END_TEST

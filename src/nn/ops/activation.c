@@ -242,6 +242,7 @@ void nn_apply_act(nn_isa_t isa, const nn_fusion_t *f, float *x, int64_t n)
     case NN_ACT_SILU: nn_silu(isa, x, x, n); break;
     case NN_ACT_HARDSWISH: nn_hardswish(isa, x, x, n, f->alpha, f->beta); break;
     case NN_ACT_LEAKY: nn_leaky(isa, x, x, n, f->alpha); break;
+    case NN_ACT_GELU: nn_gelu(isa, x, x, n); break;
     }
 }
 

@@ -37,6 +37,7 @@ typedef struct nn_gemm_job {
     const nn_fusion_t *act; /* applied to each finished block, or NULL */
     nn_isa_t isa;           /* the call's, for the activation's kernels */
     float *packed;          /* own products: scratch for A's panels, else NULL */
+    const float *col_bias;  /* own products: added to each row, or NULL */
 } nn_gemm_job_t;
 
 /* Rows of A packed and multiplied per nn_sgemm call: the rows a K block
@@ -66,7 +67,8 @@ static void nn_gemm_own_block(const nn_gemm_job_t *j, int lo, int hi, int c0, in
                               int pack)
 {
     nn_sgemm_epilogue_t epi = {.lo = -INFINITY, .hi = INFINITY,
-                               .accumulate = j->beta != 0.0f};
+                               .accumulate = j->beta != 0.0f,
+                               .col_bias = j->col_bias ? j->col_bias + c0 : NULL};
     float buf[NN_SGEMM_BUFFER_FLOATS] __attribute__((aligned(64)));
     for (int r0 = lo; r0 < hi; r0 += NN_GEMM_OWN_ROWS) {
         int r1 = hi - r0 < NN_GEMM_OWN_ROWS ? hi : r0 + NN_GEMM_OWN_ROWS;
@@ -74,6 +76,10 @@ static void nn_gemm_own_block(const nn_gemm_job_t *j, int lo, int hi, int c0, in
             nn_gemm_pack(j, r0, r1);
         nn_sgemm(r0, r1, c1 - c0, j->K, j->packed, j->B + c0, j->ldb, j->Y + c0, j->ldy,
                  &epi, buf);
+        /* The activation while the rows are still in cache. */
+        if (j->act && j->act->act != NN_ACT_NONE)
+            for (int m = r0; m < r1; m++)
+                nn_apply_act(j->isa, j->act, j->Y + (size_t)m * j->ldy + c0, c1 - c0);
     }
 }
 
@@ -103,11 +109,6 @@ static void nn_gemm_block(void *arg, int64_t begin, int64_t end, int tid)
             nn_gemm_own_block(j, lo, hi, 0, j->N, 1);
         else
             nn_gemm_own_block(j, 0, j->M, lo, hi, 0);
-        if (j->act && j->act->act != NN_ACT_NONE)
-            for (int m = j->split_m ? lo : 0; m < (j->split_m ? hi : j->M); m++)
-                nn_apply_act(j->isa, j->act,
-                             j->Y + (size_t)m * j->ldy + (j->split_m ? 0 : lo),
-                             j->split_m ? j->N : hi - lo);
         return;
     }
     const float *A = j->A, *B = j->B;
@@ -291,7 +292,7 @@ void nn_op_gemm_exec(const nn_call_t *call)
         .alpha = p->alpha, .beta = beta, .A = A, .B = B, .Y = Y,
         .lda = p->ta ? p->M : p->K, .ldb = p->tb ? p->K : p->N, .ldy = p->N,
         .act = &call->node->fusion, .isa = call->isa,
-        .packed = call->scratch_bytes ? call->scratch : NULL,
+        .packed = call->scratch_bytes && nn_sgemm_has(call->isa) ? call->scratch : NULL,
     };
     if (p->M == 0 || p->N == 0)
         return;
@@ -317,6 +318,7 @@ typedef struct nn_matmul_params {
     int64_t batches;
     int fold;                        /* B shared by all batches, A contiguous:
                                         one [batches*M, K] x [K, N] product */
+    int has_bias;                    /* input 2: [N] added to every row */
 } nn_matmul_params_t;
 NN_PARAMS_FIT(nn_matmul_params_t);
 
@@ -327,6 +329,8 @@ int nn_op_matmul_prepare(nn_call_t *call, nn_error_t *err)
     if (call->n_in < 2 || !call->in[0] || !call->in[1] || call->n_out < 1)
         return nn_node_fail(err, call->node, NN_EINVAL,
                             "MatMul needs inputs A and B");
+    if (call->n_in > 3)
+        return nn_node_fail(err, call->node, NN_EINVAL, "MatMul has at most 3 inputs");
     int rc;
     if ((rc = nn_need_float(call, 0, "A", err)) ||
         (rc = nn_need_float(call, 1, "B", err)))
@@ -374,6 +378,17 @@ int nn_op_matmul_prepare(nn_call_t *call, nn_error_t *err)
         p->b_stride[i] = db == 1 ? 0 : sb;
         sa *= da;
         sb *= db;
+    }
+    /* A bias over the last axis, fused by the optimiser. */
+    const nn_tensor_t *bias = call->n_in > 2 ? call->in[2] : NULL;
+    if (bias) {
+        if ((rc = nn_need_float(call, 2, "bias", err)))
+            return rc;
+        if (A->rank < 2 || B->rank < 2 || nn_tensor_elems(bias) != N)
+            return nn_node_fail(err, call->node, NN_ESHAPE,
+                                "a fused bias needs 2-D operands and N=%lld values",
+                                (long long)N);
+        p->has_bias = 1;
     }
     p->batch_rank = br;
     p->batches = 1;
@@ -427,20 +442,41 @@ static void nn_matmul_batches(void *arg, int64_t begin, int64_t end, int tid)
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->M, p->N,
                     p->K, 1.0f, j->A + (size_t)ao * asz, p->K,
-                    j->B + (size_t)bo * bsz, p->N, 0.0f,
+                    j->B + (size_t)bo * bsz, p->N, p->has_bias ? 1.0f : 0.0f,
                     j->Y + (size_t)b * ysz, p->N);
     }
+}
+
+/* Every row of Y [rows, N] set to the bias, which the product then
+ * accumulates onto. */
+static void nn_fill_rows(float *Y, int64_t rows, int N, const float *bias)
+{
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(Y + (size_t)r * N, bias, (size_t)N * sizeof *Y);
 }
 
 void nn_op_matmul_exec(const nn_call_t *call)
 {
     const nn_matmul_params_t *p = NN_PARAMS(call, nn_matmul_params_t);
     const float *A = call->in[0]->data, *B = call->in[1]->data;
+    const float *bias = p->has_bias ? call->in[2]->data : NULL;
+    const nn_fusion_t *act = &call->node->fusion;
     float *Y = call->out[0]->data;
     if (p->M == 0 || p->N == 0 || p->batches == 0)
         return;
+    const int64_t all_rows = p->batches * p->M;
+    /* The own products add the bias as they store; elsewhere Y starts
+     * from it. */
+    const int own = call->scratch_bytes != 0 && nn_sgemm_has(call->isa);
+    if (bias && !own)
+        nn_fill_rows(Y, all_rows, p->N, bias);
     if (p->K == 0) {
-        memset(Y, 0, (size_t)p->batches * p->M * p->N * sizeof *Y);
+        if (bias && own)
+            nn_fill_rows(Y, all_rows, p->N, bias);
+        else if (!bias)
+            memset(Y, 0, (size_t)all_rows * p->N * sizeof *Y);
+        if (act->act != NN_ACT_NONE)
+            nn_apply_act(call->isa, act, Y, all_rows * p->N);
         return;
     }
     int nt = nn_pool_threads(call->pool);
@@ -457,12 +493,14 @@ void nn_op_matmul_exec(const nn_call_t *call)
                 bo += idx * p->b_stride[i];
             }
             nn_gemm_job_t j = {
-                .M = rows, .N = p->N, .K = p->K, .alpha = 1.0f, .beta = 0.0f,
+                .M = rows, .N = p->N, .K = p->K, .alpha = 1.0f,
+                .beta = bias && !own ? 1.0f : 0.0f, .col_bias = own ? bias : NULL,
                 .A = A + (size_t)ao * p->M * p->K,
                 .B = B + (size_t)bo * p->K * p->N,
                 .Y = Y + (size_t)b * p->M * p->N,
                 .lda = p->K, .ldb = p->N, .ldy = p->N,
-                .packed = call->scratch_bytes ? call->scratch : NULL,
+                .packed = own ? call->scratch : NULL,
+                .act = act, .isa = call->isa,
             };
             nn_gemm_run(call->pool, &j);
         }
@@ -470,4 +508,6 @@ void nn_op_matmul_exec(const nn_call_t *call)
     }
     nn_matmul_job_t j = {p, A, B, Y};
     nn_pool_for(call->pool, p->batches, nn_matmul_batches, &j);
+    if (act->act != NN_ACT_NONE)
+        nn_apply_act(call->isa, act, Y, all_rows * p->N);
 }
