@@ -32,6 +32,7 @@
 #include "nn/isa_dispatch.h"
 #include "nn/op.h"
 #include "nn/ops/args.h"
+#include "nn/dwconv.h"
 #include "nn/sgemm.h"
 
 /* gcc's -O2 cost model refuses loops of unknown trip count (bias fill,
@@ -925,8 +926,17 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
         for (int m = c * mult; m < (c + 1) * mult; m++) {
             float *y = j->y + ((size_t)n * p->M + m) * P;
             const float *r = j->res ? j->res + ((size_t)n * p->M + m) * P : NULL;
-            nn_dw_plane(j->isa, p, xp, j->w + (size_t)m * p->kh * p->kw,
-                        j->bias ? j->bias[m] : 0.0f, lo, hi, r, y);
+            const float *k = j->w + (size_t)m * p->kh * p->kw;
+            const float b = j->bias ? j->bias[m] : 0.0f;
+            if (nn_dwconv_has(j->isa, p->sw, p->dw)) {
+                const nn_dwconv_plane_t a = {
+                    .xp = xp, .Wp = p->Wp, .Wh = p->Wh, .Ho = p->Ho, .Wo = p->Wo,
+                    .kh = p->kh, .kw = p->kw, .sh = p->sh, .sw = p->sw, .dh = p->dh,
+                    .dw = p->dw, .k = k, .bias = b, .lo = lo, .hi = hi, .res = r, .y = y};
+                nn_dwconv_plane(&a);
+            } else {
+                nn_dw_plane(j->isa, p, xp, k, b, lo, hi, r, y);
+            }
             if (post)
                 nn_apply_act(j->isa, f, y, (int64_t)P);
         }
