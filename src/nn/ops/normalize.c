@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "nn/error.h"
+#include "nn/isa_dispatch.h"
 #include "nn/op.h"
 #include "nn/ops/args.h"
 
@@ -487,37 +488,70 @@ typedef struct {
     const float *x, *scale, *bias;
     float *y;
     float *mean, *inv_std; /* NULL when the output is omitted */
+    nn_isa_t isa;
 } nn_lnorm_job_t;
 
-static void nn_lnorm_run(void *arg, int64_t begin, int64_t end, int tid)
+/* Lanes of the double sums: independent partial sums the compiler keeps
+ * in vectors (one running sum would wait on each addition in turn). */
+#define NN_LNORM_LANES 8
+
+/* sum of x[k] (d == 0) or of (x[k] - m)^2 (d == 1), in double. */
+static inline __attribute__((always_inline)) double nn_lnorm_sum(const float *x, int64_t n,
+                                                                 double m, const int d)
 {
-    (void)tid;
-    const nn_lnorm_job_t *job = arg;
+    double lane[NN_LNORM_LANES] = {0};
+    int64_t k = 0;
+    for (; k + NN_LNORM_LANES <= n; k += NN_LNORM_LANES)
+        for (int l = 0; l < NN_LNORM_LANES; l++) {
+            double v = (double)x[k + l] - m;
+            lane[l] += d ? v * v : v;
+        }
+    double s = 0;
+    for (int l = 0; l < NN_LNORM_LANES; l++)
+        s += lane[l];
+    for (; k < n; k++) {
+        double v = (double)x[k] - m;
+        s += d ? v * v : v;
+    }
+    return s;
+}
+
+NN_ISA_BODY void nn_lnorm_rows_body(const nn_lnorm_job_t *job, int64_t begin, int64_t end)
+{
     const nn_lnorm_params_t *p = job->p;
-    int64_t n = p->n;
+    const int64_t n = p->n;
     for (int64_t r = begin; r < end; r++) {
         const float *x = job->x + r * n;
         float *y = job->y + r * n;
-        double sum = 0, sq = 0;
-        for (int64_t k = 0; k < n; k++)
-            sum += x[k];
-        double mean = sum / (double)n;
-        for (int64_t k = 0; k < n; k++) {
-            double d = x[k] - mean;
-            sq += d * d;
-        }
+        double mean = nn_lnorm_sum(x, n, 0.0, 0) / (double)n;
+        double sq = nn_lnorm_sum(x, n, mean, 1);
         float inv = (float)(1.0 / sqrt(sq / (double)n + p->eps));
         float m = (float)mean;
         if (job->mean)
             job->mean[r] = m;
         if (job->inv_std)
             job->inv_std[r] = inv;
-        for (int64_t k = 0; k < n; k++) {
-            float s = job->scale[p->scale_one ? 0 : k];
-            float b = job->bias ? job->bias[p->bias_one ? 0 : k] : 0.0f;
-            y[k] = (x[k] - m) * inv * s + b;
+        if (!p->scale_one && job->bias && !p->bias_one) {
+            const float *s = job->scale, *b = job->bias;
+            for (int64_t k = 0; k < n; k++)
+                y[k] = (x[k] - m) * inv * s[k] + b[k];
+        } else {
+            for (int64_t k = 0; k < n; k++) {
+                float s = job->scale[p->scale_one ? 0 : k];
+                float b = job->bias ? job->bias[p->bias_one ? 0 : k] : 0.0f;
+                y[k] = (x[k] - m) * inv * s + b;
+            }
         }
     }
+}
+NN_ISA_DISPATCH(nn_lnorm_rows, (const nn_lnorm_job_t *job, int64_t begin, int64_t end),
+                (job, begin, end))
+
+static void nn_lnorm_run(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_lnorm_job_t *job = arg;
+    nn_lnorm_rows(job->isa, job, begin, end);
 }
 
 static float *nn_lnorm_out(const nn_call_t *call, int k)
@@ -542,6 +576,6 @@ void nn_op_layernorm_exec(const nn_call_t *call)
     const nn_tensor_t *b = call->n_in > 2 ? call->in[2] : NULL;
     nn_lnorm_job_t job = {p,    call->in[0]->data, call->in[1]->data,
                           b ? b->data : NULL,      call->out[0]->data,
-                          mean, inv_std};
+                          mean, inv_std, call->isa};
     nn_norm_for(call, p->rows * p->n, p->rows, nn_lnorm_run, &job);
 }

@@ -341,6 +341,7 @@ typedef struct {
     const nn_strided_t *st;
     const unsigned char *src;
     unsigned char *dst;
+    nn_isa_t isa;
 } nn_strided_job_t;
 
 #define NN_COPY_ELEMS(T, dst, src, n, stride)                              \
@@ -389,6 +390,48 @@ static void nn_strided_rows(void *arg, int64_t begin, int64_t end, int tid)
 
 #define NN_TILE 32
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* d[r * ld + c] = s[c * ls + r] for r, c < 8: eight row loads, the
+ * 8x8 transpose in registers, eight row stores. */
+__attribute__((target("avx2"))) static void nn_transpose8(const float *s, int64_t ls,
+                                                         float *d, int64_t ld)
+{
+    __m256 r[8], t[8];
+    for (int k = 0; k < 8; k++)
+        r[k] = _mm256_loadu_ps(s + k * ls);
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+    }
+    for (int k = 0; k < 8; k += 4) {
+        r[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+        r[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xee);
+        r[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        r[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xee);
+    }
+    for (int k = 0; k < 4; k++) {
+        _mm256_storeu_ps(d + k * ld, _mm256_permute2f128_ps(r[k], r[k + 4], 0x20));
+        _mm256_storeu_ps(d + (k + 4) * ld, _mm256_permute2f128_ps(r[k], r[k + 4], 0x31));
+    }
+}
+
+/* A tile's rows [i0, i1) and columns [j0, j1) of 4-byte elements in 8x8
+ * blocks; returns the first row left for the element copy. */
+static int64_t nn_tile_blocks(const float *src, int64_t cs, float *dst, int64_t cols,
+                              int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    int64_t i = i0;
+    if (j1 - j0 < 8)
+        return i0;
+    for (; i + 8 <= i1; i += 8)
+        for (int64_t j = j0; j + 8 <= j1; j += 8)
+            nn_transpose8(src + i + j * cs, cs, dst + i * cols + j, cols);
+    return i;
+}
+#endif
+
 /* Items = (outer index, tile row): out[o][i][j] = in[base(o) + i + j*s]. */
 static void nn_strided_tiles(void *arg, int64_t begin, int64_t end, int tid)
 {
@@ -409,7 +452,22 @@ static void nn_strided_tiles(void *arg, int64_t begin, int64_t end, int tid)
         int64_t i1 = i0 + NN_TILE < rows ? i0 + NN_TILE : rows;
         for (int64_t j0 = 0; j0 < cols; j0 += NN_TILE) {
             int64_t j1 = j0 + NN_TILE < cols ? j0 + NN_TILE : cols;
-            for (int64_t i = i0; i < i1; i++) {
+            int64_t i = i0;
+#if defined(__x86_64__)
+            if (es == 4 && job->isa >= NN_ISA_AVX2) {
+                /* Whole 8x8 blocks in registers; the columns past the
+                 * last whole block, then the rows past it, one by one. */
+                const float *sf = (const float *)(const void *)job->src + off;
+                float *df = (float *)(void *)job->dst + (size_t)o * rows * cols;
+                int64_t jb = j0 + (j1 - j0) / 8 * 8;
+                int64_t ib = nn_tile_blocks(sf, cs, df, cols, i0, i1, j0, j1);
+                for (int64_t ii = i0; ii < ib && jb < j1; ii++)
+                    NN_COPY_ELEMS(uint32_t, df + ii * cols + jb, sf + ii + jb * cs,
+                                  j1 - jb, cs);
+                i = ib;
+            }
+#endif
+            for (; i < i1; i++) {
                 unsigned char *d =
                     job->dst + (size_t)((o * rows + i) * cols + j0) * es;
                 const unsigned char *s =
@@ -428,7 +486,7 @@ static void nn_strided_exec(const nn_call_t *call, const nn_strided_t *st,
 {
     if (st->total == 0)
         return;
-    nn_strided_job_t job = {st, src, dst};
+    nn_strided_job_t job = {st, src, dst, call->isa};
     size_t bytes = (size_t)st->total * (size_t)st->esize;
     int r = st->rank;
     if (st->tile) {
