@@ -74,7 +74,7 @@ NN_ISA_BODY void nn_relu_body(float *y, const float *x, int64_t n)
 {
     NN_MAP(v < 0.0f ? 0.0f : v); /* keeps NaN, like max(x, 0) */
 }
-NN_ISA_DISPATCH(nn_relu, (float *y, const float *x, int64_t n), (y, x, n))
+NN_ISA_DISPATCH512(nn_relu, (float *y, const float *x, int64_t n), (y, x, n))
 
 /* two selects and no conditional multiply: this form vectorizes */
 static inline float nn_leaky1(float v, float alpha)
@@ -87,14 +87,14 @@ NN_ISA_BODY void nn_leaky_body(float *y, const float *x, int64_t n, float alpha)
 {
     NN_MAP(nn_leaky1(v, alpha));
 }
-NN_ISA_DISPATCH(nn_leaky, (float *y, const float *x, int64_t n, float alpha),
+NN_ISA_DISPATCH512(nn_leaky, (float *y, const float *x, int64_t n, float alpha),
                 (y, x, n, alpha))
 
 NN_ISA_BODY void nn_clip_body(float *y, const float *x, int64_t n, float lo, float hi)
 {
     NN_MAP(nn_clampf(v, lo, hi));
 }
-NN_ISA_DISPATCH(nn_clip, (float *y, const float *x, int64_t n, float lo, float hi),
+NN_ISA_DISPATCH512(nn_clip, (float *y, const float *x, int64_t n, float lo, float hi),
                 (y, x, n, lo, hi))
 
 /* expf that gcc can vectorize (libm's cannot be without libmvec and
@@ -147,7 +147,7 @@ NN_ISA_BODY void nn_sigmoid_body(float *y, const float *x, int64_t n)
             y[b + i] = 1.0f / (1.0f + e[i]);
     }
 }
-NN_ISA_DISPATCH(nn_sigmoid, (float *y, const float *x, int64_t n), (y, x, n))
+NN_ISA_DISPATCH512(nn_sigmoid, (float *y, const float *x, int64_t n), (y, x, n))
 
 NN_ISA_BODY void nn_silu_body(float *y, const float *x, int64_t n)
 {
@@ -160,14 +160,14 @@ NN_ISA_BODY void nn_silu_body(float *y, const float *x, int64_t n)
             y[b + i] = x[b + i] / (1.0f + e[i]);
     }
 }
-NN_ISA_DISPATCH(nn_silu, (float *y, const float *x, int64_t n), (y, x, n))
+NN_ISA_DISPATCH512(nn_silu, (float *y, const float *x, int64_t n), (y, x, n))
 
 NN_ISA_BODY void nn_hardsigmoid_body(float *y, const float *x, int64_t n, float alpha,
                                      float beta)
 {
     NN_MAP(nn_clampf(alpha * v + beta, 0.0f, 1.0f));
 }
-NN_ISA_DISPATCH(nn_hardsigmoid,
+NN_ISA_DISPATCH512(nn_hardsigmoid,
                 (float *y, const float *x, int64_t n, float alpha, float beta),
                 (y, x, n, alpha, beta))
 
@@ -176,7 +176,7 @@ NN_ISA_BODY void nn_hardswish_body(float *y, const float *x, int64_t n, float al
 {
     NN_MAP(v * nn_clampf(alpha * v + beta, 0.0f, 1.0f));
 }
-NN_ISA_DISPATCH(nn_hardswish,
+NN_ISA_DISPATCH512(nn_hardswish,
                 (float *y, const float *x, int64_t n, float alpha, float beta),
                 (y, x, n, alpha, beta))
 
@@ -218,14 +218,14 @@ NN_ISA_BODY void nn_erf_body(float *y, const float *x, int64_t n)
 {
     NN_MAP(nn_erf1(v));
 }
-NN_ISA_DISPATCH(nn_erf, (float *y, const float *x, int64_t n), (y, x, n))
+NN_ISA_DISPATCH512(nn_erf, (float *y, const float *x, int64_t n), (y, x, n))
 
 /* GELU, exact form: x/2 * (1 + erf(x / sqrt(2))). */
 NN_ISA_BODY void nn_gelu_body(float *y, const float *x, int64_t n)
 {
     NN_MAP(0.5f * v * (1.0f + nn_erf1(v * 0.70710678118654752f)));
 }
-NN_ISA_DISPATCH(nn_gelu, (float *y, const float *x, int64_t n), (y, x, n))
+NN_ISA_DISPATCH512(nn_gelu, (float *y, const float *x, int64_t n), (y, x, n))
 
 static void nn_sqrt(float *y, const float *x, int64_t n)
 {
