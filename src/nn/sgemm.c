@@ -75,10 +75,12 @@ static NN_AVX512 void pack_strip(const float *B, int ldb, int kb, int nb, float 
     }
 }
 
-/* One microkernel call: an MR x NR tile (rows valid, nv vectors) over a
- * K block. */
+#define TILE_ROWS 8 /* rows of C per strip tile: half a panel */
+
+/* One microkernel call: a TILE_ROWS x NR tile (rows valid, nv vectors)
+ * over a K block. */
 typedef struct tile {
-    const float *a;     /* the panel at the block's first k: kb x MR */
+    const float *a;     /* the half panel at the block's first k (stride MR) */
     const float *b;     /* the strip: kb x NR */
     float *c;           /* C at the tile's first row and column */
     const float *bias;  /* at the tile's first row, or NULL */
@@ -94,9 +96,9 @@ typedef struct tile {
 static inline __attribute__((always_inline)) NN_AVX512 void tile_body(const tile_t *t,
                                                                       const int NV)
 {
-    __m512 acc[NN_SGEMM_MR][3];
+    __m512 acc[TILE_ROWS][3];
 #pragma GCC unroll 8
-    for (int r = 0; r < NN_SGEMM_MR; r++)
+    for (int r = 0; r < TILE_ROWS; r++)
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
             acc[r][v] = t->load_c && r < t->rows
@@ -108,7 +110,7 @@ static inline __attribute__((always_inline)) NN_AVX512 void tile_body(const tile
         __m512 b1 = NV > 1 ? _mm512_load_ps(b + 16) : b0;
         __m512 b2 = NV > 2 ? _mm512_load_ps(b + 32) : b0;
 #pragma GCC unroll 8
-        for (int r = 0; r < NN_SGEMM_MR; r++) {
+        for (int r = 0; r < TILE_ROWS; r++) {
             __m512 ar = _mm512_set1_ps(a[r]);
             acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
             if (NV > 1)
@@ -121,7 +123,7 @@ static inline __attribute__((always_inline)) NN_AVX512 void tile_body(const tile
     }
     const __m512 lo = _mm512_set1_ps(t->lo), hi = _mm512_set1_ps(t->hi);
 #pragma GCC unroll 8
-    for (int r = 0; r < NN_SGEMM_MR; r++) {
+    for (int r = 0; r < TILE_ROWS; r++) {
         if (r >= t->rows)
             break;
 #pragma GCC unroll 3
@@ -146,26 +148,26 @@ static NN_AVX512 void tile_1(const tile_t *t) { tile_body(t, 1); }
 static NN_AVX512 void tile_2(const tile_t *t) { tile_body(t, 2); }
 static NN_AVX512 void tile_3(const tile_t *t) { tile_body(t, 3); }
 
-/* One column (N == 1): each panel's MR rows in one 8-float vector, a
- * product bound by reading A, which needs no strips. */
+/* One column (N == 1): each panel's MR rows in one vector, a product
+ * bound by reading A, which needs no strips. */
 static NN_AVX512 void column_avx512(int m0, int m1, int K, const float *pa, const float *B,
                                     int ldb, float *C, int ldc,
                                     const nn_sgemm_epilogue_t *epi)
 {
     for (int m = m0; m < m1; m += NN_SGEMM_MR) {
         const float *a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K;
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
         int k = 0;
         for (; k + 1 < K; k += 2) {
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a), _mm256_set1_ps(B[(size_t)k * ldb]), s0);
-            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + NN_SGEMM_MR),
-                                 _mm256_set1_ps(B[(size_t)(k + 1) * ldb]), s1);
+            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a), _mm512_set1_ps(B[(size_t)k * ldb]), s0);
+            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + NN_SGEMM_MR),
+                                 _mm512_set1_ps(B[(size_t)(k + 1) * ldb]), s1);
             a += 2 * NN_SGEMM_MR;
         }
         if (k < K)
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a), _mm256_set1_ps(B[(size_t)k * ldb]), s0);
+            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a), _mm512_set1_ps(B[(size_t)k * ldb]), s0);
         float y[NN_SGEMM_MR];
-        _mm256_storeu_ps(y, _mm256_add_ps(s0, s1));
+        _mm512_storeu_ps(y, _mm512_add_ps(s0, s1));
         int rows = m1 - m < NN_SGEMM_MR ? m1 - m : NN_SGEMM_MR;
         for (int r = 0; r < rows; r++) {
             float *c = C + (size_t)(m + r) * ldc;
@@ -184,12 +186,13 @@ static NN_AVX512 void column_avx512(int m0, int m1, int K, const float *pa, cons
 /* ---- narrow products: few columns ------------------------------------------------
  * With a dozen columns or so per image (7x7 maps: 49), 48-column strips
  * would run mostly empty lanes. Here the vectors run along rows instead:
- * a tile is 16 rows (two panels of A) by NARROW_NC columns, each
- * accumulator one column, each step one vector of A times a broadcast
- * element of B. The tile is transposed through a small buffer on its way
- * out, a cost the K loop dwarfs. */
+ * a tile is two panels of A (32 rows, two vectors) by NARROW_NC columns,
+ * each column two accumulators, each step two vector loads of A and one
+ * broadcast element of B per column, which feeds both. A lone last panel
+ * runs the same tile with one vector. The tile is transposed through a
+ * small buffer on its way out, a cost the K loop dwarfs. */
 
-#define NARROW_NC 14       /* columns per narrow tile: 14 accumulators */
+#define NARROW_NC 12       /* columns per narrow tile: 2 x 12 accumulators */
 #define NARROW_MAX_N 112   /* products at most this wide may take this path */
 
 /* Whether N columns go faster as narrow tiles: when 16-float vectors
@@ -202,7 +205,7 @@ static int narrow_suits(int N)
 }
 
 typedef struct narrow {
-    const float *a0, *a1; /* the two panels at the block's first k */
+    const float *a;       /* the first panel; the second follows MR * kb on */
     const float *b;       /* B at the tile's first column, row stride ldp */
     float *c;             /* C at the tile's first row and column */
     const float *bias, *res;
@@ -211,32 +214,40 @@ typedef struct narrow {
     float lo, hi;
 } narrow_t;
 
-/* full: all NARROW_NC columns are there; otherwise only t->cols of them
- * are read (B ends there). */
-static inline __attribute__((always_inline)) NN_AVX512 void narrow_body(const narrow_t *t,
-                                                                        const int full)
+/* NP panels (1 or 2); full: all NARROW_NC columns are there, otherwise
+ * only t->cols of them are read (B ends there). */
+static inline __attribute__((always_inline)) NN_AVX512 void
+narrow_body(const narrow_t *t, const int NP, const int full)
 {
-    __m512 acc[NARROW_NC];
-#pragma GCC unroll 14
+    __m512 acc[2][NARROW_NC];
+#pragma GCC unroll 12
     for (int j = 0; j < NARROW_NC; j++)
-        acc[j] = _mm512_setzero_ps();
-    const float *a0 = t->a0, *a1 = t->a1, *b = t->b;
+        acc[0][j] = acc[1][j] = _mm512_setzero_ps();
+    const float *a0 = t->a, *a1 = NP > 1 ? t->a + (size_t)NN_SGEMM_MR * t->kb : t->a;
+    const float *b = t->b;
     const int cols = t->cols;
     for (int k = 0; k < t->kb; k++) {
-        __m512 a = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a0)),
-                                      _mm256_loadu_ps(a1), 1);
-#pragma GCC unroll 14
+        const __m512 v0 = _mm512_loadu_ps(a0);
+        const __m512 v1 = NP > 1 ? _mm512_loadu_ps(a1) : v0;
+#pragma GCC unroll 12
         for (int j = 0; j < NARROW_NC; j++)
-            if (full || j < cols)
-                acc[j] = _mm512_fmadd_ps(a, _mm512_set1_ps(b[j]), acc[j]);
+            if (full || j < cols) {
+                const __m512 bj = _mm512_set1_ps(b[j]);
+                acc[0][j] = _mm512_fmadd_ps(v0, bj, acc[0][j]);
+                if (NP > 1)
+                    acc[1][j] = _mm512_fmadd_ps(v1, bj, acc[1][j]);
+            }
         a0 += NN_SGEMM_MR;
         a1 += NN_SGEMM_MR;
         b += t->ldp;
     }
-    float tile[NARROW_NC][16] __attribute__((aligned(64)));
-#pragma GCC unroll 14
-    for (int j = 0; j < NARROW_NC; j++)
-        _mm512_store_ps(tile[j], acc[j]);
+    float tile[NARROW_NC][2 * NN_SGEMM_MR] __attribute__((aligned(64)));
+#pragma GCC unroll 12
+    for (int j = 0; j < NARROW_NC; j++) {
+        _mm512_store_ps(tile[j], acc[0][j]);
+        if (NP > 1)
+            _mm512_store_ps(tile[j] + NN_SGEMM_MR, acc[1][j]);
+    }
     for (int r = 0; r < t->rows; r++) {
         float *c = t->c + (size_t)r * t->ldc;
         const float *res = t->res ? t->res + (size_t)r * t->ldr : NULL;
@@ -256,8 +267,10 @@ static inline __attribute__((always_inline)) NN_AVX512 void narrow_body(const na
     }
 }
 
-static NN_AVX512 void narrow_tile(const narrow_t *t) { narrow_body(t, 1); }
-static NN_AVX512 void narrow_tail(const narrow_t *t) { narrow_body(t, 0); }
+static NN_AVX512 void narrow_pair(const narrow_t *t) { narrow_body(t, 2, 1); }
+static NN_AVX512 void narrow_pair_tail(const narrow_t *t) { narrow_body(t, 2, 0); }
+static NN_AVX512 void narrow_one(const narrow_t *t) { narrow_body(t, 1, 1); }
+static NN_AVX512 void narrow_one_tail(const narrow_t *t) { narrow_body(t, 1, 0); }
 
 /* All of K at once, B read in place (a narrow product's B is small and
  * its rows contiguous): the tile is stored once. */
@@ -267,11 +280,9 @@ static void narrow_product(int m0, int m1, int N, int K, const float *pa, const 
     narrow_t t = {.ldc = ldc, .ldr = epi->ldr, .ldp = ldb, .kb = K, .lo = epi->lo,
                   .hi = epi->hi, .load_c = epi->accumulate, .last = 1};
     for (int m = m0; m < m1; m += 2 * NN_SGEMM_MR) {
-        const float *p0 = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K;
+        t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K;
         t.rows = m1 - m < 2 * NN_SGEMM_MR ? m1 - m : 2 * NN_SGEMM_MR;
-        t.a0 = p0;
-        /* A last lone panel pairs with itself; its upper half is not stored. */
-        t.a1 = t.rows > NN_SGEMM_MR ? p0 + (size_t)NN_SGEMM_MR * K : p0;
+        const int pair = t.rows > NN_SGEMM_MR;
         t.bias = epi->bias ? epi->bias + m : NULL;
         for (int n0 = 0; n0 < N; n0 += NARROW_NC) {
             t.b = B + n0;
@@ -279,10 +290,11 @@ static void narrow_product(int m0, int m1, int N, int K, const float *pa, const 
             t.res = epi->res ? epi->res + (size_t)m * epi->ldr + n0 : NULL;
             t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
             t.cols = N - n0 < NARROW_NC ? N - n0 : NARROW_NC;
-            if (t.cols == NARROW_NC)
-                narrow_tile(&t);
+            const int full = t.cols == NARROW_NC;
+            if (pair)
+                (full ? narrow_pair : narrow_pair_tail)(&t);
             else
-                narrow_tail(&t);
+                (full ? narrow_one : narrow_one_tail)(&t);
         }
     }
 }
@@ -319,13 +331,14 @@ static void product_avx512(int m0, int m1, int N, int K, const float *pa, const 
             pack_strip(B + (size_t)k0 * ldb + n0, ldb, t.kb, nb, buf);
             t.b = buf;
             t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
-            for (int m = m0; m < m1; m += NN_SGEMM_MR) {
+            for (int m = m0; m < m1; m += TILE_ROWS) {
+                /* The half of its panel row m starts. */
                 t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K +
-                      (size_t)k0 * NN_SGEMM_MR;
+                      (size_t)k0 * NN_SGEMM_MR + m % NN_SGEMM_MR;
                 t.c = C + (size_t)m * ldc + n0;
                 t.bias = epi->bias ? epi->bias + m : NULL;
                 t.res = epi->res ? epi->res + (size_t)m * epi->ldr + n0 : NULL;
-                t.rows = m1 - m < NN_SGEMM_MR ? m1 - m : NN_SGEMM_MR;
+                t.rows = m1 - m < TILE_ROWS ? m1 - m : TILE_ROWS;
                 if (nv == 3)
                     tile_3(&t);
                 else if (nv == 2)

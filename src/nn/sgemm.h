@@ -7,9 +7,11 @@
  * NN_SGEMM_MR rows, K-major, zero-padded to whole panels; B (activations,
  * row-major, row stride ldb) is packed as it is used, one strip of
  * NN_SGEMM_NR columns and a block of K at a time, into a buffer of the
- * caller's thread. The microkernel keeps an MR x NR tile of C in
- * registers across a K block and applies bias, residual and clamp before
- * its last store, so each output is written once.
+ * caller's thread. The microkernel keeps an 8 x NR tile of C (half a
+ * panel) in registers across a K block and applies bias, residual and
+ * clamp before its last store, so each output is written once. Products
+ * with few columns (7x7 maps) run along rows instead: whole 16-row panels
+ * are vectors there.
  *
  * Only the instruction sets nn_sgemm_has() names have these kernels (the
  * others go through OpenBLAS): weights are packed for them at load when
@@ -22,7 +24,7 @@
 
 #include "cpu.h"
 
-#define NN_SGEMM_MR 8    /* rows of A per panel, of C per tile */
+#define NN_SGEMM_MR 16   /* rows of A per panel (callers split rows by it) */
 #define NN_SGEMM_NR 48   /* columns of C per tile: three 16-float vectors */
 
 /* Whether isa has these kernels. */

@@ -99,7 +99,7 @@ static void check_shape(const shape_t *s)
 
 START_TEST(shapes_at_the_edges)
 {
-    static const int Ms[] = {1, 7, 8, 9, 17, 64};
+    static const int Ms[] = {1, 7, 8, 9, 16, 17, 31, 32, 33, 48, 64};
     static const int Ns[] = {1, 2, 15, 16, 17, 33, 47, 48, 49, 97, 200};
     static const int Ks[] = {1, 3, 64, 255, 257, 600};
     int count = 0;
@@ -133,7 +133,7 @@ START_TEST(row_ranges_and_strides)
 {
     static const struct {
         int M, m0, m1;
-    } r[] = {{40, 8, 40}, {40, 16, 24}, {41, 32, 41}, {41, 0, 8}, {3, 0, 3}};
+    } r[] = {{40, 16, 40}, {40, 16, 24}, {41, 32, 41}, {41, 0, 8}, {3, 0, 3}, {80, 16, 80}};
     for (size_t i = 0; i < sizeof r / sizeof *r; i++)
         for (int pad = 0; pad < 2; pad++) {
             shape_t s = {.M = r[i].M, .N = 70, .K = 130, .m0 = r[i].m0, .m1 = r[i].m1,
@@ -150,12 +150,12 @@ END_TEST
 
 START_TEST(packing_pads_with_zeros)
 {
-    const int M = 11, K = 5;
-    float A[11 * 5];
+    const int M = 19, K = 5;
+    float A[19 * 5];
     for (int i = 0; i < M * K; i++)
         A[i] = (float)(i + 1);
-    float pa[16 * 5];
-    ck_assert_uint_eq(nn_sgemm_packed_floats(M, K), 16 * 5);
+    float pa[32 * 5];
+    ck_assert_uint_eq(nn_sgemm_packed_floats(M, K), 32 * 5);
     nn_sgemm_pack_a(A, K, M, K, pa);
     for (int p = 0; p < 2; p++)
         for (int k = 0; k < K; k++)
