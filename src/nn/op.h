@@ -60,17 +60,20 @@ const nn_op_def_t *nn_op_def(nn_op_t op);
  * the three always agree. */
 void nn_node_set_op(nn_node_t *node, nn_op_t op);
 
-/* Winograd F(2x2,3x3) weights for the kernels of isa: w [M,C,3,3] -> u
- * [16, rows, C], rows from nn_conv_winograd_rows (M; or M rounded up to
- * whole panels, each of the 16 matrices packed for the engine's own
- * products, where isa has them). The optimiser stores u as a Conv's
- * fifth input; Conv uses it for stride-1 3x3 convolutions on large
- * enough maps. Returns 0 or -NN_ENOMEM. */
+/* Winograd F(tile x tile, 3x3) weights (tile 2 or 4) for the kernels of
+ * isa: w [M,C,3,3] -> u [(tile+2)^2, rows, C], rows from
+ * nn_conv_winograd_rows (M; or M rounded up to whole panels, each matrix
+ * packed for the engine's own products, where isa has them). The
+ * optimiser stores u as a Conv's fifth input; Conv uses it for stride-1
+ * 3x3 convolutions on large enough maps, the tile read from u's shape.
+ * Returns 0 or -NN_ENOMEM. */
 int64_t nn_conv_winograd_rows(nn_isa_t isa, int64_t M);
-int nn_conv_winograd_weights(nn_isa_t isa, const float *w, int64_t M, int64_t C,
+int nn_conv_winograd_weights(nn_isa_t isa, int tile, const float *w, int64_t M, int64_t C,
                              float *u);
-/* Whether an output map of Ho x Wo is worth (and fits) the Winograd path. */
+/* Whether an output map of Ho x Wo is worth (and fits) the Winograd path,
+ * and the output tile it takes there (2 or 4). */
 int nn_conv_winograd_fits(int64_t Ho, int64_t Wo);
+int nn_conv_winograd_tile(int64_t Ho, int64_t Wo);
 
 /* Whether a Conv with weights w multiplies them as a matrix by its input
  * (1x1, or unfolded), rather than running a depthwise or narrow-group

@@ -590,9 +590,13 @@ static int add_winograd_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
             y->rank != 4 || !nn_conv_winograd_fits(y->dims[2], y->dims[3]) ||
             u.uses[wv] != 1 || g->values[wv].is_output)
             continue;
-        int64_t dims[3] = {16, nn_conv_winograd_rows(g->isa, w->dims[0]), w->dims[1]};
-        float *t = aligned_alloc(64, sizeof(float) * 16 * (size_t)(dims[1] * dims[2]));
-        if (!t || nn_conv_winograd_weights(g->isa, w->data, w->dims[0], w->dims[1], t)) {
+        const int tile = nn_conv_winograd_tile(y->dims[2], y->dims[3]);
+        int64_t dims[3] = {(tile + 2) * (tile + 2), nn_conv_winograd_rows(g->isa, w->dims[0]),
+                           w->dims[1]};
+        float *t = aligned_alloc(
+            64, (sizeof(float) * (size_t)(dims[0] * dims[1] * dims[2]) + 63) / 64 * 64);
+        if (!t ||
+            nn_conv_winograd_weights(g->isa, tile, w->data, w->dims[0], w->dims[1], t)) {
             free(t);
             rc = nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
             break;

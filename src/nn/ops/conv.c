@@ -64,7 +64,8 @@ typedef struct nn_conv_params {
                             follows the ISA prepare saw, whatever exec's) */
     int Hp, Wp;          /* depthwise: padded input plane */
     int Wh;              /* depthwise stride 2: floats per half row */
-    int th, tw;          /* Winograd: rows and columns of 2x2 output tiles */
+    int wt;              /* Winograd: output tile (2: F(2x2,3x3), 4: F(4x4,3x3)) */
+    int th, tw;          /* Winograd: rows and columns of output tiles */
 } nn_conv_params_t;
 NN_PARAMS_FIT(nn_conv_params_t);
 
@@ -349,12 +350,13 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
         call->scratch_bytes = (size_t)p->K * (size_t)P * sizeof(float);
     if (p->kind == NN_CONV_WINOGRAD) {
         p->wino_own = nn_sgemm_has(call->isa);
+        p->wt = call->in[4]->dims[0] == 36 ? 4 : 2;
         /* One image at a time: the scratch does not grow with the batch. */
-        p->th = (p->Ho + 1) / 2;
-        p->tw = (p->Wo + 1) / 2;
+        p->th = (p->Ho + p->wt - 1) / p->wt;
+        p->tw = (p->Wo + p->wt - 1) / p->wt;
         size_t nt = (size_t)p->th * p->tw;
-        call->scratch_bytes =
-            16 * ((size_t)p->C + (size_t)p->M) * nt * sizeof(float);
+        size_t nx = (size_t)(p->wt + 2) * (p->wt + 2);
+        call->scratch_bytes = nx * ((size_t)p->C + (size_t)p->M) * nt * sizeof(float);
     } else if (!Wt->data && call->n_in > 4 && call->in[4]) {
         return nn_node_fail(err, node, NN_EUNSUPPORTED,
                             "weights were kept only in Winograd form, which "
@@ -1071,6 +1073,30 @@ static void nn_conv_grouped(void *arg, int64_t begin, int64_t end, int tid)
  * rows of tiles so that the compiler vectorises them. */
 
 #define NN_WINO_MAX_ROW 1024 /* padded input row, in floats */
+#define NN_WINO4_MIN 28       /* F(4x4, 3x3) on maps at least this high and wide */
+
+/* G g G^T of every 3x3 kernel for F(4x4, 3x3): u [36][M][C]. */
+static void nn_wino4_transform(const float *w, int64_t M, int64_t C, float *u)
+{
+    static const double G[6][3] = {
+        {1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+        {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+        {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
+    };
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t c = 0; c < C; c++) {
+            const float *g = w + (m * C + c) * 9;
+            double t[6][3]; /* G g */
+            for (int r = 0; r < 6; r++)
+                for (int k = 0; k < 3; k++)
+                    t[r][k] = G[r][0] * g[k] + G[r][1] * g[3 + k] + G[r][2] * g[6 + k];
+            for (int r = 0; r < 6; r++)
+                for (int q = 0; q < 6; q++)
+                    u[((r * 6 + q) * M + m) * C + c] =
+                        (float)(t[r][0] * G[q][0] + t[r][1] * G[q][1] + t[r][2] * G[q][2]);
+        }
+    }
+}
 
 /* G g G^T of every 3x3 kernel: u [16][M][C]. */
 static void nn_wino_transform(const float *w, int64_t M, int64_t C, float *u)
@@ -1100,18 +1126,22 @@ int64_t nn_conv_winograd_rows(nn_isa_t isa, int64_t M)
     return nn_sgemm_has(isa) ? (M + NN_SGEMM_MR - 1) / NN_SGEMM_MR * NN_SGEMM_MR : M;
 }
 
-int nn_conv_winograd_weights(nn_isa_t isa, const float *w, int64_t M, int64_t C, float *u)
+int nn_conv_winograd_weights(nn_isa_t isa, int tile, const float *w, int64_t M, int64_t C,
+                             float *u)
 {
+    const int nx = (tile + 2) * (tile + 2);
+    void (*transform)(const float *, int64_t, int64_t, float *) =
+        tile == 4 ? nn_wino4_transform : nn_wino_transform;
     if (!nn_sgemm_has(isa)) {
-        nn_wino_transform(w, M, C, u);
+        transform(w, M, C, u);
         return 0;
     }
-    float *plain = malloc(sizeof(float) * 16 * (size_t)(M * C));
+    float *plain = malloc(sizeof(float) * (size_t)nx * (size_t)(M * C));
     if (!plain)
         return -NN_ENOMEM;
-    nn_wino_transform(w, M, C, plain);
+    transform(w, M, C, plain);
     const int64_t rows = nn_conv_winograd_rows(isa, M);
-    for (int x = 0; x < 16; x++)
+    for (int x = 0; x < nx; x++)
         nn_sgemm_pack_a(plain + (size_t)x * M * C, (int)C, (int)M, (int)C,
                         u + (size_t)x * rows * C);
     free(plain);
@@ -1124,6 +1154,11 @@ int nn_conv_winograd_fits(int64_t Ho, int64_t Wo)
            Ho * Wo <= (1 << 22);
 }
 
+int nn_conv_winograd_tile(int64_t Ho, int64_t Wo)
+{
+    return Ho >= NN_WINO4_MIN && Wo >= NN_WINO4_MIN ? 4 : 2;
+}
+
 /* Only with weights transformed at load (input 4), whose shape the
  * optimiser chose for this map size: [16, M, C], or, packed for the own
  * products where the call's instruction set has them, [16, M rounded up
@@ -1134,7 +1169,8 @@ static int nn_wino_usable(const nn_call_t *call, const nn_conv_params_t *p,
     (void)P;
     const nn_tensor_t *u = call->n_in > 4 ? call->in[4] : NULL;
     return u && u->data && u->dtype == NN_DTYPE_FLOAT && u->rank == 3 &&
-           u->dims[0] == 16 && u->dims[1] == nn_conv_winograd_rows(call->isa, p->M) &&
+           (u->dims[0] == 16 || u->dims[0] == 36) &&
+           u->dims[1] == nn_conv_winograd_rows(call->isa, p->M) &&
            u->dims[2] == p->C &&
            p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 &&
            p->dh == 1 && p->dw == 1 && p->group == 1 &&
@@ -1146,7 +1182,7 @@ typedef struct nn_wino_job {
     const nn_fusion_t *fusion;
     const float *x, *u, *bias, *res;
     float *y;
-    float *v, *o; /* [16][C][NT] and [16][M][NT] */
+    float *v, *o; /* [NX][C][NT] and [NX][M][NT], NX = (wt + 2)^2 */
     int nt;       /* tiles of one image */
     int n;        /* the image */
     nn_isa_t isa;
@@ -1201,15 +1237,80 @@ NN_ISA_BODY void nn_wino_input_channels_body(const nn_wino_job_t *j, int64_t b,
 NN_ISA_DISPATCH(nn_wino_input_channels, (const nn_wino_job_t *j, int64_t b, int64_t e),
                 (j, b, e))
 
+/* F(4x4, 3x3): V = B^T d B over 6x6 input tiles, for the input channels
+ * [b, e) of image j->n. B^T's rows, applied down the columns and then
+ * along the rows (stride 4 over tiles):
+ *   4 d0 - 5 d2 + d4            -4 d1 - 4 d2 + d3 + d4
+ *   4 d1 - 4 d2 - d3 + d4       -2 d1 - d2 + 2 d3 + d4
+ *   2 d1 - d2 - 2 d3 + d4        4 d1 - 5 d3 + d5 */
+NN_ISA_BODY void nn_wino4_input_channels_body(const nn_wino_job_t *j, int64_t b,
+                                              int64_t e)
+{
+    const nn_conv_params_t *p = j->p;
+    const int C = p->C, H = p->H, W = p->W, tw = p->tw;
+    const int len = 4 * tw + 2; /* padded row: columns -pl .. 4tw+1-pl */
+    const size_t stride = (size_t)C * j->nt;
+    float rows[6][NN_WINO_MAX_ROW], t[6][NN_WINO_MAX_ROW];
+    for (int64_t c = b; c < e; c++) {
+        const float *x = j->x + ((size_t)j->n * C + c) * H * W;
+        for (int ti = 0; ti < p->th; ti++) {
+            for (int r = 0; r < 6; r++) {
+                int yy = 4 * ti - p->pt + r;
+                float *row = rows[r];
+                for (int q = 0; q < len; q++)
+                    row[q] = 0.0f;
+                if (yy >= 0 && yy < H) {
+                    int x0 = p->pl, n_copy = W < len - p->pl ? W : len - p->pl;
+                    memcpy(row + x0, x + (size_t)yy * W, (size_t)n_copy * sizeof(float));
+                }
+            }
+            for (int q = 0; q < len; q++) { /* B^T d, whole rows */
+                const float d0 = rows[0][q], d1 = rows[1][q], d2 = rows[2][q],
+                            d3 = rows[3][q], d4 = rows[4][q], d5 = rows[5][q];
+                t[0][q] = 4.0f * d0 - 5.0f * d2 + d4;
+                t[1][q] = -4.0f * (d1 + d2) + d3 + d4;
+                t[2][q] = 4.0f * (d1 - d2) - d3 + d4;
+                t[3][q] = 2.0f * (d3 - d1) - d2 + d4;
+                t[4][q] = 2.0f * (d1 - d3) - d2 + d4;
+                t[5][q] = 4.0f * d1 - 5.0f * d3 + d5;
+            }
+            float *out = j->v + (size_t)c * j->nt + (size_t)ti * tw;
+            for (int r = 0; r < 6; r++) { /* (.) B, stride-4 over tiles */
+                const float *tr = t[r];
+                float *o0 = out + (size_t)(r * 6 + 0) * stride;
+                float *o1 = out + (size_t)(r * 6 + 1) * stride;
+                float *o2 = out + (size_t)(r * 6 + 2) * stride;
+                float *o3 = out + (size_t)(r * 6 + 3) * stride;
+                float *o4 = out + (size_t)(r * 6 + 4) * stride;
+                float *o5 = out + (size_t)(r * 6 + 5) * stride;
+                for (int tj = 0; tj < tw; tj++) {
+                    const float *d = tr + 4 * tj;
+                    o0[tj] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+                    o1[tj] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
+                    o2[tj] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
+                    o3[tj] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
+                    o4[tj] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
+                    o5[tj] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+                }
+            }
+        }
+    }
+}
+NN_ISA_DISPATCH(nn_wino4_input_channels, (const nn_wino_job_t *j, int64_t b, int64_t e),
+                (j, b, e))
+
 static void nn_wino_input(void *arg, int64_t b, int64_t e, int tid)
 {
     (void)tid;
     const nn_wino_job_t *j = arg;
-    nn_wino_input_channels(j->isa, j, b, e);
+    if (j->p->wt == 4)
+        nn_wino4_input_channels(j->isa, j, b, e);
+    else
+        nn_wino_input_channels(j->isa, j, b, e);
 }
 
-/* The 16 products [M x C] x [C x NT]: the engine's own, on U packed at
- * load, where the instruction set has them. */
+/* The 16 (or 36) products [M x C] x [C x NT]: the engine's own, on U
+ * packed at load, where the instruction set has them. */
 static void nn_wino_gemm(void *arg, int64_t b, int64_t e, int tid)
 {
     (void)tid;
@@ -1278,11 +1379,75 @@ NN_ISA_BODY void nn_wino_output_channels_body(const nn_wino_job_t *j, int64_t b,
 NN_ISA_DISPATCH(nn_wino_output_channels, (const nn_wino_job_t *j, int64_t b, int64_t e),
                 (j, b, e))
 
+/* F(4x4, 3x3): Y = A^T m A over 6x6 tiles plus bias, residual and
+ * activation, for the output channels [b, e) of image j->n. A^T's rows:
+ *   m0 + m1 + m2 + m3 + m4       m1 - m2 + 2 m3 - 2 m4
+ *   m1 + m2 + 4 m3 + 4 m4        m1 - m2 + 8 m3 - 8 m4 + m5 */
+NN_ISA_BODY void nn_wino4_output_channels_body(const nn_wino_job_t *j, int64_t b,
+                                               int64_t e)
+{
+    const nn_conv_params_t *p = j->p;
+    const int M = p->M, Ho = p->Ho, Wo = p->Wo, tw = p->tw;
+    const size_t stride = (size_t)M * j->nt;
+    float t[4][6][NN_WINO_MAX_ROW / 4], yrow[4][NN_WINO_MAX_ROW];
+    for (int64_t m = b; m < e; m++) {
+        size_t plane = ((size_t)j->n * M + m) * Ho * Wo;
+        float *y = j->y + plane;
+        const float *res = j->res ? j->res + plane : NULL;
+        const float bias = j->bias ? j->bias[m] : 0.0f;
+        for (int ti = 0; ti < p->th; ti++) {
+            const float *in = j->o + (size_t)m * j->nt + (size_t)ti * tw;
+            for (int c = 0; c < 6; c++) { /* A^T m, per tile column c */
+                const float *q0 = in + (size_t)c * stride;
+                const float *q1 = in + (size_t)(6 + c) * stride;
+                const float *q2 = in + (size_t)(12 + c) * stride;
+                const float *q3 = in + (size_t)(18 + c) * stride;
+                const float *q4 = in + (size_t)(24 + c) * stride;
+                const float *q5 = in + (size_t)(30 + c) * stride;
+                for (int tj = 0; tj < tw; tj++) {
+                    const float s12 = q1[tj] + q2[tj], d12 = q1[tj] - q2[tj];
+                    const float s34 = q3[tj] + q4[tj], d34 = q3[tj] - q4[tj];
+                    t[0][c][tj] = q0[tj] + s12 + s34;
+                    t[1][c][tj] = d12 + 2.0f * d34;
+                    t[2][c][tj] = s12 + 4.0f * s34;
+                    t[3][c][tj] = d12 + 8.0f * d34 + q5[tj];
+                }
+            }
+            for (int a = 0; a < 4; a++) /* (.) A, interleaved columns */
+                for (int tj = 0; tj < tw; tj++) {
+                    const float *r0 = &t[a][0][tj];
+                    const float m0 = r0[0], m1 = t[a][1][tj], m2 = t[a][2][tj],
+                                m3 = t[a][3][tj], m4 = t[a][4][tj], m5 = t[a][5][tj];
+                    const float s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+                    yrow[a][4 * tj] = m0 + s12 + s34 + bias;
+                    yrow[a][4 * tj + 1] = d12 + 2.0f * d34 + bias;
+                    yrow[a][4 * tj + 2] = s12 + 4.0f * s34 + bias;
+                    yrow[a][4 * tj + 3] = d12 + 8.0f * d34 + m5 + bias;
+                }
+            for (int a = 0; a < 4 && 4 * ti + a < Ho; a++) {
+                size_t at = (size_t)(4 * ti + a) * Wo;
+                if (res)
+                    for (int x = 0; x < Wo; x++)
+                        y[at + x] = yrow[a][x] + res[at + x];
+                else
+                    memcpy(y + at, yrow[a], (size_t)Wo * sizeof(float));
+            }
+        }
+        if (j->fusion->act != NN_ACT_NONE)
+            nn_apply_act(j->isa, j->fusion, y, (int64_t)Ho * Wo);
+    }
+}
+NN_ISA_DISPATCH(nn_wino4_output_channels, (const nn_wino_job_t *j, int64_t b, int64_t e),
+                (j, b, e))
+
 static void nn_wino_output(void *arg, int64_t b, int64_t e, int tid)
 {
     (void)tid;
     const nn_wino_job_t *j = arg;
-    nn_wino_output_channels(j->isa, j, b, e);
+    if (j->p->wt == 4)
+        nn_wino4_output_channels(j->isa, j, b, e);
+    else
+        nn_wino_output_channels(j->isa, j, b, e);
 }
 
 static void nn_conv_winograd(const nn_conv_job_t *cj, const float *u,
@@ -1290,13 +1455,14 @@ static void nn_conv_winograd(const nn_conv_job_t *cj, const float *u,
 {
     const nn_conv_params_t *p = cj->p;
     int nt = p->th * p->tw;
+    const int nx = (p->wt + 2) * (p->wt + 2);
     float *v = cj->scratch;
-    float *o = v + (size_t)16 * p->C * nt;
+    float *o = v + (size_t)nx * p->C * nt;
     nn_wino_job_t j = {p, cj->fusion, cj->x, u, cj->bias, cj->res, cj->y,
                        v, o, nt, 0, cj->isa};
     for (j.n = 0; j.n < p->N; j.n++) {
         nn_pool_for(pool, p->C, nn_wino_input, &j);
-        nn_pool_for(pool, 16, nn_wino_gemm, &j);
+        nn_pool_for(pool, nx, nn_wino_gemm, &j);
         nn_pool_for(pool, p->M, nn_wino_output, &j);
     }
 }

@@ -48,7 +48,8 @@ typedef struct conv_case {
     int residual;      /* fused residual + relu */
     int alias;         /* residual shares the output buffer */
     int kernel_attr;   /* pass kernel_shape */
-    int winograd;      /* pass the Winograd weights (3x3, stride 1) */
+    int winograd;      /* pass Winograd weights (3x3, stride 1): F(2x2, 3x3) for
+                        * 1 or 2, F(4x4, 3x3) for 4 */
 } conv_case_t;
 
 /* Effective pads and output sizes, computed independently of conv.c. */
@@ -191,10 +192,12 @@ static void run_conv_case(const conv_case_t *c, nn_pool_t *pool, int packed)
     }
     float *u = NULL;
     if (c->winograd) {
-        int64_t ud[3] = {16, nn_conv_winograd_rows(t->call.isa, c->M), c->C};
-        u = malloc(sizeof(float) * 16 * (size_t)ud[1] * c->C);
+        const int tile = c->winograd == 4 ? 4 : 2;
+        int64_t ud[3] = {(tile + 2) * (tile + 2), nn_conv_winograd_rows(t->call.isa, c->M),
+                         c->C};
+        u = malloc(sizeof(float) * (size_t)(ud[0] * ud[1] * c->C));
         ck_assert_ptr_nonnull(u);
-        ck_assert_int_eq(nn_conv_winograd_weights(t->call.isa, w, c->M, c->C, u), 0);
+        ck_assert_int_eq(nn_conv_winograd_weights(t->call.isa, tile, w, c->M, c->C, u), 0);
         tc_in(t, 4, NN_DTYPE_FLOAT, 3, ud, u);
     }
     int rc = tc_prepare(t);
@@ -287,8 +290,14 @@ static void run_all_conv(nn_pool_t *pool)
 {
     /* Unpacked, then packed where this machine has the own products. */
     for (int packed = 0; packed <= nn_sgemm_has(tc_isa_best()); packed++)
-        for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
+        for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
             run_conv_case(&conv_cases[i], pool, packed);
+            if (conv_cases[i].winograd) { /* and with F(4x4, 3x3) */
+                conv_case_t c4 = conv_cases[i];
+                c4.winograd = 4;
+                run_conv_case(&c4, pool, packed);
+            }
+        }
 }
 
 START_TEST(conv_single_thread)
@@ -516,10 +525,12 @@ static void bench_conv(const char *label, const conv_case_t *c, nn_pool_t *pool)
     tc_in(t, 2, NN_DTYPE_FLOAT, 1, bd, b);
     float *u = NULL, *pw = NULL;
     if (c->winograd) {
-        int64_t ud[3] = {16, nn_conv_winograd_rows(t->call.isa, c->M), c->C};
-        u = malloc(sizeof(float) * 16 * (size_t)ud[1] * c->C);
+        const int tile = c->winograd == 4 ? 4 : 2;
+        int64_t ud[3] = {(tile + 2) * (tile + 2), nn_conv_winograd_rows(t->call.isa, c->M),
+                         c->C};
+        u = malloc(sizeof(float) * (size_t)(ud[0] * ud[1] * c->C));
         ck_assert_ptr_nonnull(u);
-        ck_assert_int_eq(nn_conv_winograd_weights(t->call.isa, w, c->M, c->C, u), 0);
+        ck_assert_int_eq(nn_conv_winograd_weights(t->call.isa, tile, w, c->M, c->C, u), 0);
         tc_in(t, 4, NN_DTYPE_FLOAT, 3, ud, u);
     } else if (nn_sgemm_has(t->call.isa) && nn_conv_packs(&t->node, &t->ins[1])) {
         /* Packed as a model loads it where the own products exist. */
@@ -590,6 +601,10 @@ START_TEST(conv_bench)
         {"resnet50 3x3 64->64 @56", {2, 1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0}},
         {"resnet50 3x3 64->64 @56 winograd", {2, 1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 1}},
         {"resnet50 3x3 256->256 @14 winograd", {2, 1, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 1}},
+        {"resnet50 3x3 64->64 @56 winograd4", {2, 1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 4}},
+        {"resnet50 3x3 128->128 @28 winograd", {2, 1, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 1}},
+        {"resnet50 3x3 128->128 @28 winograd4", {2, 1, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 4}},
+        {"resnet50 3x3 256->256 @14 winograd4", {2, 1, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 4}},
         {"resnet50 7x7/2 3->64 @224", {2, 1, 3, 224, 224, 64, 7, 7, 2, 2, 1, 1, {3, 3, 3, 3}, NULL, 1, 1, 0, 0, 0, 0}},
         {"resnet50 1x1 64->256 @56", {2, 1, 64, 56, 56, 256, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 0, 0, 0, 0}},
         {"resnet50 3x3 128->128 @28", {2, 1, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0}},
