@@ -526,6 +526,15 @@ int nn_optimize(nn_graph_t *g, nn_error_t *err)
     usage_t u;
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *n = &g->nodes[i];
+        if (is_op(n, NN_OP_BATCHNORM)) {
+            /* One that no Conv took (DenseNet's pre-activation): its Relu
+             * is applied in the same pass. */
+            if ((rc = usage_build(g, &u, err)))
+                return rc;
+            fuse_activation(g, &u, n);
+            usage_free(&u);
+            continue;
+        }
         if (!is_op(n, NN_OP_CONV) && !is_op(n, NN_OP_GEMM))
             continue;
         if ((rc = usage_build(g, &u, err)))

@@ -118,6 +118,20 @@ START_TEST(test_convnext_chains_fused)
 }
 END_TEST
 
+START_TEST(test_densenet_preactivation_fused)
+{
+    char path[512];
+    nn_model_t *m = load_path(tu_path(path, sizeof path, "%s/densenet121/model.onnx",
+                                      tu_models_dir()));
+    /* Each BatchNormalization -> Relu that no Conv precedes (the dense
+     * layers' pre-activation) runs as one pass; the others fold into their
+     * Conv, whose Relu it applies. */
+    ck_assert_int_eq(live_ops(m, "Relu"), 0);
+    ck_assert_int_eq(live_ops(m, "BatchNormalization"), 62);
+    nn_model_free(m);
+}
+END_TEST
+
 START_TEST(test_batch_limits)
 {
     char path[512];
@@ -216,6 +230,7 @@ int main(void)
     tcase_add_test(tc, test_garbage);
     tcase_add_test(tc, test_resnet18_optimised);
     tcase_add_test(tc, test_convnext_chains_fused);
+    tcase_add_test(tc, test_densenet_preactivation_fused);
     tu_add_shared_test(tc, test_batch_limits);
     tu_add_shared_test(tc, test_concurrent_contexts);
     suite_add_tcase(s, tc);

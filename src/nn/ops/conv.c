@@ -1610,7 +1610,24 @@ typedef struct nn_bn_job {
     const nn_bn_params_t *p;
     const float *x, *scale, *bias, *mean, *var;
     float *y;
+    const nn_fusion_t *fusion; /* the activation fused after it (DenseNet's
+                                * BatchNormalization -> Relu) */
+    nn_isa_t isa;
 } nn_bn_job_t;
+
+/* y = clamp(x * a + b, lo, hi) over one plane, NaN passing through. */
+NN_ISA_BODY void nn_bn_plane_body(float *y, const float *x, int64_t n, float a, float b,
+                                  float lo, float hi)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] * a + b;
+        v = v < lo ? lo : v;
+        y[i] = v > hi ? hi : v;
+    }
+}
+NN_ISA_DISPATCH(nn_bn_plane,
+                (float *y, const float *x, int64_t n, float a, float b, float lo, float hi),
+                (y, x, n, a, b, lo, hi))
 
 /* Items are (image, channel) planes. */
 static void nn_bn_planes(void *arg, int64_t begin, int64_t end, int tid)
@@ -1618,14 +1635,16 @@ static void nn_bn_planes(void *arg, int64_t begin, int64_t end, int tid)
     (void)tid;
     const nn_bn_job_t *j = arg;
     const nn_bn_params_t *p = j->p;
+    float lo, hi;
+    const int post = nn_conv_clamp(j->fusion, &lo, &hi);
     for (int64_t it = begin; it < end; it++) {
         int64_t c = it % p->C;
         float a = j->scale[c] / sqrtf(j->var[c] + p->eps);
         float b = j->bias[c] - j->mean[c] * a;
-        const float *x = j->x + it * p->S;
         float *y = j->y + it * p->S;
-        for (int64_t i = 0; i < p->S; i++)
-            y[i] = x[i] * a + b;
+        nn_bn_plane(j->isa, y, j->x + it * p->S, p->S, a, b, lo, hi);
+        if (post)
+            nn_apply_act(j->isa, j->fusion, y, p->S);
     }
 }
 
@@ -1640,6 +1659,8 @@ void nn_op_batchnorm_exec(const nn_call_t *call)
         call->in[3]->data,
         call->in[4]->data,
         call->out[0]->data,
+        &call->node->fusion,
+        call->isa,
     };
     int64_t items = p->N * p->C;
     /* Small tensors are not worth a hand-off. */

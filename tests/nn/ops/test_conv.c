@@ -435,7 +435,9 @@ END_TEST
 
 /* ---- BatchNormalization --------------------------------------------------------- */
 
-static void run_bn(int rank, const int64_t *dims, nn_pool_t *pool)
+/* act: the activation fused after it (NN_ACT_NONE, RELU, CLIP [-0.5, 0.5]
+ * or SILU, the last applied after the plane). */
+static void run_bn(int rank, const int64_t *dims, nn_act_t act, nn_pool_t *pool)
 {
     int64_t C = dims[1];
     size_t n = 1;
@@ -452,11 +454,20 @@ static void run_bn(int rank, const int64_t *dims, nn_pool_t *pool)
     const float eps = 1e-3f;
     for (size_t i = 0; i < n; i++) {
         size_t c = (i / S) % (size_t)C;
-        ref[i] = (float)(sc[c] * (x[i] - mean[c]) / sqrt((double)var[c] + eps) +
-                         bb[c]);
+        double v = sc[c] * (x[i] - mean[c]) / sqrt((double)var[c] + eps) + bb[c];
+        if (act == NN_ACT_RELU)
+            v = v < 0 ? 0 : v;
+        else if (act == NN_ACT_CLIP)
+            v = v < -0.5 ? -0.5 : v > 0.5 ? 0.5 : v;
+        else if (act == NN_ACT_SILU)
+            v = v / (1.0 + exp(-v));
+        ref[i] = (float)v;
     }
     tc_t *t = tc_new("BatchNormalization", 13, 1);
     tc_attr_f(t, "epsilon", eps);
+    t->node.fusion.act = act;
+    t->node.fusion.alpha = -0.5f;
+    t->node.fusion.beta = 0.5f;
     int64_t cd[1] = {C};
     tc_in(t, 0, NN_DTYPE_FLOAT, rank, dims, x);
     tc_in(t, 1, NN_DTYPE_FLOAT, 1, cd, sc);
@@ -482,13 +493,15 @@ START_TEST(batchnorm)
     ck_assert_int_eq(nn_pool_create(&pool, 2), 0);
     int64_t d2[2] = {3, 7}, d3[3] = {2, 5, 9}, d4[4] = {2, 16, 33, 31},
             d5[5] = {1, 3, 4, 5, 6};
-    for (int t = 0; t < 2; t++) {
-        nn_pool_t *p = t ? pool : NULL;
-        run_bn(2, d2, p);
-        run_bn(3, d3, p);
-        run_bn(4, d4, p);
-        run_bn(5, d5, p);
-    }
+    static const nn_act_t acts[] = {NN_ACT_NONE, NN_ACT_RELU, NN_ACT_CLIP, NN_ACT_SILU};
+    for (int t = 0; t < 2; t++)
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+            nn_pool_t *p = t ? pool : NULL;
+            run_bn(2, d2, acts[a], p);
+            run_bn(3, d3, acts[a], p);
+            run_bn(4, d4, acts[a], p);
+            run_bn(5, d5, acts[a], p);
+        }
     nn_pool_free(pool);
 }
 END_TEST
