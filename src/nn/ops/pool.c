@@ -206,6 +206,69 @@ NN_ISA_DISPATCH(nn_pool_planes,
                  int64_t end),
                 (p, xs, ys, begin, end))
 
+/* ---- stride-1 "same" max pools on small planes ----------------------------
+ * GoogLeNet's 3x3 pools on 28x28 to 7x7 maps: row by row, each row is a
+ * short vector with a scalar tail, and the calls cost more than the
+ * maxima. Here the plane is one array: the vertical maxima are a few
+ * whole-plane loops (row r's neighbour is r +- W floats away), the
+ * horizontal ones too (neighbours +- 1), which are wrong only in the
+ * first and last pw columns of each row, then recomputed there. */
+
+#define NN_POOL_PLANE_MAX 4096 /* floats of a plane this path takes */
+
+static int nn_pool_plane_suits(const nn_pool_params_t *p)
+{
+    return p->is_max && p->sh == 1 && p->sw == 1 && p->dh == 1 && p->dw == 1 &&
+           p->kh == 2 * p->ph + 1 && p->kw == 2 * p->pw + 1 && p->oh == p->ih &&
+           p->ow == p->iw && p->ih * p->iw <= NN_POOL_PLANE_MAX && p->pw < p->iw;
+}
+
+#define NN_MAXF(v, a) ((v) > (a) || (v) != (v) ? (v) : (a)) /* NaN wins */
+
+NN_ISA_BODY void nn_pool_plane_max_body(const nn_pool_params_t *p, const float *xs,
+                                        float *ys, int64_t begin, int64_t end)
+{
+    float v[NN_POOL_PLANE_MAX];
+    const int64_t W = p->iw, n = p->ih * p->iw;
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *x = xs + pl * n;
+        float *y = ys + pl * n;
+        memcpy(v, x, (size_t)n * sizeof *v);
+        for (int64_t d = 1; d <= p->ph; d++) { /* rows above and below */
+            const int64_t o = d * W;
+            for (int64_t i = o; i < n; i++)
+                v[i] = NN_MAXF(x[i - o], v[i]);
+            for (int64_t i = 0; i + o < n; i++)
+                v[i] = NN_MAXF(x[i + o], v[i]);
+        }
+        memcpy(y, v, (size_t)n * sizeof *y);
+        for (int64_t d = 1; d <= p->pw; d++) { /* columns left and right */
+            for (int64_t i = d; i < n; i++)
+                y[i] = NN_MAXF(v[i - d], y[i]);
+            for (int64_t i = 0; i + d < n; i++)
+                y[i] = NN_MAXF(v[i + d], y[i]);
+        }
+        for (int64_t r = 0; r < p->ih; r++) { /* the border columns, again */
+            const float *vr = v + r * W;
+            float *yr = y + r * W;
+            for (int64_t c = 0; c < W; c++) {
+                if (c == p->pw && W - p->pw > c)
+                    c = W - p->pw; /* skip the columns the loops got right */
+                int64_t lo = c - p->pw < 0 ? 0 : c - p->pw;
+                int64_t hi = c + p->pw >= W ? W - 1 : c + p->pw;
+                float m = vr[lo];
+                for (int64_t k = lo + 1; k <= hi; k++)
+                    m = NN_MAXF(vr[k], m);
+                yr[c] = m;
+            }
+        }
+    }
+}
+NN_ISA_DISPATCH(nn_pool_plane_max,
+                (const nn_pool_params_t *p, const float *xs, float *ys, int64_t begin,
+                 int64_t end),
+                (p, xs, ys, begin, end))
+
 static int nn_pool_separable(const nn_pool_params_t *p)
 {
     int64_t used = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
@@ -218,6 +281,10 @@ static void nn_pool_chunk(void *arg, int64_t begin, int64_t end, int tid)
     (void)tid;
     const nn_pool_job_t *j = arg;
     const nn_pool_params_t *p = j->p;
+    if (nn_pool_plane_suits(p)) {
+        nn_pool_plane_max(j->isa, p, j->x, j->y, begin, end);
+        return;
+    }
     if (nn_pool_separable(p)) {
         nn_pool_planes(j->isa, p, j->x, j->y, begin, end);
         return;
