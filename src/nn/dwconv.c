@@ -33,6 +33,7 @@ plane_body(const nn_dwconv_plane_t *a, const int KH, const int KW, const int SW)
     const __mmask16 tail_mask = (__mmask16)((1u << tail) - 1);
     const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
     const __m512 bias = _mm512_set1_ps(a->bias);
+    int oy = 0, v = 0; /* the group's first vector: row, vector in the row */
     for (int it = 0; it < total; it += GROUP) {
         const float *src[GROUP];
         size_t out[GROUP];
@@ -40,13 +41,13 @@ plane_body(const nn_dwconv_plane_t *a, const int KH, const int KW, const int SW)
         __m512 acc[GROUP];
 #pragma GCC unroll 4
         for (int i = 0; i < GROUP; i++) {
-            /* Past the end: a repeat of the first vector, masked off. */
-            int item = it + i < total ? it + i : it;
-            int oy = item / nv, v = item - oy * nv;
+            /* Past the end: a repeat of the last vector, masked off. */
             src[i] = a->xp + (size_t)oy * a->sh * Wp + 16 * v;
             out[i] = (size_t)oy * Wo + 16 * v;
             m[i] = it + i >= total ? 0 : v == nv - 1 ? tail_mask : (__mmask16)0xffff;
             acc[i] = bias;
+            if (it + i + 1 < total && ++v == nv) /* no division: a counter */
+                v = 0, oy++;
         }
 #pragma GCC unroll 7
         for (int ky = 0; ky < kh; ky++) {
