@@ -1148,9 +1148,11 @@ int nn_conv_winograd_weights(nn_isa_t isa, int tile, const float *w, int64_t M, 
     return 0;
 }
 
+/* From 14x14 up: on SqueezeNet's 13x13 maps (64 channels in) the
+ * unfolded product measured 8% faster for the whole model. */
 int nn_conv_winograd_fits(int64_t Ho, int64_t Wo)
 {
-    return Ho > 1 && Ho * Wo >= 144 && Wo + 6 <= NN_WINO_MAX_ROW &&
+    return Ho > 1 && Ho * Wo >= 196 && Wo + 6 <= NN_WINO_MAX_ROW &&
            Ho * Wo <= (1 << 22);
 }
 

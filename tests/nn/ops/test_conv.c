@@ -241,7 +241,7 @@ static const conv_case_t conv_cases[] = {
     {2, 2, 8, 11, 7, 8, 3, 3, 2, 1, 2, 3, {1, 0, 2, 3}, NULL, 4, 1, 1, 0, 0, 0},
     /* Winograd F(2x2,3x3): odd sizes (partial tiles), asymmetric and no
      * padding, bias, fused residual + relu, the residual aliasing y, batch */
-    {2, 1, 16, 13, 13, 24, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 1},
+    {2, 1, 16, 17, 13, 24, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 1},
     {2, 2, 17, 15, 20, 16, 3, 3, 1, 1, 1, 1, {0, 1, 1, 0}, NULL, 1, 1, 1, 0, 0, 1},
     {2, 1, 16, 16, 16, 32, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, 1, 0, 1, 1, 0, 1},
     {2, 3, 20, 14, 14, 16, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, "SAME_UPPER", 1, 1, 1, 0, 0, 1},
