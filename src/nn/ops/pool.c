@@ -248,12 +248,14 @@ NN_ISA_BODY void nn_pool_plane_max_body(const nn_pool_params_t *p, const float *
             for (int64_t i = 0; i + d < n; i++)
                 y[i] = NN_MAXF(v[i + d], y[i]);
         }
-        for (int64_t r = 0; r < p->ih; r++) { /* the border columns, again */
+        for (int64_t r = 0; p->pw > 0 && r < p->ih; r++) { /* the border columns */
             const float *vr = v + r * W;
             float *yr = y + r * W;
             for (int64_t c = 0; c < W; c++) {
-                if (c == p->pw && W - p->pw > c)
-                    c = W - p->pw; /* skip the columns the loops got right */
+                if (c >= p->pw && c < W - p->pw) { /* the loops got these right */
+                    c = W - p->pw - 1;
+                    continue;
+                }
                 int64_t lo = c - p->pw < 0 ? 0 : c - p->pw;
                 int64_t hi = c + p->pw >= W ? W - 1 : c + p->pw;
                 float m = vr[lo];
