@@ -31,76 +31,59 @@
 /* (isa_, params...) from (params...) */
 #define NN_ISA_PARAMS_(...) (nn_isa_t isa_, __VA_ARGS__)
 
+/* One non-inlined copy of body, name##suffix, built with attrs. */
+#define NN_ISA_COPY_(attrs, type, ret, name, suffix, body, params, args)     \
+    __attribute__((attrs noinline)) static type name##suffix params          \
+    {                                                                        \
+        ret body args;                                                       \
+    }
+
 #if defined(__x86_64__)
-#define NN_ISA_DISPATCH_(type, ret, name, params, args)                    \
-    __attribute__((target("arch=x86-64-v3"), noinline)) static type       \
-        name##_avx2 params                                                 \
-    {                                                                      \
-        ret name##_body args;                                              \
-    }                                                                      \
-    __attribute__((noinline)) static type name##_generic params            \
-    {                                                                      \
-        ret name##_body args;                                              \
-    }                                                                      \
-    static inline type name NN_ISA_PARAMS_ params                          \
-    {                                                                      \
-        if (isa_ >= NN_ISA_AVX2)                                           \
-            ret name##_avx2 args;                                          \
-        else                                                               \
-            ret name##_generic args;                                       \
+#define NN_ISA_V3_ target("arch=x86-64-v3"),
+#define NN_ISA_V4_ target("arch=x86-64-v4"),
+#define NN_ISA_DISPATCH_(type, ret, name, body, params, args)                \
+    NN_ISA_COPY_(NN_ISA_V3_, type, ret, name, _avx2, body, params, args)     \
+    NN_ISA_COPY_(, type, ret, name, _generic, body, params, args)            \
+    static inline type name NN_ISA_PARAMS_ params                            \
+    {                                                                        \
+        if (isa_ >= NN_ISA_AVX2)                                             \
+            ret name##_avx2 args;                                            \
+        else                                                                 \
+            ret name##_generic args;                                         \
     }
-#else
-#define NN_ISA_DISPATCH_(type, ret, name, params, args)                    \
-    __attribute__((noinline)) static type name##_generic params            \
-    {                                                                      \
-        ret name##_body args;                                              \
-    }                                                                      \
-    static inline type name NN_ISA_PARAMS_ params                          \
-    {                                                                      \
-        (void)isa_;                                                        \
-        ret name##_generic args;                                           \
-    }
-#endif
 
 /* NN_ISA_DISPATCH512: the same with a third copy, name##_avx512, built
  * for x86-64-v4 (AVX-512F/BW/CD/DQ/VL) and chosen for NN_ISA_AVX512: for
  * the bodies measured faster with 16-float vectors (the activations); in
  * others (pool rows, Winograd transforms) gcc's 512-bit code was slower. */
-#if defined(__x86_64__)
-#define NN_ISA_DISPATCH512_(type, ret, name, params, args)                 \
-    __attribute__((target("arch=x86-64-v4"), noinline)) static type       \
-        name##_avx512 params                                               \
-    {                                                                      \
-        ret name##_body args;                                              \
-    }                                                                      \
-    __attribute__((target("arch=x86-64-v3"), noinline)) static type       \
-        name##_avx2 params                                                 \
-    {                                                                      \
-        ret name##_body args;                                              \
-    }                                                                      \
-    __attribute__((noinline)) static type name##_generic params            \
-    {                                                                      \
-        ret name##_body args;                                              \
-    }                                                                      \
-    static inline type name NN_ISA_PARAMS_ params                          \
-    {                                                                      \
-        if (isa_ >= NN_ISA_AVX512)                                         \
-            ret name##_avx512 args;                                        \
-        else if (isa_ >= NN_ISA_AVX2)                                      \
-            ret name##_avx2 args;                                          \
-        else                                                               \
-            ret name##_generic args;                                       \
+#define NN_ISA_DISPATCH512_(type, ret, name, body, params, args)             \
+    NN_ISA_COPY_(NN_ISA_V4_, type, ret, name, _avx512, body, params, args)   \
+    NN_ISA_DISPATCH_(type, ret, name##_upto, body, params, args)             \
+    static inline type name NN_ISA_PARAMS_ params                            \
+    {                                                                        \
+        if (isa_ >= NN_ISA_AVX512)                                           \
+            ret name##_avx512 args;                                          \
+        else                                                                 \
+            ret name##_upto NN_ISA_ARGS_ args;                               \
     }
+#define NN_ISA_ARGS_(...) (isa_, __VA_ARGS__)
 #else
-#define NN_ISA_DISPATCH512_(type, ret, name, params, args)                 \
-    NN_ISA_DISPATCH_(type, ret, name, params, args)
+#define NN_ISA_DISPATCH_(type, ret, name, body, params, args)                \
+    NN_ISA_COPY_(, type, ret, name, _generic, body, params, args)            \
+    static inline type name NN_ISA_PARAMS_ params                            \
+    {                                                                        \
+        (void)isa_;                                                          \
+        ret name##_generic args;                                             \
+    }
+#define NN_ISA_DISPATCH512_(type, ret, name, body, params, args)             \
+    NN_ISA_DISPATCH_(type, ret, name, body, params, args)
 #endif
 
-#define NN_ISA_DISPATCH(name, params, args)                                \
-    NN_ISA_DISPATCH_(void, , name, params, args)
-#define NN_ISA_DISPATCH512(name, params, args)                             \
-    NN_ISA_DISPATCH512_(void, , name, params, args)
-#define NN_ISA_DISPATCH_RET(type, name, params, args)                      \
-    NN_ISA_DISPATCH_(type, return, name, params, args)
+#define NN_ISA_DISPATCH(name, params, args)                                  \
+    NN_ISA_DISPATCH_(void, , name, name##_body, params, args)
+#define NN_ISA_DISPATCH512(name, params, args)                               \
+    NN_ISA_DISPATCH512_(void, , name, name##_body, params, args)
+#define NN_ISA_DISPATCH_RET(type, name, params, args)                        \
+    NN_ISA_DISPATCH_(type, return, name, name##_body, params, args)
 
 #endif
