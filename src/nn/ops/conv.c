@@ -1190,6 +1190,38 @@ typedef struct nn_wino_job {
     nn_isa_t isa;
 } nn_wino_job_t;
 
+/* Padded input rows y0 - pt .. y0 - pt + n - 1 of plane x, columns -pl ..
+ * len - 1 - pl, zero outside the input. */
+NN_ISA_BODY void nn_wino_load_rows(const nn_conv_params_t *p, const float *x, int y0,
+                                   int n, int len, float rows[][NN_WINO_MAX_ROW])
+{
+    const int H = p->H, W = p->W, n_copy = W < len - p->pl ? W : len - p->pl;
+    for (int r = 0; r < n; r++) {
+        int yy = y0 - p->pt + r;
+        for (int q = 0; q < len; q++)
+            rows[r][q] = 0.0f;
+        if (yy >= 0 && yy < H)
+            memcpy(rows[r] + p->pl, x + (size_t)yy * W, (size_t)n_copy * sizeof(float));
+    }
+}
+
+/* Output rows y0 .. y0 + n - 1 (those inside the plane) from yrow, plus
+ * the residual plane res if any. */
+NN_ISA_BODY void nn_wino_store_rows(const nn_conv_params_t *p,
+                                    float yrow[][NN_WINO_MAX_ROW], int y0, int n,
+                                    const float *res, float *y)
+{
+    const int Wo = p->Wo;
+    for (int a = 0; a < n && y0 + a < p->Ho; a++) {
+        size_t at = (size_t)(y0 + a) * Wo;
+        if (res)
+            for (int x = 0; x < Wo; x++)
+                y[at + x] = yrow[a][x] + res[at + x];
+        else
+            memcpy(y + at, yrow[a], (size_t)Wo * sizeof(float));
+    }
+}
+
 /* V = B^T d B for the input channels [b, e) of image j->n. */
 NN_ISA_BODY void nn_wino_input_channels_body(const nn_wino_job_t *j, int64_t b,
                                              int64_t e)
@@ -1202,16 +1234,7 @@ NN_ISA_BODY void nn_wino_input_channels_body(const nn_wino_job_t *j, int64_t b,
     for (int64_t c = b; c < e; c++) {
         const float *x = j->x + ((size_t)j->n * C + c) * H * W;
         for (int ti = 0; ti < p->th; ti++) {
-            for (int r = 0; r < 4; r++) {
-                int yy = 2 * ti - p->pt + r;
-                float *row = rows[r];
-                for (int q = 0; q < len; q++)
-                    row[q] = 0.0f;
-                if (yy >= 0 && yy < H) {
-                    int x0 = p->pl, n_copy = W < len - p->pl ? W : len - p->pl;
-                    memcpy(row + x0, x + (size_t)yy * W, (size_t)n_copy * sizeof(float));
-                }
-            }
+            nn_wino_load_rows(p, x, 2 * ti, 4, len, rows);
             for (int q = 0; q < len; q++) { /* B^T d, whole rows */
                 t[0][q] = rows[0][q] - rows[2][q];
                 t[1][q] = rows[1][q] + rows[2][q];
@@ -1256,16 +1279,7 @@ NN_ISA_BODY void nn_wino4_input_channels_body(const nn_wino_job_t *j, int64_t b,
     for (int64_t c = b; c < e; c++) {
         const float *x = j->x + ((size_t)j->n * C + c) * H * W;
         for (int ti = 0; ti < p->th; ti++) {
-            for (int r = 0; r < 6; r++) {
-                int yy = 4 * ti - p->pt + r;
-                float *row = rows[r];
-                for (int q = 0; q < len; q++)
-                    row[q] = 0.0f;
-                if (yy >= 0 && yy < H) {
-                    int x0 = p->pl, n_copy = W < len - p->pl ? W : len - p->pl;
-                    memcpy(row + x0, x + (size_t)yy * W, (size_t)n_copy * sizeof(float));
-                }
-            }
+            nn_wino_load_rows(p, x, 4 * ti, 6, len, rows);
             for (int q = 0; q < len; q++) { /* B^T d, whole rows */
                 const float d0 = rows[0][q], d1 = rows[1][q], d2 = rows[2][q],
                             d3 = rows[3][q], d4 = rows[4][q], d5 = rows[5][q];
@@ -1365,14 +1379,7 @@ NN_ISA_BODY void nn_wino_output_channels_body(const nn_wino_job_t *j, int64_t b,
                     yrow[a][2 * tj] = t[a][0][tj] + t[a][1][tj] + t[a][2][tj] + bias;
                     yrow[a][2 * tj + 1] = t[a][1][tj] - t[a][2][tj] - t[a][3][tj] + bias;
                 }
-            for (int a = 0; a < 2 && 2 * ti + a < Ho; a++) {
-                size_t at = (size_t)(2 * ti + a) * Wo;
-                if (res)
-                    for (int x = 0; x < Wo; x++)
-                        y[at + x] = yrow[a][x] + res[at + x];
-                else
-                    memcpy(y + at, yrow[a], (size_t)Wo * sizeof(float));
-            }
+            nn_wino_store_rows(p, yrow, 2 * ti, 2, res, y);
         }
         if (j->fusion->act != NN_ACT_NONE)
             nn_apply_act(j->isa, j->fusion, y, (int64_t)Ho * Wo);
@@ -1426,14 +1433,7 @@ NN_ISA_BODY void nn_wino4_output_channels_body(const nn_wino_job_t *j, int64_t b
                     yrow[a][4 * tj + 2] = s12 + 4.0f * s34 + bias;
                     yrow[a][4 * tj + 3] = d12 + 8.0f * d34 + m5 + bias;
                 }
-            for (int a = 0; a < 4 && 4 * ti + a < Ho; a++) {
-                size_t at = (size_t)(4 * ti + a) * Wo;
-                if (res)
-                    for (int x = 0; x < Wo; x++)
-                        y[at + x] = yrow[a][x] + res[at + x];
-                else
-                    memcpy(y + at, yrow[a], (size_t)Wo * sizeof(float));
-            }
+            nn_wino_store_rows(p, yrow, 4 * ti, 4, res, y);
         }
         if (j->fusion->act != NN_ACT_NONE)
             nn_apply_act(j->isa, j->fusion, y, (int64_t)Ho * Wo);
