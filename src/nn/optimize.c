@@ -642,6 +642,21 @@ static int same_shape(const nn_tensor_t *a, const nn_tensor_t *b)
     return 1;
 }
 
+/* node, which has taken add's other operand, takes over add's output too;
+ * the usage u is rebuilt and the activation after node fused. On failure u
+ * is freed. */
+static int absorb_add(nn_graph_t *g, usage_t *u, nn_node_t *node, nn_node_t *add,
+                      nn_error_t *err)
+{
+    node->outputs[0] = add->outputs[0];
+    add->dead = 1;
+    usage_free(u);
+    int rc = usage_build(g, u, err);
+    if (rc == 0)
+        fuse_activation(g, u, node);
+    return rc;
+}
+
 static int fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
                           nn_error_t *err)
 {
@@ -670,13 +685,9 @@ static int fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
                 }
                 conv->inputs[3] = other;
                 conv->fusion.residual = other;
-                conv->outputs[0] = add->outputs[0];
-                add->dead = 1;
                 changed = 1;
-                usage_free(&u);
-                if ((rc = usage_build(g, &u, err)))
+                if ((rc = absorb_add(g, &u, conv, add, err)))
                     return rc;
-                fuse_activation(g, &u, conv);
             }
         }
         usage_free(&u);
@@ -729,13 +740,9 @@ static int fuse_matmul_bias(nn_graph_t *g, const nn_tensor_t *const *shapes,
                 return nn_fail(err, NN_ENOMEM, "out of memory fusing a bias");
             }
             mm->inputs[2] = bias;
-            mm->outputs[0] = add->outputs[0];
-            add->dead = 1;
             changed = 1;
-            usage_free(&u);
-            if ((rc = usage_build(g, &u, err)))
+            if ((rc = absorb_add(g, &u, mm, add, err)))
                 return rc;
-            fuse_activation(g, &u, mm);
         }
         usage_free(&u);
     }
