@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "nn/error.h"
 #include "nn/isa_dispatch.h"
 #include "nn/op.h"
@@ -278,6 +282,117 @@ static int nn_pool_separable(const nn_pool_params_t *p)
            p->ow <= NN_POOL_ROWBUF;
 }
 
+/* ---- stride-2 pools along the row, AVX-512 ------------------------------------
+ * ResNet's, GoogLeNet's and SqueezeNet's 3x3 stride-2 max pools and
+ * DenseNet's 2x2 stride-2 average pools. The separable loop above reads
+ * every second float of the row buffer, which the compiler does one lane
+ * at a time; here the buffer is read as whole vectors and split into its
+ * even and odd columns by one permute each, so output o's window, columns
+ * 2o, 2o + 1 and 2o + 2, is three vectors' maxima (or sums). */
+
+#define NN_POOL_S2_ROWS 16 /* window rows this path takes */
+
+static int nn_pool_s2_suits(nn_isa_t isa, const nn_pool_params_t *p)
+{
+#if defined(__x86_64__)
+    return isa >= NN_ISA_AVX512 && p->sw == 2 && p->dw == 1 && p->kw <= 3 &&
+           p->kh <= NN_POOL_S2_ROWS && nn_pool_separable(p);
+#else
+    (void)isa, (void)p;
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__)
+
+#define NN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+/* max(acc, v), a NaN in either winning, as NN_MAXF: maxps answers its
+ * second operand when either is a NaN, which loses one in acc. */
+static inline __attribute__((always_inline)) NN_AVX512 __m512 nn_max_nan(__m512 acc,
+                                                                          __m512 v)
+{
+    const __m512 m = _mm512_max_ps(acc, v);
+    return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q), acc);
+}
+
+static NN_AVX512 void nn_pool_s2_avx512(const nn_pool_params_t *p, const float *xs,
+                                        float *ys, int64_t begin, int64_t end)
+{
+    /* The padded row: pw identities, the iw column maxima (or sums), then
+     * identities as far as the last vector of outputs reads. */
+    float buf[2 * NN_POOL_ROWBUF + 64] __attribute__((aligned(64)));
+    float inv_w[NN_POOL_ROWBUF + 16];
+    const int is_max = p->is_max;
+    const int64_t iw = p->iw, ow = p->ow, pw = p->pw, kw = p->kw;
+    const int64_t reach = 2 * ((ow + 15) / 16 * 16) + 2;
+    const int64_t len = reach > pw + iw ? reach : pw + iw;
+    const __m512 ident = _mm512_set1_ps(is_max ? -INFINITY : 0.0f);
+    for (int64_t i = 0; i < len; i += 16)
+        _mm512_storeu_ps(buf + i, ident);
+    if (!is_max)
+        for (int64_t o = 0; o < ow; o++) {
+            int64_t c = nn_pool_taps(o * 2 - pw, kw, 1, iw, p->ew, p->count_include_pad);
+            inv_w[o] = c > 0 ? 1.0f / (float)c : 0.0f;
+        }
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8,
+                                          6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    float *mid = buf + pw;
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *x = xs + pl * p->ih * iw;
+        float *y = ys + pl * p->oh * ow;
+        for (int64_t oh = 0; oh < p->oh; oh++, y += ow) {
+            /* vertical: the window's rows inside the input into mid */
+            const float *rows[NN_POOL_S2_ROWS];
+            int n = 0;
+            const int64_t h0 = oh * p->sh - p->ph;
+            for (int64_t k = 0; k < p->kh; k++) {
+                const int64_t h = h0 + k * p->dh;
+                if (h >= 0 && h < p->ih)
+                    rows[n++] = x + h * iw;
+            }
+            for (int64_t i = 0; i < iw; i += 16) {
+                const __mmask16 m = iw - i >= 16 ? 0xffff : (__mmask16)((1u << (iw - i)) - 1);
+                __m512 v = ident;
+                for (int r = 0; r < n; r++) {
+                    const __m512 u = _mm512_maskz_loadu_ps(m, rows[r] + i);
+                    v = is_max ? (r ? nn_max_nan(v, u) : u) : _mm512_add_ps(v, u);
+                }
+                _mm512_mask_storeu_ps(mid + i, m, v);
+            }
+            float inv_h = 1.0f;
+            if (!is_max) {
+                int64_t c = nn_pool_taps(h0, p->kh, p->dh, p->ih, p->eh, p->count_include_pad);
+                inv_h = c > 0 ? 1.0f / (float)c : 0.0f;
+            }
+            /* horizontal: even and odd columns of 32 floats, and the even
+             * ones of the 32 two floats on */
+            for (int64_t o = 0; o < ow; o += 16) {
+                const float *s = buf + 2 * o;
+                const __m512 a = _mm512_loadu_ps(s), b = _mm512_loadu_ps(s + 16);
+                __m512 r = _mm512_permutex2var_ps(a, even, b);
+                if (kw >= 2) {
+                    const __m512 q = _mm512_permutex2var_ps(a, odd, b);
+                    r = is_max ? nn_max_nan(r, q) : _mm512_add_ps(r, q);
+                }
+                if (kw >= 3) {
+                    const __m512 q = _mm512_permutex2var_ps(_mm512_loadu_ps(s + 2), even,
+                                                            _mm512_loadu_ps(s + 18));
+                    r = is_max ? nn_max_nan(r, q) : _mm512_add_ps(r, q);
+                }
+                const __mmask16 m = ow - o >= 16 ? 0xffff : (__mmask16)((1u << (ow - o)) - 1);
+                if (!is_max)
+                    r = _mm512_mul_ps(r, _mm512_mul_ps(_mm512_set1_ps(inv_h),
+                                                       _mm512_maskz_loadu_ps(m, inv_w + o)));
+                _mm512_mask_storeu_ps(y + o, m, r);
+            }
+        }
+    }
+}
+
+#endif
+
 static void nn_pool_chunk(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -287,6 +402,12 @@ static void nn_pool_chunk(void *arg, int64_t begin, int64_t end, int tid)
         nn_pool_plane_max(j->isa, p, j->x, j->y, begin, end);
         return;
     }
+#if defined(__x86_64__)
+    if (nn_pool_s2_suits(j->isa, p)) {
+        nn_pool_s2_avx512(p, j->x, j->y, begin, end);
+        return;
+    }
+#endif
     if (nn_pool_separable(p)) {
         nn_pool_planes(j->isa, p, j->x, j->y, begin, end);
         return;

@@ -292,6 +292,19 @@ static const pool_case_t rcases[] = {
     {1, 1, {2, 3, 20, 0}, {3, 0}, {1, 0}, {1, 0}, {1, 1, 0, 0}, 0, 0, {20, 0}},
     {1, 2, {1, 4, 6, 5}, {3, 1}, {1, 1}, {1, 1}, {1, 0, 1, 0}, 0, 0, {6, 5}},
     {1, 2, {2, 40, 28, 28}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, 1, 0, {28, 28}},
+    /* stride 2 along the row (the AVX-512 permute path): windows 1, 2
+     * and 3 wide, padding on both sides, averages with and without the
+     * padding counted, ceil_mode, widths that leave vector tails, a
+     * window too tall for that path, a dilated one */
+    {1, 2, {1, 3, 23, 37}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, 1, 0, {12, 19}},
+    {0, 2, {1, 3, 23, 37}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, 1, 1, {12, 19}},
+    {0, 2, {1, 3, 23, 37}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, 1, 0, {12, 19}},
+    {1, 2, {2, 2, 9, 65}, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 1, 0, {5, 33}},
+    {0, 2, {2, 2, 9, 65}, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 0, 0, {4, 32}},
+    {1, 2, {1, 2, 8, 35}, {1, 1}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 0, 0, {4, 18}},
+    {1, 2, {1, 2, 20, 20}, {17, 3}, {1, 2}, {1, 1}, {0, 1, 0, 1}, 0, 0, {4, 10}},
+    {1, 2, {1, 2, 20, 20}, {3, 3}, {2, 2}, {2, 1}, {0, 0, 0, 0}, 0, 0, {8, 9}},
+    {1, 2, {1, 4, 13, 13}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 1, 0, {6, 6}},
     /* rows longer than the separable path's buffer */
     {1, 1, {1, 2, 5000, 0}, {3, 0}, {1, 0}, {1, 0}, {1, 1, 0, 0}, 0, 0, {5000, 0}},
     {0, 1, {1, 2, 5000, 0}, {3, 0}, {2, 0}, {1, 0}, {1, 1, 0, 0}, 1, 1, {2501, 0}},
@@ -381,6 +394,47 @@ START_TEST(test_random_pool2)
 END_TEST
 
 /* ---- global pools ----------------------------------------------------------- */
+
+/* A NaN anywhere in a window makes that max a NaN, in every kernel
+ * (stride-2 vectors, separable rows, whole planes), wherever it sits in
+ * the window: first, middle or last tap; only there. */
+START_TEST(test_max_nan)
+{
+    static const struct {
+        int64_t k, s, pad;
+    } shapes[] = {{3, 2, 1}, {2, 2, 0}, {3, 1, 1}, {3, 3, 0}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int64_t H = 9, W = 37, k = shapes[si].k, st = shapes[si].s, pd = shapes[si].pad;
+        const int64_t dims[4] = {1, 2, H, W};
+        tc_t *t = tc_new("MaxPool", 13, 1);
+        tc_attr_ints(t, "kernel_shape", (const int64_t[]){k, k}, 2);
+        tc_attr_ints(t, "strides", (const int64_t[]){st, st}, 2);
+        tc_attr_ints(t, "pads", (const int64_t[]){pd, pd, pd, pd}, 4);
+        float *x = rand_input(t, 4, dims, 5);
+        const int64_t nan_at[][2] = {{0, 0}, {4, 17}, {4, 18}, {8, 36}, {3, 5}};
+        for (size_t q = 0; q < sizeof nan_at / sizeof nan_at[0]; q++)
+            x[nan_at[q][0] * W + nan_at[q][1]] = NAN; /* plane 0 only */
+        ck_assert_int_eq(tc_run(t, NULL), 0);
+        const int64_t oh = t->outs[0].dims[2], ow = t->outs[0].dims[3];
+        const float *y = t->outs[0].data;
+        for (int64_t pl = 0; pl < 2; pl++)
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    int has_nan = 0;
+                    for (size_t q = 0; pl == 0 && q < sizeof nan_at / sizeof nan_at[0]; q++) {
+                        int64_t r = nan_at[q][0] + pd - i * st, c = nan_at[q][1] + pd - j * st;
+                        has_nan |= r >= 0 && r < k && c >= 0 && c < k;
+                    }
+                    float v = y[(pl * oh + i) * ow + j];
+                    ck_assert_msg(has_nan ? isnan(v) : !isnan(v),
+                                  "k %lld s %lld: plane %lld (%lld, %lld) = %g", (long long)k,
+                                  (long long)st, (long long)pl, (long long)i, (long long)j,
+                                  (double)v);
+                }
+        tc_free(t);
+    }
+}
+END_TEST
 
 START_TEST(test_global)
 {
@@ -539,6 +593,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_auto_pad);
     tcase_add_test(tc, test_random_single);
     tcase_add_test(tc, test_random_pool2);
+    tcase_add_test(tc, test_max_nan);
     tcase_add_test(tc, test_global);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
