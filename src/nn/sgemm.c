@@ -1,11 +1,13 @@
 /* The engine's own products; see sgemm.h.
  *
- * Loop order, for rows [m0, m1): for each block of K (sized so that the
- * A panels it spans, rows x kb, stay in L2), for each strip of NR columns
- * of B, pack the strip's block (kb x NR, zero-padded past N) into the
- * thread's buffer, where it stays in L1 while every MR-row panel of A
- * runs its microkernel against it. C's tiles are revisited once per K
- * block; A is read once per product. */
+ * Loop order, for rows [m0, m1): for each panel of columns (when K takes
+ * more than one block: as many columns as keep the panel's C in L2), for
+ * each block of K (sized so that the A panels it spans, rows x kb, stay
+ * in L2), for each strip of NR columns of B, pack the strip's block (kb x
+ * NR, zero-padded past N) into the thread's buffer, where it stays in L1
+ * while every MR-row panel of A runs its microkernel against it. C's
+ * tiles are revisited once per K block, in L2; A is read once per column
+ * panel. */
 #include "sgemm.h"
 
 #if defined(__x86_64__)
@@ -15,6 +17,7 @@
 #define KC_MAX (NN_SGEMM_BUFFER_FLOATS / NN_SGEMM_NR) /* deepest K block */
 #define KC_MIN 64
 #define A_BLOCK_BYTES (512 * 1024) /* A's panels per K block: half of L2 */
+#define C_PANEL_BYTES (256 * 1024) /* C revisited by K blocks: a quarter of L2 */
 
 int nn_sgemm_has(nn_isa_t isa)
 {
@@ -299,28 +302,20 @@ static void narrow_product(int m0, int m1, int N, int K, const float *pa, const 
     }
 }
 
-static void product_avx512(int m0, int m1, int N, int K, const float *pa, const float *B,
-                           int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi,
-                           float *buf)
+/* Columns [c0, c1) of rows [m0, m1), K blocks of kc outermost: a block's
+ * panels of A (rows x kc, sized for L2) serve every strip before the next
+ * block is read. */
+static void panel_avx512(int m0, int m1, int c0, int c1, int K, int kc, const float *pa,
+                         const float *B, int ldb, float *C, int ldc,
+                         const nn_sgemm_epilogue_t *epi, float *buf)
 {
-    if (N == 1) {
-        column_avx512(m0, m1, K, pa, B, ldb, C, ldc, epi);
-        return;
-    }
-    if (narrow_suits(N)) {
-        narrow_product(m0, m1, N, K, pa, B, ldb, C, ldc, epi);
-        return;
-    }
-    const int kc = k_block(m1 - m0, K);
-    /* K blocks outermost: a block's panels of A (rows x kc, sized for L2)
-     * serve every strip before the next block is read. */
     for (int k0 = 0; k0 < K; k0 += kc) {
         tile_t t = {.ldc = ldc, .ldr = epi->ldr, .lo = epi->lo, .hi = epi->hi};
         t.kb = K - k0 < kc ? K - k0 : kc;
         t.load_c = k0 > 0 || epi->accumulate;
         t.last = k0 + t.kb == K;
-        for (int n0 = 0; n0 < N; n0 += NN_SGEMM_NR) {
-            const int nb = N - n0 < NN_SGEMM_NR ? N - n0 : NN_SGEMM_NR;
+        for (int n0 = c0; n0 < c1; n0 += NN_SGEMM_NR) {
+            const int nb = c1 - n0 < NN_SGEMM_NR ? c1 - n0 : NN_SGEMM_NR;
             for (int v = 0; v < 3; v++) {
                 int valid = nb - 16 * v;
                 t.mask[v] = valid >= 16 ? 0xffff
@@ -348,6 +343,31 @@ static void product_avx512(int m0, int m1, int N, int K, const float *pa, const 
             }
         }
     }
+}
+
+static void product_avx512(int m0, int m1, int N, int K, const float *pa, const float *B,
+                           int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi,
+                           float *buf)
+{
+    if (N == 1) {
+        column_avx512(m0, m1, K, pa, B, ldb, C, ldc, epi);
+        return;
+    }
+    if (narrow_suits(N)) {
+        narrow_product(m0, m1, N, K, pa, B, ldb, C, ldc, epi);
+        return;
+    }
+    const int kc = k_block(m1 - m0, K);
+    /* Column panels outermost, as wide as keeps the panel's C in L2, so
+     * that a deep product's K blocks revisit C there, not in L3. */
+    int nc = N;
+    if (kc < K) {
+        nc = C_PANEL_BYTES / (int)sizeof(float) / (m1 - m0) / NN_SGEMM_NR * NN_SGEMM_NR;
+        nc = nc < NN_SGEMM_NR ? NN_SGEMM_NR : nc;
+    }
+    for (int n0 = 0; n0 < N; n0 += nc)
+        panel_avx512(m0, m1, n0, N - n0 < nc ? N : n0 + nc, K, kc, pa, B, ldb, C, ldc, epi,
+                     buf);
 }
 
 #endif

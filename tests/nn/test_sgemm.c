@@ -114,6 +114,20 @@ START_TEST(shapes_at_the_edges)
 }
 END_TEST
 
+/* Deep products over many rows and columns: K blocks within column
+ * panels (the second panel narrower), with every epilogue term. */
+START_TEST(column_panels)
+{
+    static const shape_t shapes[] = {
+        {.M = 320, .N = 250, .K = 600, .m0 = 0, .m1 = 320, .bias = 1, .res = 1, .clamp = 1},
+        {.M = 320, .N = 250, .K = 600, .m0 = 16, .m1 = 300, .accumulate = 1},
+        {.M = 1024, .N = 100, .K = 1100, .m0 = 0, .m1 = 1024, .bias = 1},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        check_shape(&shapes[i]);
+}
+END_TEST
+
 START_TEST(epilogues)
 {
     static const int Ns[] = {1, 20, 100};
@@ -190,6 +204,7 @@ int main(void)
     }
     printf("products on %s\n", nn_isa_name(isa));
     tcase_add_test(tc, shapes_at_the_edges);
+    tcase_add_test(tc, column_panels);
     tcase_add_test(tc, epilogues);
     tcase_add_test(tc, row_ranges_and_strides);
     suite_add_tcase(s, tc);
