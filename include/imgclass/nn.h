@@ -137,6 +137,12 @@ void nn_context_free(nn_context_t *ctx); /* NULL is a no-op */
 int nn_context_run(nn_context_t *ctx, int batch, const float *const *inputs,
                    float *const *outputs, nn_error_t *err);
 
+/* How a batch larger than one pass runs: *pass_images images a pass; when
+ * it runs in two stages, the graph node the second starts at (*tail_node,
+ * else -1) and the images a pass of that stage (*tail_images, else 0). */
+void nn_context_passes(const nn_context_t *ctx, int *pass_images, int *tail_node,
+                       int *tail_images);
+
 /* Calls fn(arg, i) for i in [0, n) on the context's threads (the caller's
  * included), returning when all are done: a server preprocesses a batch's
  * images on the threads that will then run it. Not while a run is going

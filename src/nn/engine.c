@@ -43,14 +43,48 @@ struct nn_model {
  * has the measurements behind the value. */
 #define NN_PASS_BYTES ((size_t)8 << 20)
 
+/* When a pass holds fewer images than this, the batch runs in two stages
+ * instead: the graph's head (large maps) in passes as above, writing the
+ * values the rest reads into a buffer of a few images, then the tail, from
+ * the first node after which the activations of this many images fit in
+ * NN_PASS_BYTES, once for all of them. There a layer's weights serve every
+ * image of the stage while they are in cache, and its small maps make
+ * products wide enough for whole vectors. bench/README.md has the
+ * measurements. */
+#define NN_TAIL_MIN_IMAGES 4
+
+/* Per graph node: wall time and operations summed over the plans that ran
+ * it (a batch runs several), and how many calls. */
+typedef struct nn_profile {
+    double *ms, *flops, *call_ms;
+    int *calls;
+} nn_profile_t;
+
+/* The two stages of a batch (tail_node < 0: none). */
+typedef struct nn_stages {
+    int tail_node;        /* graph node the tail starts at */
+    int tail_max;         /* images per tail pass */
+    int n_cut;            /* values the tail reads from before it */
+    int *cut_ids;
+    int *cut_input;       /* per cut value: graph input index, or -1 */
+    size_t *cut_bytes;    /* per cut value: bytes per image */
+    void **cut_buf;       /* per cut value the head computes: tail_max images */
+    int n_head_out;
+    int *head_out_ids;    /* those values, in cut order */
+    nn_plan_t **heads;    /* [pass_max + 1], built on first use */
+    nn_plan_t **tails;    /* [tail_max + 1] */
+} nn_stages_t;
+
 struct nn_context {
     const nn_model_t *model;
     int max_batch;
     int pass_max; /* images per pass (see NN_PASS_BYTES) */
     nn_pool_t *pool;
     nn_plan_t **plans; /* [max_batch + 1], built on first use */
+    nn_stages_t st;
     void *arena, *scratch;
     size_t arena_bytes, scratch_bytes;
+    nn_profile_t *prof; /* while nn_context_profile runs, else NULL */
 };
 
 typedef struct nn_each_job {
@@ -481,10 +515,17 @@ static int fit_plan(nn_context_t *c, nn_plan_t *plan, nn_error_t *err)
     else if (moved_s < 0)
         rc = nn_fail(err, NN_ENOMEM, "out of memory for %zu scratch bytes",
                      need_s);
-    if (moved_a > 0 || moved_s > 0)
+    if (moved_a > 0 || moved_s > 0) {
         for (int b = 0; b <= c->max_batch; b++)
             if (c->plans[b])
                 nn_plan_bind(c->plans[b], c->arena, c->scratch, c->pool);
+        for (int b = 0; c->st.heads && b <= c->pass_max; b++)
+            if (c->st.heads[b])
+                nn_plan_bind(c->st.heads[b], c->arena, c->scratch, c->pool);
+        for (int b = 0; c->st.tails && b <= c->st.tail_max; b++)
+            if (c->st.tails[b])
+                nn_plan_bind(c->st.tails[b], c->arena, c->scratch, c->pool);
+    }
     if (rc == 0)
         nn_plan_bind(plan, c->arena, c->scratch, c->pool);
     return rc;
@@ -522,6 +563,205 @@ static int get_plan(nn_context_t *c, int batch, nn_plan_t **out,
         return rc;
     }
     *out = plan;
+    return 0;
+}
+
+/* Runs plan, timing each call by graph node while profiling. */
+static void run_plan(nn_context_t *c, nn_plan_t *plan, const void *const *in,
+                     void *const *out)
+{
+    nn_profile_t *pf = c->prof;
+    if (!pf) {
+        nn_plan_run(plan, in, out);
+        return;
+    }
+    const int n = nn_plan_call_count(plan);
+    memset(pf->call_ms, 0, sizeof *pf->call_ms * (size_t)n);
+    nn_plan_run_timed(plan, in, out, pf->call_ms);
+    for (int k = 0; k < n; k++) {
+        size_t node = (size_t)(nn_plan_call_node(plan, k) - c->model->g.nodes);
+        pf->ms[node] += pf->call_ms[k];
+        pf->flops[node] += nn_plan_call_flops(plan, k);
+        pf->calls[node]++;
+    }
+}
+
+/* The head (tail = 0) or tail (tail = 1) of a batch of n images. Each of
+ * its outputs must hold n images, image-major: a head's the cut values, a
+ * tail's the graph's outputs. */
+static int get_stage_plan(nn_context_t *c, int tail, int n, nn_plan_t **out,
+                          nn_error_t *err)
+{
+    nn_stages_t *st = &c->st;
+    nn_plan_t **slot = tail ? &st->tails[n] : &st->heads[n];
+    if (*slot) {
+        *out = *slot;
+        return 0;
+    }
+    const nn_model_t *m = c->model;
+    const nn_graph_t *g = &m->g;
+    nn_plan_t *one;
+    int rc = get_plan(c, 1, &one, err);
+    if (rc)
+        return rc;
+    int n_in = tail ? st->n_cut : g->n_inputs;
+    const int *in_ids = tail ? st->cut_ids : g->inputs;
+    nn_tensor_t shapes[n_in > 0 ? n_in : 1];
+    for (int i = 0; i < n_in; i++) {
+        shapes[i] = *nn_plan_value(one, in_ids[i]);
+        shapes[i].data = NULL;
+        shapes[i].dims[0] = n;
+    }
+    nn_plan_t *plan;
+    rc = tail ? nn_plan_create_part(&plan, g, st->tail_node, g->n_nodes, n_in, in_ids,
+                                    shapes, g->n_outputs, g->outputs, err)
+              : nn_plan_create_part(&plan, g, 0, st->tail_node, n_in, in_ids, shapes,
+                                    st->n_head_out, st->head_out_ids, err);
+    if (rc)
+        return rc;
+    int n_out = tail ? g->n_outputs : st->n_head_out;
+    for (int i = 0, k = 0; i < n_out; i++, k++) {
+        const nn_tensor_t *t = nn_plan_output(plan, i);
+        while (!tail && st->cut_input[k] >= 0) /* the head's outputs, in cut order */
+            k++;
+        size_t want = tail ? (size_t)m->output_image_elems[i] * nn_dtype_size(t->dtype)
+                           : st->cut_bytes[k];
+        if (t->rank < 1 || t->dims[0] != n || nn_tensor_bytes(t) != want * (size_t)n) {
+            nn_plan_free(plan);
+            return nn_fail(err, NN_EUNSUPPORTED, "a stage's output does not scale with the batch");
+        }
+    }
+    *slot = plan;
+    if ((rc = fit_plan(c, plan, err))) {
+        *slot = NULL;
+        nn_plan_free(plan);
+        return rc;
+    }
+    *out = plan;
+    return 0;
+}
+
+static void stages_free(nn_stages_t *st, int pass_max)
+{
+    for (int b = 0; st->heads && b <= pass_max; b++)
+        nn_plan_free(st->heads[b]);
+    for (int b = 0; st->tails && b <= st->tail_max; b++)
+        nn_plan_free(st->tails[b]);
+    for (int k = 0; st->cut_buf && k < st->n_cut; k++)
+        free(st->cut_buf[k]);
+    free(st->heads);
+    free(st->tails);
+    free(st->cut_buf);
+    free(st->cut_ids);
+    free(st->cut_input);
+    free(st->cut_bytes);
+    free(st->head_out_ids);
+    *st = (nn_stages_t){.tail_node = -1};
+}
+
+/* Sets up two-stage batches where they apply (see NN_TAIL_MIN_IMAGES).
+ * Only running out of memory is an error; a graph that cannot be cut runs
+ * in passes. */
+static int stages_setup(nn_context_t *c, nn_error_t *err)
+{
+    nn_stages_t *st = &c->st;
+    const nn_graph_t *g = &c->model->g;
+    if (c->pass_max >= NN_TAIL_MIN_IMAGES || c->max_batch <= c->pass_max)
+        return 0;
+    nn_plan_t *one;
+    int rc = get_plan(c, 1, &one, err);
+    if (rc)
+        return rc;
+    st->cut_ids = malloc(sizeof(int) * ((size_t)g->n_values + 1));
+    if (!st->cut_ids)
+        return nn_fail(err, NN_ENOMEM, "out of memory");
+    size_t tail_bytes = 0;
+    st->tail_node = nn_plan_tail(one, NN_PASS_BYTES / NN_TAIL_MIN_IMAGES, &tail_bytes,
+                                 st->cut_ids, &st->n_cut);
+    size_t fit = tail_bytes ? NN_PASS_BYTES / tail_bytes : 0;
+    st->tail_max = fit < (size_t)c->max_batch ? (int)fit : c->max_batch;
+    if (st->tail_node < 0 || st->tail_max <= c->pass_max) {
+        stages_free(st, c->pass_max);
+        return 0;
+    }
+    size_t n = (size_t)st->n_cut + 1;
+    st->cut_input = malloc(sizeof(int) * n);
+    st->cut_bytes = calloc(n, sizeof *st->cut_bytes);
+    st->cut_buf = calloc(n, sizeof *st->cut_buf);
+    st->head_out_ids = malloc(sizeof(int) * n);
+    st->heads = calloc((size_t)c->pass_max + 1, sizeof *st->heads);
+    st->tails = calloc((size_t)st->tail_max + 1, sizeof *st->tails);
+    int ok = st->cut_input && st->cut_bytes && st->cut_buf && st->head_out_ids &&
+             st->heads && st->tails;
+    for (int k = 0; ok && k < st->n_cut; k++) {
+        int v = st->cut_ids[k];
+        const nn_tensor_t *t = nn_plan_value(one, v);
+        st->cut_bytes[k] = nn_tensor_bytes(t);
+        st->cut_input[k] = -1;
+        for (int i = 0; i < g->n_inputs; i++)
+            if (g->inputs[i] == v)
+                st->cut_input[k] = i;
+        if (t->rank < 1 || t->dims[0] != 1) {
+            stages_free(st, c->pass_max); /* not image-major: no stages */
+            return 0;
+        }
+        if (st->cut_input[k] >= 0)
+            continue;
+        st->head_out_ids[st->n_head_out++] = v;
+        st->cut_buf[k] = aligned_alloc(64, round64(st->cut_bytes[k] * (size_t)st->tail_max));
+        ok = st->cut_buf[k] != NULL;
+    }
+    nn_plan_t *plan;
+    if (ok && (rc = get_stage_plan(c, 1, st->tail_max, &plan, err)) == 0)
+        rc = get_stage_plan(c, 0, c->pass_max, &plan, err);
+    if (!ok || rc) {
+        stages_free(st, c->pass_max);
+        if (!ok || rc == -NN_ENOMEM)
+            return nn_fail(err, NN_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* A batch in two stages: per group of up to tail_max images, the head in
+ * passes into the cut buffers, then the tail once. */
+static int run_stages(nn_context_t *c, int batch, const float *const *inputs,
+                      float *const *outputs, nn_error_t *err)
+{
+    const nn_model_t *m = c->model;
+    const nn_stages_t *st = &c->st;
+    const void *in[m->g.n_inputs > 0 ? m->g.n_inputs : 1];
+    const void *cut[st->n_cut > 0 ? st->n_cut : 1];
+    void *hout[st->n_head_out > 0 ? st->n_head_out : 1];
+    void *out[m->g.n_outputs > 0 ? m->g.n_outputs : 1];
+    for (int done = 0; done < batch;) {
+        const int group = batch - done < st->tail_max ? batch - done : st->tail_max;
+        nn_plan_t *plan;
+        int rc;
+        for (int h = 0; h < group;) {
+            int n = group - h < c->pass_max ? group - h : c->pass_max;
+            if ((rc = get_stage_plan(c, 0, n, &plan, err)))
+                return rc;
+            for (int i = 0; i < m->g.n_inputs; i++)
+                in[i] = inputs[i] + (size_t)(done + h) * (size_t)m->input_image_elems[i];
+            for (int k = 0, o = 0; k < st->n_cut; k++)
+                if (st->cut_input[k] < 0)
+                    hout[o++] = (char *)st->cut_buf[k] + (size_t)h * st->cut_bytes[k];
+            run_plan(c, plan, in, hout);
+            h += n;
+        }
+        if ((rc = get_stage_plan(c, 1, group, &plan, err)))
+            return rc;
+        for (int k = 0; k < st->n_cut; k++) {
+            int i = st->cut_input[k];
+            cut[k] = i >= 0 ? (const void *)(inputs[i] +
+                                             (size_t)done * (size_t)m->input_image_elems[i])
+                            : st->cut_buf[k];
+        }
+        for (int i = 0; i < m->g.n_outputs; i++)
+            out[i] = outputs[i] + (size_t)done * (size_t)m->output_image_elems[i];
+        run_plan(c, plan, cut, out);
+        done += group;
+    }
     return 0;
 }
 
@@ -575,8 +815,9 @@ int nn_context_create(nn_context_t **out, const nn_model_t *model,
     c->pass_max = act && every_input_batched(model) && NN_PASS_BYTES / act < (size_t)max_batch
                       ? (int)(NN_PASS_BYTES / act > 1 ? NN_PASS_BYTES / act : 1)
                       : max_batch;
+    c->st.tail_node = -1;
     nn_plan_t *plan;
-    if ((rc = get_plan(c, c->pass_max, &plan, err))) {
+    if ((rc = get_plan(c, c->pass_max, &plan, err)) || (rc = stages_setup(c, err))) {
         nn_context_free(c);
         return rc;
     }
@@ -591,10 +832,19 @@ void nn_context_free(nn_context_t *c)
     for (int b = 0; b <= c->max_batch; b++)
         nn_plan_free(c->plans[b]);
     free(c->plans);
+    stages_free(&c->st, c->pass_max);
     nn_pool_free(c->pool);
     free(c->arena);
     free(c->scratch);
     free(c);
+}
+
+void nn_context_passes(const nn_context_t *c, int *pass_images, int *tail_node,
+                       int *tail_images)
+{
+    *pass_images = c->pass_max;
+    *tail_node = c->st.tail_node;
+    *tail_images = c->st.tail_node >= 0 ? c->st.tail_max : 0;
 }
 
 int nn_context_run(nn_context_t *c, int batch, const float *const *inputs,
@@ -604,6 +854,8 @@ int nn_context_run(nn_context_t *c, int batch, const float *const *inputs,
         return nn_fail(err, NN_EINVAL, "batch %d is outside 1..%d", batch,
                        c->max_batch);
     const nn_model_t *m = c->model;
+    if (c->st.tail_node >= 0 && batch > c->pass_max)
+        return run_stages(c, batch, inputs, outputs, err);
     const void *in[m->g.n_inputs > 0 ? m->g.n_inputs : 1];
     void *out[m->g.n_outputs > 0 ? m->g.n_outputs : 1];
     for (int done = 0; done < batch;) {
@@ -616,7 +868,7 @@ int nn_context_run(nn_context_t *c, int batch, const float *const *inputs,
             in[i] = inputs[i] + (size_t)done * (size_t)m->input_image_elems[i];
         for (int i = 0; i < m->g.n_outputs; i++)
             out[i] = outputs[i] + (size_t)done * (size_t)m->output_image_elems[i];
-        nn_plan_run(plan, in, out);
+        run_plan(c, plan, in, out);
         done += n;
     }
     return 0;
@@ -637,15 +889,14 @@ static int cmp_prof(const void *a, const void *b)
     return x->ms < y->ms ? 1 : x->ms > y->ms ? -1 : 0;
 }
 
-static void call_label(const nn_plan_t *plan, const nn_node_t *n, char *buf,
-                       size_t size)
+static void call_label(const nn_graph_t *g, const nn_node_t *n, char *buf, size_t size)
 {
     static const char *const acts[] = {"", "+Relu", "+Clip", "+Sigmoid",
                                        "+SiLU", "+HardSwish", "+LeakyRelu", "+Gelu"};
     int a = (int)n->fusion.act;
     char kind[32] = "";
     if (n->op == NN_OP_CONV && n->n_inputs > 1) {
-        const nn_tensor_t *w = nn_plan_value(plan, n->inputs[1]);
+        const nn_tensor_t *w = &g->values[n->inputs[1]].t;
         int64_t group = nn_attr_int(n, "group", 1);
         const int wino = n->n_inputs > 4 && n->inputs[4] >= 0;
         if (w->rank == 4)
@@ -667,35 +918,36 @@ int nn_context_profile(nn_context_t *c, int batch, const float *const *inputs,
 {
     if (batch < 1 || batch > c->max_batch || runs < 1)
         return nn_fail(err, NN_EINVAL, "bad batch or run count");
-    nn_plan_t *plan;
-    int rc = get_plan(c, batch, &plan, err);
-    if (rc)
-        return rc;
-    int n = nn_plan_call_count(plan);
-    double *ms = calloc((size_t)n + 1, sizeof *ms);
-    prof_row_t *rows = calloc((size_t)n + 1, sizeof *rows);
-    if (!ms || !rows) {
-        free(ms);
-        free(rows);
-        return nn_fail(err, NN_ENOMEM, "out of memory");
-    }
-    for (int r = 0; r < runs; r++)
-        nn_plan_run_timed(plan, (const void *const *)inputs,
-                          (void *const *)outputs, ms);
-    int n_rows = 0;
+    const nn_graph_t *g = &c->model->g;
+    const size_t nn = (size_t)g->n_nodes + 1;
+    nn_profile_t pf = {calloc(nn, sizeof(double)), calloc(nn, sizeof(double)),
+                       calloc(nn, sizeof(double)), calloc(nn, sizeof(int))};
+    prof_row_t *rows = calloc(nn, sizeof *rows);
+    int rc = 0;
+    if (!pf.ms || !pf.flops || !pf.call_ms || !pf.calls || !rows)
+        rc = nn_fail(err, NN_ENOMEM, "out of memory");
+    /* The passes or stages a run takes, each call timed. */
+    c->prof = &pf;
+    for (int r = 0; rc == 0 && r < runs; r++)
+        rc = nn_context_run(c, batch, inputs, outputs, err);
+    c->prof = NULL;
+    int n_rows = 0, n_calls = 0;
     double total = 0;
-    for (int k = 0; k < n; k++) {
+    for (int k = 0; rc == 0 && k < g->n_nodes; k++) {
+        if (!pf.calls[k])
+            continue;
         char label[64];
-        call_label(plan, nn_plan_call_node(plan, k), label, sizeof label);
+        call_label(g, &g->nodes[k], label, sizeof label);
         int i = 0;
         while (i < n_rows && strcmp(rows[i].label, label) != 0)
             i++;
         if (i == n_rows)
             snprintf(rows[n_rows++].label, sizeof rows[0].label, "%s", label);
-        rows[i].ms += ms[k] / runs;
-        rows[i].flops += nn_plan_call_flops(plan, k);
+        rows[i].ms += pf.ms[k] / runs;
+        rows[i].flops += pf.flops[k] / runs;
         rows[i].count++;
-        total += ms[k] / runs;
+        total += pf.ms[k] / runs;
+        n_calls++;
     }
     qsort(rows, (size_t)n_rows, sizeof *rows, cmp_prof);
     /* GFLOP/s from the nominal operations (a Winograd convolution does
@@ -705,8 +957,12 @@ int nn_context_profile(nn_context_t *c, int batch, const float *const *inputs,
         fprintf(f, "%-32s %6d %10.3f %6.1f %8.1f\n", rows[i].label, rows[i].count,
                 rows[i].ms, total > 0 ? 100 * rows[i].ms / total : 0,
                 rows[i].ms > 0 ? rows[i].flops / rows[i].ms / 1e6 : 0);
-    fprintf(f, "%-32s %6d %10.3f\n", "total", n, total);
-    free(ms);
+    if (rc == 0)
+        fprintf(f, "%-32s %6d %10.3f\n", "total", n_calls, total);
+    free(pf.ms);
+    free(pf.flops);
+    free(pf.call_ms);
+    free(pf.calls);
     free(rows);
-    return 0;
+    return rc;
 }

@@ -21,6 +21,9 @@ struct nn_plan {
     unsigned char *cls;     /* enum value_class per value */
     int *root;              /* buffer owner for views (value id) */
     size_t *offset;         /* arena offset for VAL_ACT roots */
+    int n_in, n_out;
+    int *in_ids, *out_ids;  /* the values fed and delivered at run time */
+    int *producer;          /* call index that computes each value, or -1 */
     int n_calls;
     nn_call_t *calls;
     nn_tensor_t **io;       /* storage for every call's in/out pointers */
@@ -121,6 +124,9 @@ void nn_plan_free(nn_plan_t *p)
     free(p->offset);
     free(p->calls);
     free(p->io);
+    free(p->in_ids);
+    free(p->out_ids);
+    free(p->producer);
     free(p);
 }
 
@@ -128,7 +134,7 @@ void nn_plan_free(nn_plan_t *p)
 static int node_is_foldable(const nn_plan_t *p, const nn_node_t *n)
 {
     if (n->op == NN_OP_SHAPE)
-        return 1;
+        return n->n_inputs > 0 && n->inputs[0] >= 0 && p->cls[n->inputs[0]] != VAL_UNUSED;
     for (int i = 0; i < n->n_inputs; i++) {
         int v = n->inputs[i];
         if (v >= 0 && p->cls[v] != VAL_CONST && p->cls[v] != VAL_FOLDED)
@@ -167,28 +173,16 @@ static int cmp_size_desc(const void *a, const void *b)
     return x->first - y->first;
 }
 
-static int plan_memory(nn_plan_t *p, nn_error_t *err)
+/* first[r], last[r]: the calls that first write and last read buffer root r
+ * (-1: none); an output lives to the end (n_calls). */
+static void lifetimes(const nn_plan_t *p, int *first, int *last)
 {
-    const nn_graph_t *g = p->g;
-    int nv = p->n_values;
-    int *first = malloc(sizeof(int) * (size_t)nv);
-    int *last = malloc(sizeof(int) * (size_t)nv);
-    live_t *lv = malloc(sizeof(live_t) * (size_t)nv);
-    live_t **placed = malloc(sizeof(live_t *) * (size_t)nv);
-    if (!first || !last || !lv || !placed) {
-        free(first);
-        free(last);
-        free(lv);
-        free(placed);
-        return nn_fail(err, NN_ENOMEM, "out of memory planning activations");
-    }
-    for (int v = 0; v < nv; v++) {
+    for (int v = 0; v < p->n_values; v++) {
         first[v] = -1;
         last[v] = -1;
     }
     for (int c = 0; c < p->n_calls; c++) {
-        const nn_call_t *call = &p->calls[c];
-        const nn_node_t *n = call->node;
+        const nn_node_t *n = p->calls[c].node;
         for (int k = 0; k < n->n_outputs; k++) {
             int r = p->root[n->outputs[k]];
             if (first[r] < 0)
@@ -205,8 +199,25 @@ static int plan_memory(nn_plan_t *p, nn_error_t *err)
                 last[r] = c;
         }
     }
-    for (int i = 0; i < g->n_outputs; i++)
-        last[p->root[g->outputs[i]]] = p->n_calls;
+    for (int i = 0; i < p->n_out; i++)
+        last[p->root[p->out_ids[i]]] = p->n_calls;
+}
+
+static int plan_memory(nn_plan_t *p, nn_error_t *err)
+{
+    int nv = p->n_values;
+    int *first = malloc(sizeof(int) * (size_t)nv);
+    int *last = malloc(sizeof(int) * (size_t)nv);
+    live_t *lv = malloc(sizeof(live_t) * (size_t)nv);
+    live_t **placed = malloc(sizeof(live_t *) * (size_t)nv);
+    if (!first || !last || !lv || !placed) {
+        free(first);
+        free(last);
+        free(lv);
+        free(placed);
+        return nn_fail(err, NN_ENOMEM, "out of memory planning activations");
+    }
+    lifetimes(p, first, last);
 
     int n_live = 0;
     for (int v = 0; v < nv; v++)
@@ -251,8 +262,9 @@ static int plan_memory(nn_plan_t *p, nn_error_t *err)
     return 0;
 }
 
-int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
-                   const nn_tensor_t *inputs, nn_error_t *err)
+int nn_plan_create_part(nn_plan_t **out, const nn_graph_t *g, int begin, int end,
+                        int n_in, const int *in_ids, const nn_tensor_t *inputs, int n_out,
+                        const int *out_ids, nn_error_t *err)
 {
     *out = NULL;
     nn_plan_t *p = calloc(1, sizeof *p);
@@ -270,19 +282,28 @@ int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
     p->offset = calloc((size_t)nv + 1, sizeof *p->offset);
     p->calls = calloc((size_t)g->n_nodes + 1, sizeof *p->calls);
     p->io = calloc(n_io + 1, sizeof *p->io);
-    if (!p->vals || !p->cls || !p->root || !p->offset || !p->calls || !p->io) {
+    p->in_ids = malloc(sizeof(int) * ((size_t)n_in + 1));
+    p->out_ids = malloc(sizeof(int) * ((size_t)n_out + 1));
+    p->producer = malloc(sizeof(int) * ((size_t)nv + 1));
+    if (!p->vals || !p->cls || !p->root || !p->offset || !p->calls || !p->io ||
+        !p->in_ids || !p->out_ids || !p->producer) {
         nn_plan_free(p);
         return nn_fail(err, NN_ENOMEM, "out of memory compiling the model");
     }
+    p->n_in = n_in;
+    p->n_out = n_out;
+    memcpy(p->in_ids, in_ids, sizeof(int) * (size_t)n_in);
+    memcpy(p->out_ids, out_ids, sizeof(int) * (size_t)n_out);
     for (int v = 0; v < nv; v++) {
         p->root[v] = v;
+        p->producer[v] = -1;
         if (g->values[v].is_const) {
             p->vals[v] = g->values[v].t;
             p->cls[v] = VAL_CONST;
         }
     }
-    for (int i = 0; i < g->n_inputs; i++) {
-        int v = g->inputs[i];
+    for (int i = 0; i < n_in; i++) {
+        int v = in_ids[i];
         p->vals[v] = inputs[i];
         p->vals[v].data = NULL;
         p->cls[v] = VAL_INPUT;
@@ -290,9 +311,12 @@ int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
 
     int rc = 0;
     size_t io_used = 0;
-    for (int i = 0; i < g->n_nodes && rc == 0; i++) {
+    for (int i = 0; i < end && rc == 0; i++) {
         const nn_node_t *n = &g->nodes[i];
         if (n->dead)
+            continue;
+        /* Before the part: only what folds, for the part's use. */
+        if (i < begin && !node_is_foldable(p, n))
             continue;
         nn_call_t *call = &p->calls[p->n_calls];
         call->node = n;
@@ -335,6 +359,7 @@ int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
             int v = n->outputs[k];
             rc = check_output(n, k, &p->vals[v], err);
             p->cls[v] = VAL_ACT;
+            p->producer[v] = p->n_calls;
         }
         if (rc)
             break;
@@ -346,10 +371,10 @@ int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
         p->flops += call->flops;
         p->n_calls++;
     }
-    for (int i = 0; rc == 0 && i < g->n_outputs; i++)
-        if (p->cls[g->outputs[i]] == VAL_UNUSED)
+    for (int i = 0; rc == 0 && i < n_out; i++)
+        if (p->cls[out_ids[i]] == VAL_UNUSED)
             rc = nn_fail(err, NN_EFORMAT, "graph output '%s' is never produced",
-                         g->values[g->outputs[i]].name);
+                         g->values[out_ids[i]].name);
     if (rc == 0)
         rc = plan_memory(p, err);
     if (rc) {
@@ -358,6 +383,71 @@ int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
     }
     *out = p;
     return 0;
+}
+
+int nn_plan_create(nn_plan_t **out, const nn_graph_t *g, const nn_tensor_t *inputs,
+                   nn_error_t *err)
+{
+    return nn_plan_create_part(out, g, 0, g->n_nodes, g->n_inputs, g->inputs, inputs,
+                               g->n_outputs, g->outputs, err);
+}
+
+int nn_plan_tail(const nn_plan_t *p, size_t budget, size_t *tail_bytes, int *ids,
+                 int *n_ids)
+{
+    const int nv = p->n_values, nc = p->n_calls;
+    int *first = malloc(sizeof(int) * ((size_t)nv + 1));
+    int *last = malloc(sizeof(int) * ((size_t)nv + 1));
+    size_t *peak = calloc((size_t)nc + 2, sizeof *peak);
+    int begin = -1;
+    *n_ids = 0;
+    if (!first || !last || !peak)
+        goto done;
+    lifetimes(p, first, last);
+    /* peak[c]: the most bytes alive at any call from c on */
+    for (int c = nc - 1; c >= 0; c--) {
+        size_t live = 0;
+        for (int v = 0; v < nv; v++)
+            if (p->cls[v] == VAL_ACT && p->root[v] == v && first[v] >= 0 && first[v] <= c &&
+                c <= last[v])
+                live += align_up(nn_tensor_bytes(&p->vals[v]));
+        peak[c] = live > peak[c + 1] ? live : peak[c + 1];
+    }
+    int cs = 1;
+    while (cs < nc && peak[cs] > budget)
+        cs++;
+    if (cs >= nc)
+        goto done;
+    /* What the calls from cs on read from before them, and the outputs
+     * computed before them. */
+    char *want = calloc((size_t)nv + 1, 1);
+    if (!want)
+        goto done;
+    for (int c = cs; c < nc; c++) {
+        const nn_node_t *n = p->calls[c].node;
+        for (int i = 0; i < n->n_inputs; i++) {
+            int v = n->inputs[i];
+            if (v >= 0 && (p->cls[v] == VAL_INPUT ||
+                           (p->cls[v] == VAL_ACT && p->producer[v] < cs)))
+                want[v] = 1;
+        }
+    }
+    for (int i = 0; i < p->n_out; i++) {
+        int v = p->out_ids[i];
+        if (p->cls[v] == VAL_INPUT || (p->cls[v] == VAL_ACT && p->producer[v] < cs))
+            want[v] = 1;
+    }
+    for (int v = 0; v < nv; v++)
+        if (want[v])
+            ids[(*n_ids)++] = v;
+    free(want);
+    *tail_bytes = peak[cs];
+    begin = (int)(p->calls[cs].node - p->g->nodes);
+done:
+    free(first);
+    free(last);
+    free(peak);
+    return begin;
 }
 
 size_t nn_plan_arena_bytes(const nn_plan_t *p) { return p->arena_bytes; }
@@ -372,7 +462,7 @@ const nn_tensor_t *nn_plan_value(const nn_plan_t *p, int v)
 
 const nn_tensor_t *nn_plan_output(const nn_plan_t *p, int i)
 {
-    return &p->vals[p->g->outputs[i]];
+    return &p->vals[p->out_ids[i]];
 }
 
 void nn_plan_bind(nn_plan_t *p, void *arena, void *scratch, nn_pool_t *pool)
@@ -406,17 +496,16 @@ double nn_plan_call_flops(const nn_plan_t *p, int c)
 void nn_plan_run_timed(nn_plan_t *p, const void *const *inputs,
                        void *const *outputs, double *call_ms)
 {
-    const nn_graph_t *g = p->g;
-    for (int i = 0; i < g->n_inputs; i++)
-        p->vals[g->inputs[i]].data = (void *)inputs[i];
+    for (int i = 0; i < p->n_in; i++)
+        p->vals[p->in_ids[i]].data = (void *)inputs[i];
     for (int c = 0; c < p->n_calls; c++) {
         double t0 = call_ms ? now_ms() : 0;
         p->calls[c].node->def->exec(&p->calls[c]);
         if (call_ms)
             call_ms[c] += now_ms() - t0;
     }
-    for (int i = 0; i < g->n_outputs; i++) {
-        const nn_tensor_t *t = &p->vals[g->outputs[i]];
+    for (int i = 0; i < p->n_out; i++) {
+        const nn_tensor_t *t = &p->vals[p->out_ids[i]];
         memcpy(outputs[i], t->data, nn_tensor_bytes(t));
     }
 }

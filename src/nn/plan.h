@@ -19,7 +19,25 @@ typedef struct nn_plan nn_plan_t;
  * ignored). */
 int nn_plan_create(nn_plan_t **out, const nn_graph_t *g,
                    const nn_tensor_t *inputs, nn_error_t *err);
+/* A plan of part of the graph: nodes [begin, end) (and, before begin, the
+ * nodes that fold to constants the part reads), fed the n_in values in_ids
+ * (dtype and shape in inputs[i]) at run time and delivering the n_out
+ * values out_ids. nn_plan_create is the whole graph, its inputs to its
+ * outputs. */
+int nn_plan_create_part(nn_plan_t **out, const nn_graph_t *g, int begin, int end,
+                        int n_in, const int *in_ids, const nn_tensor_t *inputs, int n_out,
+                        const int *out_ids, nn_error_t *err);
 void nn_plan_free(nn_plan_t *plan);
+
+/* Where this plan's calls may be cut in two so that the second part (the
+ * tail) never holds more than budget bytes of activations at once: the
+ * graph node the tail starts at, or -1 when no tail is that small (or the
+ * whole plan is). *tail_bytes: the tail's peak at this plan's batch;
+ * ids[0, *n_ids): the values the tail reads from before it (graph inputs
+ * and activations) and the outputs computed before it, in value order;
+ * ids has room for one per graph value. */
+int nn_plan_tail(const nn_plan_t *plan, size_t budget, size_t *tail_bytes, int *ids,
+                 int *n_ids);
 
 size_t nn_plan_arena_bytes(const nn_plan_t *plan);
 size_t nn_plan_scratch_bytes(const nn_plan_t *plan);
@@ -27,7 +45,7 @@ double nn_plan_flops(const nn_plan_t *plan);
 int nn_plan_call_count(const nn_plan_t *plan);
 /* The plan's view of value id v (shape; data if constant or bound). */
 const nn_tensor_t *nn_plan_value(const nn_plan_t *plan, int v);
-/* Shape and dtype of graph output i. */
+/* Shape and dtype of output i (of the graph, or of the part). */
 const nn_tensor_t *nn_plan_output(const nn_plan_t *plan, int i);
 
 /* Binds the arena (arena_bytes, 64-byte aligned), the scratch buffer and

@@ -4,6 +4,7 @@
  * at batch 4 and batch 1: relative error <= 1e-4, same top-5. Each model
  * runs once per instruction set the machine has (loaded under
  * IMGCLASS_ISA), one line each with its worst relative error. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,72 @@ START_TEST(test_model)
 }
 END_TEST
 
+/* A batch larger than a pass, in two stages (see engine.c): groups of
+ * tail_images images, the last one short, each image's scores as when it
+ * runs alone. Models whose cut holds 2 values (ResNet-50: the block's
+ * input and its first branch), 1 after a Concat with passes of 2 images
+ * (SqueezeNet; GoogLeNet's seeded weights answer the same for any image), 25 (the
+ * concatenated features of DenseNet-121's third block). */
+START_TEST(test_stages)
+{
+    static const char *const staged[] = {"resnet50", "squeezenet1_1", "densenet121"};
+    const char *name = staged[_i];
+    char path[512], msg[256];
+    nn_error_t err = {{0}};
+    nn_model_t *m;
+    ck_assert_msg(nn_model_load(&m, tu_path(path, sizeof path, "%s/%s/model.onnx",
+                                            tu_models_dir(), name),
+                                &err) == 0,
+                  "%s: %s", name, err.msg);
+    npy_array_t in;
+    ck_assert_msg(npy_read(tu_path(path, sizeof path, "%s/%s/input.npy", tu_models_dir(),
+                                   name),
+                           &in, msg, sizeof msg) == 0,
+                  "%s: %s", name, msg);
+    const int batch = 9;
+    nn_context_t *big, *one;
+    ck_assert_int_eq(nn_context_create(&big, m, batch, 2, &err), 0);
+    ck_assert_int_eq(nn_context_create(&one, m, 1, 2, &err), 0);
+    int pass, tail_node, tail;
+    nn_context_passes(big, &pass, &tail_node, &tail);
+    ck_assert_msg(tail_node >= 0 && tail > pass && batch % tail != 0,
+                  "%s: passes of %d, tail at node %d of %d images", name, pass, tail_node,
+                  tail);
+    /* Nine different images: the file's (some hold one image four times)
+     * scaled, plus a pattern of each image's own. */
+    const size_t img = nn_model_input_elems(m, 0, 1);
+    const int have = (int)in.dims[0];
+    float *x = malloc(img * batch * sizeof *x);
+    const size_t classes = nn_model_output_elems(m, 0, 1);
+    float *y = malloc(classes * batch * sizeof *y), *y1 = malloc(classes * sizeof *y1);
+    ck_assert(x && y && y1);
+    for (int b = 0; b < batch; b++)
+        for (size_t k = 0; k < img; k++)
+            x[b * img + k] = in.data[(b % have) * img + k] * (1.0f + 0.05f * (float)b) +
+                             0.5f * sinf(0.37f * (float)k + (float)b);
+    const float *ins[1] = {x};
+    float *outs[1] = {y};
+    ck_assert_msg(nn_context_run(big, batch, ins, outs, &err) == 0, "%s", err.msg);
+    for (int b = 0; b < batch; b++) {
+        const float *in1[1] = {x + b * img};
+        float *out1[1] = {y1};
+        ck_assert_msg(nn_context_run(one, 1, in1, out1, &err) == 0, "%s", err.msg);
+        double rel = tu_rel_error(y + b * classes, y1, classes);
+        ck_assert_msg(rel <= 1e-5, "%s image %d of %d: relative error %.3g to its own run",
+                      name, b, batch, rel);
+    }
+    printf("%-20s batch %d: passes of %d, then from node %d %d images a pass: as alone\n",
+           name, batch, pass, tail_node, tail);
+    free(x);
+    free(y);
+    free(y1);
+    npy_free(&in);
+    nn_context_free(big);
+    nn_context_free(one);
+    nn_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* each line before a failing test ends */
@@ -114,6 +181,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     /* every model with each instruction set up to the machine's best */
     tcase_add_loop_test(tc, test_model, 0, N_MODELS * ((int)cpu.best + 1));
+    tcase_add_loop_test(tc, test_stages, 0, 3);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

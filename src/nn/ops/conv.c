@@ -66,6 +66,7 @@ typedef struct nn_conv_params {
     int Wh;              /* depthwise stride 2: floats per half row */
     int wt;              /* Winograd: output tile (2: F(2x2,3x3), 4: F(4x4,3x3)) */
     int th, tw;          /* Winograd: rows and columns of output tiles */
+    int wgroup;          /* Winograd: images whose tiles share the products */
 } nn_conv_params_t;
 NN_PARAMS_FIT(nn_conv_params_t);
 
@@ -174,6 +175,9 @@ size_t nn_conv_packed_floats(const nn_node_t *n, const nn_tensor_t *w)
     int64_t Mg = w->dims[0] / group;
     return (size_t)group * nn_sgemm_packed_floats((int)Mg, (int)(nn_tensor_elems(w) / w->dims[0]));
 }
+
+#define NN_WINO_COLUMNS 384                     /* tile columns a group aims at */
+#define NN_WINO_GROUP_BYTES ((size_t)16 << 20) /* scratch a group may take */
 
 int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
 {
@@ -351,12 +355,21 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
     if (p->kind == NN_CONV_WINOGRAD) {
         p->wino_own = nn_sgemm_has(call->isa);
         p->wt = call->in[4]->dims[0] == 36 ? 4 : 2;
-        /* One image at a time: the scratch does not grow with the batch. */
         p->th = (p->Ho + p->wt - 1) / p->wt;
         p->tw = (p->Wo + p->wt - 1) / p->wt;
         size_t nt = (size_t)p->th * p->tw;
         size_t nx = (size_t)(p->wt + 2) * (p->wt + 2);
-        call->scratch_bytes = nx * ((size_t)p->C + (size_t)p->M) * nt * sizeof(float);
+        size_t image = nx * ((size_t)p->C + (size_t)p->M) * nt * sizeof(float);
+        /* Small maps (14x14: 49 tiles) make narrow products: the tiles of
+         * a few images go through them together, as many as make about
+         * NN_WINO_COLUMNS columns within NN_WINO_GROUP_BYTES of scratch. */
+        size_t group = (NN_WINO_COLUMNS + nt - 1) / nt;
+        if (group > NN_WINO_GROUP_BYTES / image)
+            group = NN_WINO_GROUP_BYTES / image;
+        if (group > (size_t)p->N)
+            group = (size_t)p->N;
+        p->wgroup = group > 1 ? (int)group : 1;
+        call->scratch_bytes = image * (size_t)p->wgroup;
     } else if (!Wt->data && call->n_in > 4 && call->in[4]) {
         return nn_node_fail(err, node, NN_EUNSUPPORTED,
                             "weights were kept only in Winograd form, which "
@@ -1186,7 +1199,8 @@ typedef struct nn_wino_job {
     float *y;
     float *v, *o; /* [NX][C][NT] and [NX][M][NT], NX = (wt + 2)^2 */
     int nt;       /* tiles of one image */
-    int n;        /* the image */
+    int NT;       /* columns of the products: nt per image of the group */
+    int n0;       /* the group's first image */
     nn_isa_t isa;
 } nn_wino_job_t;
 
@@ -1222,17 +1236,19 @@ NN_ISA_BODY void nn_wino_store_rows(const nn_conv_params_t *p,
     }
 }
 
-/* V = B^T d B for the input channels [b, e) of image j->n. */
+/* V = B^T d B for the items [b, e) of the group: image it / C, input
+ * channel it % C. */
 NN_ISA_BODY void nn_wino_input_channels_body(const nn_wino_job_t *j, int64_t b,
                                              int64_t e)
 {
     const nn_conv_params_t *p = j->p;
     const int C = p->C, H = p->H, W = p->W, tw = p->tw;
     const int len = 2 * tw + 2; /* padded row: columns -pl .. 2tw+1-pl */
-    const size_t stride = (size_t)C * j->nt;
+    const size_t stride = (size_t)C * j->NT;
     float rows[4][NN_WINO_MAX_ROW], t[4][NN_WINO_MAX_ROW];
-    for (int64_t c = b; c < e; c++) {
-        const float *x = j->x + ((size_t)j->n * C + c) * H * W;
+    for (int64_t it = b; it < e; it++) {
+        const int64_t g = it / C, c = it % C;
+        const float *x = j->x + ((size_t)(j->n0 + g) * C + c) * H * W;
         for (int ti = 0; ti < p->th; ti++) {
             nn_wino_load_rows(p, x, 2 * ti, 4, len, rows);
             for (int q = 0; q < len; q++) { /* B^T d, whole rows */
@@ -1241,7 +1257,7 @@ NN_ISA_BODY void nn_wino_input_channels_body(const nn_wino_job_t *j, int64_t b,
                 t[2][q] = rows[2][q] - rows[1][q];
                 t[3][q] = rows[1][q] - rows[3][q];
             }
-            float *out = j->v + (size_t)c * j->nt + (size_t)ti * tw;
+            float *out = j->v + (size_t)c * j->NT + (size_t)(g * j->nt + ti * tw);
             for (int r = 0; r < 4; r++) { /* (.) B, stride-2 over tiles */
                 const float *tr = t[r];
                 float *o0 = out + (size_t)(r * 4 + 0) * stride;
@@ -1262,9 +1278,10 @@ NN_ISA_BODY void nn_wino_input_channels_body(const nn_wino_job_t *j, int64_t b,
 NN_ISA_DISPATCH(nn_wino_input_channels, (const nn_wino_job_t *j, int64_t b, int64_t e),
                 (j, b, e))
 
-/* F(4x4, 3x3): V = B^T d B over 6x6 input tiles, for the input channels
- * [b, e) of image j->n. B^T's rows, applied down the columns and then
- * along the rows (stride 4 over tiles):
+/* F(4x4, 3x3): V = B^T d B over 6x6 input tiles. B^T's rows, applied down
+ * the columns and then
+ * along the rows (stride 4 over tiles), for the items [b, e) of the group
+ * (image it / C, input channel it % C):
  *   4 d0 - 5 d2 + d4            -4 d1 - 4 d2 + d3 + d4
  *   4 d1 - 4 d2 - d3 + d4       -2 d1 - d2 + 2 d3 + d4
  *   2 d1 - d2 - 2 d3 + d4        4 d1 - 5 d3 + d5 */
@@ -1274,10 +1291,11 @@ NN_ISA_BODY void nn_wino4_input_channels_body(const nn_wino_job_t *j, int64_t b,
     const nn_conv_params_t *p = j->p;
     const int C = p->C, H = p->H, W = p->W, tw = p->tw;
     const int len = 4 * tw + 2; /* padded row: columns -pl .. 4tw+1-pl */
-    const size_t stride = (size_t)C * j->nt;
+    const size_t stride = (size_t)C * j->NT;
     float rows[6][NN_WINO_MAX_ROW], t[6][NN_WINO_MAX_ROW];
-    for (int64_t c = b; c < e; c++) {
-        const float *x = j->x + ((size_t)j->n * C + c) * H * W;
+    for (int64_t it = b; it < e; it++) {
+        const int64_t g = it / C, c = it % C;
+        const float *x = j->x + ((size_t)(j->n0 + g) * C + c) * H * W;
         for (int ti = 0; ti < p->th; ti++) {
             nn_wino_load_rows(p, x, 4 * ti, 6, len, rows);
             for (int q = 0; q < len; q++) { /* B^T d, whole rows */
@@ -1290,7 +1308,7 @@ NN_ISA_BODY void nn_wino4_input_channels_body(const nn_wino_job_t *j, int64_t b,
                 t[4][q] = 2.0f * (d1 - d3) - d2 + d4;
                 t[5][q] = 4.0f * d1 - 5.0f * d3 + d5;
             }
-            float *out = j->v + (size_t)c * j->nt + (size_t)ti * tw;
+            float *out = j->v + (size_t)c * j->NT + (size_t)(g * j->nt + ti * tw);
             for (int r = 0; r < 6; r++) { /* (.) B, stride-4 over tiles */
                 const float *tr = t[r];
                 float *o0 = out + (size_t)(r * 6 + 0) * stride;
@@ -1331,7 +1349,7 @@ static void nn_wino_gemm(void *arg, int64_t b, int64_t e, int tid)
 {
     (void)tid;
     const nn_wino_job_t *j = arg;
-    const int M = j->p->M, C = j->p->C, NT = j->nt;
+    const int M = j->p->M, C = j->p->C, NT = j->NT;
     if (j->p->wino_own) {
         float buf[NN_SGEMM_BUFFER_FLOATS] __attribute__((aligned(64)));
         const nn_sgemm_epilogue_t none = {.lo = -INFINITY, .hi = INFINITY};
@@ -1348,22 +1366,23 @@ static void nn_wino_gemm(void *arg, int64_t b, int64_t e, int tid)
                     NT, 0.0f, j->o + (size_t)xi * M * NT, NT);
 }
 
-/* Y = A^T m A plus bias, residual and activation, for the output channels
- * [b, e) of image j->n. */
+/* Y = A^T m A plus bias, residual and activation, for the items [b, e) of
+ * the group: image it / M, output channel it % M. */
 NN_ISA_BODY void nn_wino_output_channels_body(const nn_wino_job_t *j, int64_t b,
                                               int64_t e)
 {
     const nn_conv_params_t *p = j->p;
     const int M = p->M, Ho = p->Ho, Wo = p->Wo, tw = p->tw;
-    const size_t stride = (size_t)M * j->nt;
+    const size_t stride = (size_t)M * j->NT;
     float t[2][4][NN_WINO_MAX_ROW / 2], yrow[2][NN_WINO_MAX_ROW];
-    for (int64_t m = b; m < e; m++) {
-        size_t plane = ((size_t)j->n * M + m) * Ho * Wo;
+    for (int64_t it = b; it < e; it++) {
+        const int64_t g = it / M, m = it % M;
+        size_t plane = ((size_t)(j->n0 + g) * M + m) * Ho * Wo;
         float *y = j->y + plane;
         const float *res = j->res ? j->res + plane : NULL;
         const float bias = j->bias ? j->bias[m] : 0.0f;
         for (int ti = 0; ti < p->th; ti++) {
-            const float *in = j->o + (size_t)m * j->nt + (size_t)ti * tw;
+            const float *in = j->o + (size_t)m * j->NT + (size_t)(g * j->nt + ti * tw);
             for (int c = 0; c < 4; c++) { /* A^T m, per tile column c */
                 const float *q0 = in + (size_t)c * stride;
                 const float *q1 = in + (size_t)(4 + c) * stride;
@@ -1389,7 +1408,8 @@ NN_ISA_DISPATCH(nn_wino_output_channels, (const nn_wino_job_t *j, int64_t b, int
                 (j, b, e))
 
 /* F(4x4, 3x3): Y = A^T m A over 6x6 tiles plus bias, residual and
- * activation, for the output channels [b, e) of image j->n. A^T's rows:
+ * activation, for the items [b, e) of the group (image it / M, output
+ * channel it % M). A^T's rows:
  *   m0 + m1 + m2 + m3 + m4       m1 - m2 + 2 m3 - 2 m4
  *   m1 + m2 + 4 m3 + 4 m4        m1 - m2 + 8 m3 - 8 m4 + m5 */
 NN_ISA_BODY void nn_wino4_output_channels_body(const nn_wino_job_t *j, int64_t b,
@@ -1397,15 +1417,16 @@ NN_ISA_BODY void nn_wino4_output_channels_body(const nn_wino_job_t *j, int64_t b
 {
     const nn_conv_params_t *p = j->p;
     const int M = p->M, Ho = p->Ho, Wo = p->Wo, tw = p->tw;
-    const size_t stride = (size_t)M * j->nt;
+    const size_t stride = (size_t)M * j->NT;
     float t[4][6][NN_WINO_MAX_ROW / 4], yrow[4][NN_WINO_MAX_ROW];
-    for (int64_t m = b; m < e; m++) {
-        size_t plane = ((size_t)j->n * M + m) * Ho * Wo;
+    for (int64_t it = b; it < e; it++) {
+        const int64_t g = it / M, m = it % M;
+        size_t plane = ((size_t)(j->n0 + g) * M + m) * Ho * Wo;
         float *y = j->y + plane;
         const float *res = j->res ? j->res + plane : NULL;
         const float bias = j->bias ? j->bias[m] : 0.0f;
         for (int ti = 0; ti < p->th; ti++) {
-            const float *in = j->o + (size_t)m * j->nt + (size_t)ti * tw;
+            const float *in = j->o + (size_t)m * j->NT + (size_t)(g * j->nt + ti * tw);
             for (int c = 0; c < 6; c++) { /* A^T m, per tile column c */
                 const float *q0 = in + (size_t)c * stride;
                 const float *q1 = in + (size_t)(6 + c) * stride;
@@ -1459,13 +1480,15 @@ static void nn_conv_winograd(const nn_conv_job_t *cj, const float *u,
     int nt = p->th * p->tw;
     const int nx = (p->wt + 2) * (p->wt + 2);
     float *v = cj->scratch;
-    float *o = v + (size_t)nx * p->C * nt;
+    float *o = v + (size_t)nx * p->C * nt * p->wgroup;
     nn_wino_job_t j = {p, cj->fusion, cj->x, u, cj->bias, cj->res, cj->y,
-                       v, o, nt, 0, cj->isa};
-    for (j.n = 0; j.n < p->N; j.n++) {
-        nn_pool_for(pool, p->C, nn_wino_input, &j);
+                       v, o, nt, 0, 0, cj->isa};
+    for (j.n0 = 0; j.n0 < p->N; j.n0 += p->wgroup) {
+        const int group = p->N - j.n0 < p->wgroup ? p->N - j.n0 : p->wgroup;
+        j.NT = group * nt;
+        nn_pool_for(pool, (int64_t)group * p->C, nn_wino_input, &j);
         nn_pool_for(pool, nx, nn_wino_gemm, &j);
-        nn_pool_for(pool, p->M, nn_wino_output, &j);
+        nn_pool_for(pool, (int64_t)group * p->M, nn_wino_output, &j);
     }
 }
 
