@@ -278,26 +278,33 @@ static NN_AVX512 void narrow_one_tail(const narrow_t *t) { narrow_body(t, 1, 0);
 /* All of K at once, B read in place (a narrow product's B is small and
  * its rows contiguous): the tile is stored once. */
 static void narrow_product(int m0, int m1, int N, int K, const float *pa, const float *B,
-                           int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi)
+                           int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi,
+                           const nn_sgemm_images_t *im)
 {
     narrow_t t = {.ldc = ldc, .ldr = epi->ldr, .ldp = ldb, .kb = K, .lo = epi->lo,
                   .hi = epi->hi, .load_c = epi->accumulate, .last = 1};
+    /* Each pair of panels serves every image while it is in L2. */
     for (int m = m0; m < m1; m += 2 * NN_SGEMM_MR) {
-        t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K;
-        t.rows = m1 - m < 2 * NN_SGEMM_MR ? m1 - m : 2 * NN_SGEMM_MR;
-        const int pair = t.rows > NN_SGEMM_MR;
-        t.bias = epi->bias ? epi->bias + m : NULL;
-        for (int n0 = 0; n0 < N; n0 += NARROW_NC) {
-            t.b = B + n0;
-            t.c = C + (size_t)m * ldc + n0;
-            t.res = epi->res ? epi->res + (size_t)m * epi->ldr + n0 : NULL;
-            t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
-            t.cols = N - n0 < NARROW_NC ? N - n0 : NARROW_NC;
-            const int full = t.cols == NARROW_NC;
-            if (pair)
-                (full ? narrow_pair : narrow_pair_tail)(&t);
-            else
-                (full ? narrow_one : narrow_one_tail)(&t);
+        for (int i = 0; i < im->count; i++) {
+            t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K;
+            t.rows = m1 - m < 2 * NN_SGEMM_MR ? m1 - m : 2 * NN_SGEMM_MR;
+            const int pair = t.rows > NN_SGEMM_MR;
+            t.bias = epi->bias ? epi->bias + m : NULL;
+            const float *Bi = B + (size_t)i * im->bstride;
+            float *Ci = C + (size_t)i * im->cstride;
+            const float *Ri = epi->res ? epi->res + (size_t)i * im->rstride : NULL;
+            for (int n0 = 0; n0 < N; n0 += NARROW_NC) {
+                t.b = Bi + n0;
+                t.c = Ci + (size_t)m * ldc + n0;
+                t.res = Ri ? Ri + (size_t)m * epi->ldr + n0 : NULL;
+                t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
+                t.cols = N - n0 < NARROW_NC ? N - n0 : NARROW_NC;
+                const int full = t.cols == NARROW_NC;
+                if (pair)
+                    (full ? narrow_pair : narrow_pair_tail)(&t);
+                else
+                    (full ? narrow_one : narrow_one_tail)(&t);
+            }
         }
     }
 }
@@ -307,39 +314,45 @@ static void narrow_product(int m0, int m1, int N, int K, const float *pa, const 
  * block is read. */
 static void panel_avx512(int m0, int m1, int c0, int c1, int K, int kc, const float *pa,
                          const float *B, int ldb, float *C, int ldc,
-                         const nn_sgemm_epilogue_t *epi, float *buf)
+                         const nn_sgemm_epilogue_t *epi, const nn_sgemm_images_t *im,
+                         float *buf)
 {
     for (int k0 = 0; k0 < K; k0 += kc) {
-        tile_t t = {.ldc = ldc, .ldr = epi->ldr, .lo = epi->lo, .hi = epi->hi};
-        t.kb = K - k0 < kc ? K - k0 : kc;
-        t.load_c = k0 > 0 || epi->accumulate;
-        t.last = k0 + t.kb == K;
-        for (int n0 = c0; n0 < c1; n0 += NN_SGEMM_NR) {
-            const int nb = c1 - n0 < NN_SGEMM_NR ? c1 - n0 : NN_SGEMM_NR;
-            for (int v = 0; v < 3; v++) {
-                int valid = nb - 16 * v;
-                t.mask[v] = valid >= 16 ? 0xffff
-                            : valid > 0 ? (__mmask16)((1u << valid) - 1)
-                                        : 0;
-            }
-            const int nv = (nb + 15) / 16;
-            pack_strip(B + (size_t)k0 * ldb + n0, ldb, t.kb, nb, buf);
-            t.b = buf;
-            t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
-            for (int m = m0; m < m1; m += TILE_ROWS) {
-                /* The half of its panel row m starts. */
-                t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K +
-                      (size_t)k0 * NN_SGEMM_MR + m % NN_SGEMM_MR;
-                t.c = C + (size_t)m * ldc + n0;
-                t.bias = epi->bias ? epi->bias + m : NULL;
-                t.res = epi->res ? epi->res + (size_t)m * epi->ldr + n0 : NULL;
-                t.rows = m1 - m < TILE_ROWS ? m1 - m : TILE_ROWS;
-                if (nv == 3)
-                    tile_3(&t);
-                else if (nv == 2)
-                    tile_2(&t);
-                else
-                    tile_1(&t);
+        for (int i = 0; i < im->count; i++) { /* the block serves every image */
+            tile_t t = {.ldc = ldc, .ldr = epi->ldr, .lo = epi->lo, .hi = epi->hi};
+            t.kb = K - k0 < kc ? K - k0 : kc;
+            t.load_c = k0 > 0 || epi->accumulate;
+            t.last = k0 + t.kb == K;
+            const float *Bi = B + (size_t)i * im->bstride;
+            float *Ci = C + (size_t)i * im->cstride;
+            const float *Ri = epi->res ? epi->res + (size_t)i * im->rstride : NULL;
+            for (int n0 = c0; n0 < c1; n0 += NN_SGEMM_NR) {
+                const int nb = c1 - n0 < NN_SGEMM_NR ? c1 - n0 : NN_SGEMM_NR;
+                for (int v = 0; v < 3; v++) {
+                    int valid = nb - 16 * v;
+                    t.mask[v] = valid >= 16 ? 0xffff
+                                : valid > 0 ? (__mmask16)((1u << valid) - 1)
+                                            : 0;
+                }
+                const int nv = (nb + 15) / 16;
+                pack_strip(Bi + (size_t)k0 * ldb + n0, ldb, t.kb, nb, buf);
+                t.b = buf;
+                t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
+                for (int m = m0; m < m1; m += TILE_ROWS) {
+                    /* The half of its panel row m starts. */
+                    t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K +
+                          (size_t)k0 * NN_SGEMM_MR + m % NN_SGEMM_MR;
+                    t.c = Ci + (size_t)m * ldc + n0;
+                    t.bias = epi->bias ? epi->bias + m : NULL;
+                    t.res = Ri ? Ri + (size_t)m * epi->ldr + n0 : NULL;
+                    t.rows = m1 - m < TILE_ROWS ? m1 - m : TILE_ROWS;
+                    if (nv == 3)
+                        tile_3(&t);
+                    else if (nv == 2)
+                        tile_2(&t);
+                    else
+                        tile_1(&t);
+                }
             }
         }
     }
@@ -347,14 +360,19 @@ static void panel_avx512(int m0, int m1, int c0, int c1, int K, int kc, const fl
 
 static void product_avx512(int m0, int m1, int N, int K, const float *pa, const float *B,
                            int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi,
-                           float *buf)
+                           const nn_sgemm_images_t *im, float *buf)
 {
     if (N == 1) {
-        column_avx512(m0, m1, K, pa, B, ldb, C, ldc, epi);
+        for (int i = 0; i < im->count; i++) {
+            nn_sgemm_epilogue_t e = *epi;
+            e.res = epi->res ? epi->res + (size_t)i * im->rstride : NULL;
+            column_avx512(m0, m1, K, pa, B + (size_t)i * im->bstride, ldb,
+                          C + (size_t)i * im->cstride, ldc, &e);
+        }
         return;
     }
     if (narrow_suits(N)) {
-        narrow_product(m0, m1, N, K, pa, B, ldb, C, ldc, epi);
+        narrow_product(m0, m1, N, K, pa, B, ldb, C, ldc, epi, im);
         return;
     }
     const int kc = k_block(m1 - m0, K);
@@ -367,19 +385,27 @@ static void product_avx512(int m0, int m1, int N, int K, const float *pa, const 
     }
     for (int n0 = 0; n0 < N; n0 += nc)
         panel_avx512(m0, m1, n0, N - n0 < nc ? N : n0 + nc, K, kc, pa, B, ldb, C, ldc, epi,
-                     buf);
+                     im, buf);
 }
 
 #endif
 
+void nn_sgemm_images(int m0, int m1, int N, int K, const float *pa, const float *B,
+                     int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi,
+                     const nn_sgemm_images_t *im, float *buf)
+{
+#if defined(__x86_64__)
+    if (m0 < m1 && N > 0 && im->count > 0)
+        product_avx512(m0, m1, N, K, pa, B, ldb, C, ldc, epi, im, buf);
+#else
+    (void)m0, (void)m1, (void)N, (void)K, (void)pa, (void)B, (void)ldb, (void)C, (void)ldc,
+        (void)epi, (void)im, (void)buf;
+#endif
+}
+
 void nn_sgemm(int m0, int m1, int N, int K, const float *pa, const float *B, int ldb,
               float *C, int ldc, const nn_sgemm_epilogue_t *epi, float *buf)
 {
-#if defined(__x86_64__)
-    if (m0 < m1 && N > 0)
-        product_avx512(m0, m1, N, K, pa, B, ldb, C, ldc, epi, buf);
-#else
-    (void)m0, (void)m1, (void)N, (void)K, (void)pa, (void)B, (void)ldb, (void)C, (void)ldc,
-        (void)epi, (void)buf;
-#endif
+    const nn_sgemm_images_t one = {.count = 1};
+    nn_sgemm_images(m0, m1, N, K, pa, B, ldb, C, ldc, epi, &one, buf);
 }

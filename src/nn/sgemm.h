@@ -62,4 +62,18 @@ typedef struct nn_sgemm_epilogue {
 void nn_sgemm(int m0, int m1, int N, int K, const float *pa, const float *B, int ldb,
               float *C, int ldc, const nn_sgemm_epilogue_t *epi, float *buf);
 
+/* Products that share A, one per image: image i reads B + i * bstride,
+ * writes C + i * cstride and adds epi's residual at res + i * rstride
+ * (bias and col_bias are the same for all). Each block of A serves every
+ * image while it is in cache: a layer's weights are read once for the
+ * images of a batch, not once per image. */
+typedef struct nn_sgemm_images {
+    int count;
+    size_t bstride, cstride, rstride;
+} nn_sgemm_images_t;
+
+void nn_sgemm_images(int m0, int m1, int N, int K, const float *pa, const float *B,
+                     int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi,
+                     const nn_sgemm_images_t *im, float *buf);
+
 #endif

@@ -41,52 +41,66 @@ typedef struct shape {
     int M, N, K, m0, m1;
     int bias, res, clamp, accumulate;
     int ldb_pad, ldc_pad; /* strides wider than the rows */
+    int images;           /* > 1: that many products sharing A (nn_sgemm_images) */
 } shape_t;
 
 /* Runs one product and compares every element of C, those outside rows
  * [m0, m1) included (they must be untouched). */
 static void check_shape(const shape_t *s)
 {
-    const int M = s->M, N = s->N, K = s->K;
+    const int M = s->M, N = s->N, K = s->K, n_img = s->images > 1 ? s->images : 1;
     const int ldb = N + s->ldb_pad, ldc = N + s->ldc_pad;
+    /* Images a few floats apart, so that a wrong stride shows. */
+    const size_t bstride = (size_t)K * ldb + 5, cstride = (size_t)M * ldc + 3;
+    const size_t rstride = (size_t)M * ldc + 7, c_all = cstride * n_img;
     float *A = random_floats((size_t)M * K);
-    float *B = random_floats((size_t)K * ldb);
-    float *C = random_floats((size_t)M * ldc);
+    float *B = random_floats(bstride * n_img);
+    float *C = random_floats(c_all);
     float *bias = s->bias ? random_floats((size_t)M) : NULL;
-    float *res = s->res ? random_floats((size_t)M * ldc) : NULL;
-    float *want = malloc((size_t)M * ldc * sizeof *want);
+    float *res = s->res ? random_floats(rstride * n_img) : NULL;
+    float *want = malloc(c_all * sizeof *want);
     /* aligned_alloc wants a multiple of the alignment. */
     float *pa = aligned_alloc(64, (nn_sgemm_packed_floats(M, K) * sizeof(float) + 63) / 64 * 64);
     float *buf = aligned_alloc(64, NN_SGEMM_BUFFER_FLOATS * sizeof(float));
     ck_assert(want && pa && buf);
-    memcpy(want, C, (size_t)M * ldc * sizeof *want);
+    memcpy(want, C, c_all * sizeof *want);
     const float lo = s->clamp ? -0.5f : -INFINITY, hi = s->clamp ? 6.0f : INFINITY;
-    for (int m = s->m0; m < s->m1; m++)
-        for (int n = 0; n < N; n++) {
-            double acc = s->accumulate ? C[(size_t)m * ldc + n] : 0.0;
-            for (int k = 0; k < K; k++)
-                acc += (double)A[(size_t)m * K + k] * B[(size_t)k * ldb + n];
-            if (bias)
-                acc += bias[m];
-            if (res)
-                acc += res[(size_t)m * ldc + n];
-            want[(size_t)m * ldc + n] = (float)(acc < lo ? lo : acc > hi ? hi : acc);
-        }
+    for (int i = 0; i < n_img; i++)
+        for (int m = s->m0; m < s->m1; m++)
+            for (int n = 0; n < N; n++) {
+                const float *Bi = B + i * bstride;
+                float *Ci = C + i * cstride;
+                double acc = s->accumulate ? Ci[(size_t)m * ldc + n] : 0.0;
+                for (int k = 0; k < K; k++)
+                    acc += (double)A[(size_t)m * K + k] * Bi[(size_t)k * ldb + n];
+                if (bias)
+                    acc += bias[m];
+                if (res)
+                    acc += res[i * rstride + (size_t)m * ldc + n];
+                want[i * cstride + (size_t)m * ldc + n] =
+                    (float)(acc < lo ? lo : acc > hi ? hi : acc);
+            }
     nn_sgemm_pack_a(A, K, M, K, pa);
     nn_sgemm_epilogue_t epi = {.bias = bias, .res = res, .ldr = ldc, .lo = lo, .hi = hi,
                                .accumulate = s->accumulate};
-    nn_sgemm(s->m0, s->m1, N, K, pa, B, ldb, C, ldc, &epi, buf);
-    for (int m = 0; m < M; m++)
-        for (int n = 0; n < ldc; n++) {
-            float got = C[(size_t)m * ldc + n], w = want[(size_t)m * ldc + n];
-            /* Sums of K products of values within 1: 1e-6 per term. */
-            double tol = m >= s->m0 && m < s->m1 && n < N ? 1e-6 * (K + 4) : 0.0;
-            ck_assert_msg(fabs((double)got - w) <= tol,
-                          "M %d N %d K %d rows [%d,%d) bias %d res %d clamp %d acc %d: "
-                          "C[%d][%d] = %.7g, want %.7g",
-                          M, N, K, s->m0, s->m1, s->bias, s->res, s->clamp, s->accumulate,
-                          m, n, (double)got, (double)w);
-        }
+    if (s->images > 1) {
+        const nn_sgemm_images_t im = {n_img, bstride, cstride, rstride};
+        nn_sgemm_images(s->m0, s->m1, N, K, pa, B, ldb, C, ldc, &epi, &im, buf);
+    } else {
+        nn_sgemm(s->m0, s->m1, N, K, pa, B, ldb, C, ldc, &epi, buf);
+    }
+    for (size_t e = 0; e < c_all; e++) {
+        const int i = (int)(e / cstride), m = (int)(e % cstride / ldc);
+        const int n = (int)(e % cstride % ldc);
+        float got = C[e], w = want[e];
+        /* Sums of K products of values within 1: 1e-6 per term. */
+        double tol = m >= s->m0 && m < s->m1 && m < M && n < N ? 1e-6 * (K + 4) : 0.0;
+        ck_assert_msg(fabs((double)got - w) <= tol,
+                      "M %d N %d K %d rows [%d,%d) bias %d res %d clamp %d acc %d: "
+                      "image %d C[%d][%d] = %.7g, want %.7g",
+                      M, N, K, s->m0, s->m1, s->bias, s->res, s->clamp, s->accumulate, i,
+                      m, n, (double)got, (double)w);
+    }
     free(A);
     free(B);
     free(C);
@@ -122,6 +136,25 @@ START_TEST(column_panels)
         {.M = 320, .N = 250, .K = 600, .m0 = 0, .m1 = 320, .bias = 1, .res = 1, .clamp = 1},
         {.M = 320, .N = 250, .K = 600, .m0 = 16, .m1 = 300, .accumulate = 1},
         {.M = 1024, .N = 100, .K = 1100, .m0 = 0, .m1 = 1024, .bias = 1},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        check_shape(&shapes[i]);
+}
+END_TEST
+
+/* Products sharing A over several images, on each path: one column,
+ * narrow tiles, strips, deep ones in column panels; residuals and C read
+ * back at their own strides. */
+START_TEST(images)
+{
+    static const shape_t shapes[] = {
+        {.M = 40, .N = 1, .K = 70, .m0 = 0, .m1 = 40, .bias = 1, .res = 1, .images = 3},
+        {.M = 70, .N = 49, .K = 300, .m0 = 16, .m1 = 70, .bias = 1, .res = 1, .clamp = 1,
+         .images = 4},
+        {.M = 33, .N = 49, .K = 20, .m0 = 0, .m1 = 33, .accumulate = 1, .images = 2},
+        {.M = 48, .N = 196, .K = 100, .m0 = 0, .m1 = 48, .res = 1, .ldb_pad = 3,
+         .ldc_pad = 2, .images = 3},
+        {.M = 320, .N = 250, .K = 600, .m0 = 0, .m1 = 320, .bias = 1, .images = 2},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         check_shape(&shapes[i]);
@@ -205,6 +238,7 @@ int main(void)
     printf("products on %s\n", nn_isa_name(isa));
     tcase_add_test(tc, shapes_at_the_edges);
     tcase_add_test(tc, column_panels);
+    tcase_add_test(tc, images);
     tcase_add_test(tc, epilogues);
     tcase_add_test(tc, row_ranges_and_strides);
     suite_add_tcase(s, tc);

@@ -67,6 +67,8 @@ typedef struct nn_conv_params {
     int wt;              /* Winograd: output tile (2: F(2x2,3x3), 4: F(4x4,3x3)) */
     int th, tw;          /* Winograd: rows and columns of output tiles */
     int wgroup;          /* Winograd: images whose tiles share the products */
+    int images;          /* packed, small map, several images: one product
+                            per row block for all of them (nn_conv_images) */
 } nn_conv_params_t;
 NN_PARAMS_FIT(nn_conv_params_t);
 
@@ -175,6 +177,11 @@ size_t nn_conv_packed_floats(const nn_node_t *n, const nn_tensor_t *w)
     int64_t Mg = w->dims[0] / group;
     return (size_t)group * nn_sgemm_packed_floats((int)Mg, (int)(nn_tensor_elems(w) / w->dims[0]));
 }
+
+/* Maps this small (14x14 and below) run the products of several images
+ * together when the unfolded inputs of all fit this scratch. */
+#define NN_IMAGES_MAX_PIXELS 256
+#define NN_IMAGES_SCRATCH_BYTES ((size_t)16 << 20)
 
 #define NN_WINO_COLUMNS 384                     /* tile columns a group aims at */
 #define NN_WINO_GROUP_BYTES ((size_t)16 << 20) /* scratch a group may take */
@@ -385,6 +392,14 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
                                 "weights were kept only packed for the %s products, "
                                 "which this convolution cannot use", nn_isa_name(call->isa));
         p->packed = 1;
+        /* Small maps of several images: each thread's rows of W serve
+         * every image (the unfolded inputs of all of them in scratch). */
+        size_t unfolded = p->kind == NN_CONV_IM2COL ? (size_t)p->K * (size_t)P * N * sizeof(float)
+                                                   : 0;
+        p->images = p->group == 1 && N > 1 && P <= NN_IMAGES_MAX_PIXELS &&
+                    unfolded <= NN_IMAGES_SCRATCH_BYTES;
+        if (p->images && unfolded > call->scratch_bytes)
+            call->scratch_bytes = unfolded;
     }
     if (p->kind == NN_CONV_DEPTHWISE || p->kind == NN_CONV_GROUPED) {
         /* Rows and columns the taps reach, the columns rounded up to whole
@@ -775,6 +790,69 @@ static void nn_conv_rows(void *arg, int64_t begin, int64_t end, int tid)
     if (p->kind == NN_CONV_POINTWISE)
         B = j->x + (size_t)j->n * p->C * P + (size_t)j->g * p->Cg * P;
     nn_conv_block(j, j->n, j->g, m0, m1, 0, P, B, P);
+}
+
+/* Images path, phase 1: unfold items (image, input channel) into the
+ * scratch, one K x P matrix per image. */
+static void nn_conv_unfold_images(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_conv_job_t *j = arg;
+    const nn_conv_params_t *p = j->p;
+    const int P = p->Ho * p->Wo;
+    for (int64_t it = begin; it < end; it++) {
+        const int64_t n = it / p->C, c = it % p->C;
+        nn_im2col(p, j->x + (size_t)n * p->C * p->H * p->W, j->scratch + (size_t)n * p->K * P,
+                  P, 0, P, (int)c, (int)c + 1);
+    }
+}
+
+/* Images path, phase 2: items are blocks of mgrain output channels, each
+ * computed for every image while its weights are in cache. */
+static void nn_conv_images_rows(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_conv_job_t *j = arg;
+    const nn_conv_params_t *p = j->p;
+    const int P = p->Ho * p->Wo;
+    const int m0 = (int)begin * j->mgrain;
+    const int m1 = (int)end * j->mgrain < p->M ? (int)end * j->mgrain : p->M;
+    if (m0 >= m1)
+        return;
+    const size_t out_img = (size_t)p->M * P;
+    const int shared = j->res && j->res == j->y;
+    const nn_fusion_t *f = j->fusion;
+    float buf[NN_SGEMM_BUFFER_FLOATS] __attribute__((aligned(64)));
+    nn_sgemm_epilogue_t e = {
+        .bias = j->bias,
+        .res = shared ? NULL : j->res,
+        .ldr = P,
+        .accumulate = shared,
+    };
+    const int post = nn_conv_clamp(f, &e.lo, &e.hi);
+    const nn_sgemm_images_t im = {
+        .count = p->N,
+        .bstride = p->kind == NN_CONV_POINTWISE ? (size_t)p->C * P : (size_t)p->K * P,
+        .cstride = out_img,
+        .rstride = out_img,
+    };
+    const float *B = p->kind == NN_CONV_POINTWISE ? j->x : j->scratch;
+    nn_sgemm_images(m0, m1, P, p->K, j->pw, B, P, j->y, P, &e, &im, buf);
+    for (int n = 0; post && n < p->N; n++)
+        for (int m = m0; m < m1; m++)
+            nn_apply_act(j->isa, f, j->y + n * out_img + (size_t)m * P, P);
+}
+
+static void nn_conv_images(nn_conv_job_t *j, nn_pool_t *pool)
+{
+    const nn_conv_params_t *p = j->p;
+    const int nt = nn_pool_threads(pool);
+    if (p->kind == NN_CONV_IM2COL)
+        nn_pool_for(pool, (int64_t)p->N * p->C, nn_conv_unfold_images, j);
+    int grain = (p->M + nt - 1) / nt;
+    grain = (grain + NN_SGEMM_MR - 1) / NN_SGEMM_MR * NN_SGEMM_MR;
+    j->mgrain = grain;
+    nn_pool_for(pool, (p->M + grain - 1) / grain, nn_conv_images_rows, j);
 }
 
 /* ---- depthwise ------------------------------------------------------------------ */
@@ -1521,6 +1599,10 @@ void nn_op_conv_exec(const nn_call_t *call)
     }
     if (p->kind == NN_CONV_WINOGRAD) {
         nn_conv_winograd(&j, call->in[4]->data, pool);
+        return;
+    }
+    if (p->images) {
+        nn_conv_images(&j, pool);
         return;
     }
     /* Splitting rows pays when the output map is small next to the

@@ -245,6 +245,14 @@ static const conv_case_t conv_cases[] = {
     {2, 2, 17, 15, 20, 16, 3, 3, 1, 1, 1, 1, {0, 1, 1, 0}, NULL, 1, 1, 1, 0, 0, 1},
     {2, 1, 16, 16, 16, 32, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, 1, 0, 1, 1, 0, 1},
     {2, 3, 20, 14, 14, 16, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, "SAME_UPPER", 1, 1, 1, 0, 0, 1},
+    /* several images on small maps, packed: one product per row block
+     * for all of them (pointwise with a residual, aliased too, unfolded
+     * stride 2, no bias, rows not a whole panel) */
+    {2, 3, 24, 7, 7, 40, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 1, 0, 0, 0},
+    {2, 4, 20, 7, 7, 20, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 1, 1, 0, 0},
+    {2, 2, 12, 14, 14, 20, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0},
+    {2, 3, 16, 9, 9, 33, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, 1, 0, 0, 0},
+    {2, 5, 8, 4, 3, 200, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0},
     /* the tiles of several images in one product, the last group short
      * (28x28: 2 images a group with F(2x2), 8 with F(4x4); 60x60: 2) */
     {2, 5, 8, 28, 28, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 0, 0, 1},
