@@ -52,6 +52,9 @@ struct nn_model {
  * products wide enough for whole vectors. bench/README.md has the
  * measurements. */
 #define NN_TAIL_MIN_IMAGES 4
+/* ... when the tail's weights do not stay in cache from one image to the
+ * next anyway (SqueezeNet's 3 MiB: no gain, 6 MiB more memory touched). */
+#define NN_TAIL_MIN_WEIGHT_BYTES ((size_t)8 << 20)
 
 /* Per graph node: wall time and operations summed over the plans that ran
  * it (a batch runs several), and how many calls. */
@@ -243,6 +246,28 @@ static int describe(nn_model_t *m, const nn_plan_t *probe)
     return 0;
 }
 
+/* Bytes of the constants that the live nodes from node `from` on read,
+ * each counted once. */
+static size_t weight_bytes(const nn_graph_t *g, int from)
+{
+    size_t total = 0;
+    char *seen = calloc((size_t)g->n_values + 1, 1);
+    if (!seen)
+        return 0;
+    for (int i = from; i < g->n_nodes; i++) {
+        const nn_node_t *n = &g->nodes[i];
+        for (int k = 0; !n->dead && k < n->n_inputs; k++) {
+            int v = n->inputs[k];
+            if (v >= 0 && g->values[v].is_const && g->values[v].t.data && !seen[v]) {
+                seen[v] = 1;
+                total += nn_tensor_bytes(&g->values[v].t);
+            }
+        }
+    }
+    free(seen);
+    return total;
+}
+
 static void compute_stats(nn_model_t *m, const nn_plan_t *probe)
 {
     const nn_graph_t *g = &m->g;
@@ -253,23 +278,7 @@ static void compute_stats(nn_model_t *m, const nn_plan_t *probe)
     s->node_count = nn_plan_call_count(probe);
     s->opset = g->opset;
     /* Weights: constants read by live nodes, each counted once. */
-    char *seen = calloc((size_t)g->n_values + 1, 1);
-    if (!seen)
-        return;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const nn_node_t *n = &g->nodes[i];
-        if (n->dead)
-            continue;
-        for (int k = 0; k < n->n_inputs; k++) {
-            int v = n->inputs[k];
-            if (v >= 0 && g->values[v].is_const && g->values[v].t.data &&
-                !seen[v]) {
-                seen[v] = 1;
-                s->weight_bytes += nn_tensor_bytes(&g->values[v].t);
-            }
-        }
-    }
-    free(seen);
+    s->weight_bytes = weight_bytes(g, 0);
 }
 
 int nn_model_load_ex(nn_model_t **out, const void *data, size_t size,
@@ -680,7 +689,8 @@ static int stages_setup(nn_context_t *c, nn_error_t *err)
                                  st->cut_ids, &st->n_cut);
     size_t fit = tail_bytes ? NN_PASS_BYTES / tail_bytes : 0;
     st->tail_max = fit < (size_t)c->max_batch ? (int)fit : c->max_batch;
-    if (st->tail_node < 0 || st->tail_max <= c->pass_max) {
+    if (st->tail_node < 0 || st->tail_max <= c->pass_max ||
+        weight_bytes(g, st->tail_node) < NN_TAIL_MIN_WEIGHT_BYTES) {
         stages_free(st, c->pass_max);
         return 0;
     }

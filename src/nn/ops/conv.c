@@ -181,7 +181,7 @@ size_t nn_conv_packed_floats(const nn_node_t *n, const nn_tensor_t *w)
 /* Maps this small (14x14 and below) run the products of several images
  * together when the unfolded inputs of all fit this scratch. */
 #define NN_IMAGES_MAX_PIXELS 256
-#define NN_IMAGES_SCRATCH_BYTES ((size_t)16 << 20)
+#define NN_IMAGES_SCRATCH_BYTES ((size_t)4 << 20)
 
 #define NN_WINO_COLUMNS 384                     /* tile columns a group aims at */
 #define NN_WINO_GROUP_BYTES ((size_t)16 << 20) /* scratch a group may take */
@@ -368,9 +368,10 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
         size_t nx = (size_t)(p->wt + 2) * (p->wt + 2);
         size_t image = nx * ((size_t)p->C + (size_t)p->M) * nt * sizeof(float);
         /* Small maps (14x14: 49 tiles) make narrow products: the tiles of
-         * a few images go through them together, as many as make about
-         * NN_WINO_COLUMNS columns within NN_WINO_GROUP_BYTES of scratch. */
-        size_t group = (NN_WINO_COLUMNS + nt - 1) / nt;
+         * a few images go through them together, as many as make at most
+         * NN_WINO_COLUMNS columns within NN_WINO_GROUP_BYTES of scratch
+         * (larger maps, one image at a time: their scratch stays small). */
+        size_t group = NN_WINO_COLUMNS / nt;
         if (group > NN_WINO_GROUP_BYTES / image)
             group = NN_WINO_GROUP_BYTES / image;
         if (group > (size_t)p->N)
