@@ -24,6 +24,9 @@
  * Bias, the fused residual and the activation are applied to each output
  * block right after it is computed, while it is in cache. */
 #include <cblas.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,9 +429,81 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
 /* Unfolds output columns [p0, p1) of input channels [c0, c1) of one
  * image-group x (Cg planes) into col (K rows, row stride ld, column p0
  * stored at col[0]; channel c's rows start at row c * kh * kw). */
-static void nn_im2col(const nn_conv_params_t *p, const float *x, float *col,
+/* ---- unfolding small maps, AVX-512 ---------------------------------------------
+ * On 7x7 and 14x14 maps the general loop below copies rows of 7 or 14
+ * floats, each with its bounds worked out, and costs as much as the
+ * product it feeds when the layer has few output channels (DenseNet's 32).
+ * Here a channel's plane is padded once on the stack, and every unfolded
+ * row of the output map is one masked load and store. */
+
+#define NN_UNFOLD_PLANE 4096 /* floats of a padded plane this path takes */
+
+/* Rows and columns of the padded plane the taps reach. */
+static int nn_unfold_hp(const nn_conv_params_t *p)
+{
+    return (p->Ho - 1) * p->sh + (p->kh - 1) * p->dh + 1;
+}
+
+static int nn_unfold_wp(const nn_conv_params_t *p)
+{
+    return (p->Wo - 1) + (p->kw - 1) * p->dw + 1;
+}
+
+static int nn_unfold_small_suits(nn_isa_t isa, const nn_conv_params_t *p, int p0, int p1)
+{
+#if defined(__x86_64__)
+    return isa >= NN_ISA_AVX512 && p->sw == 1 && p->Wo <= 16 && p0 == 0 &&
+           p1 == p->Ho * p->Wo && nn_unfold_hp(p) * nn_unfold_wp(p) <= NN_UNFOLD_PLANE;
+#else
+    (void)isa, (void)p, (void)p0, (void)p1;
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) static void
+nn_unfold_small_avx512(const nn_conv_params_t *p, const float *x, float *col, int ld,
+                       int c0, int c1)
+{
+    float pad[NN_UNFOLD_PLANE];
+    const int H = p->H, W = p->W, Ho = p->Ho, Wo = p->Wo;
+    const int Hp = nn_unfold_hp(p), Wp = nn_unfold_wp(p);
+    const __mmask16 m = (__mmask16)((1u << Wo) - 1);
+    /* input columns ix = q - pl inside [0, W) for padded column q */
+    const int q0 = p->pl > 0 ? p->pl : 0;
+    const int q1 = W + p->pl < Wp ? W + p->pl : Wp;
+    for (int c = c0; c < c1; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        for (int r = 0; r < Hp; r++) {
+            float *dr = pad + r * Wp;
+            const int iy = r - p->pt;
+            for (int q = 0; q < Wp; q++)
+                dr[q] = iy >= 0 && iy < H && q >= q0 && q < q1 ? xc[(size_t)iy * W + q - p->pl]
+                                                               : 0.0f;
+        }
+        for (int ky = 0; ky < p->kh; ky++)
+            for (int kx = 0; kx < p->kw; kx++) {
+                float *dst = col + (size_t)((c * p->kh + ky) * p->kw + kx) * ld;
+                const float *src = pad + ky * p->dh * Wp + kx * p->dw;
+                for (int oy = 0; oy < Ho; oy++)
+                    _mm512_mask_storeu_ps(dst + oy * Wo, m,
+                                          _mm512_maskz_loadu_ps(m, src + oy * p->sh * Wp));
+            }
+    }
+}
+#endif
+
+static void nn_im2col(nn_isa_t isa, const nn_conv_params_t *p, const float *x, float *col,
                       int ld, int p0, int p1, int c0, int c1)
 {
+#if defined(__x86_64__)
+    if (nn_unfold_small_suits(isa, p, p0, p1)) {
+        nn_unfold_small_avx512(p, x, col, ld, c0, c1);
+        return;
+    }
+#else
+    (void)isa;
+#endif
     const int H = p->H, W = p->W, Wo = p->Wo, sw = p->sw;
     for (int c = c0; c < c1; c++) {
         const float *xc = x + (size_t)c * H * W;
@@ -753,7 +828,7 @@ static void nn_conv_cols(void *arg, int64_t begin, int64_t end, int tid)
             if (p->kind == NN_CONV_POINTWISE) {
                 nn_conv_block(j, n, g, 0, p->Mg, p0, p1, x + p0, P);
             } else {
-                nn_im2col(p, x, slot, p1 - p0, p0, p1, 0, p->Cg);
+                nn_im2col(j->isa, p, x, slot, p1 - p0, p0, p1, 0, p->Cg);
                 nn_conv_block(j, n, g, 0, p->Mg, p0, p1, slot, p1 - p0);
             }
         }
@@ -771,7 +846,7 @@ static void nn_conv_unfold(void *arg, int64_t begin, int64_t end, int tid)
     const int P = p->Ho * p->Wo;
     const float *x = j->x + (size_t)j->n * p->C * p->H * p->W +
                      (size_t)j->g * p->Cg * p->H * p->W;
-    nn_im2col(p, x, j->scratch, P, 0, P, (int)begin, (int)end);
+    nn_im2col(j->isa, p, x, j->scratch, P, 0, P, (int)begin, (int)end);
 }
 
 /* Row split, phase 2: items are blocks of mgrain output channels. */
@@ -803,7 +878,8 @@ static void nn_conv_unfold_images(void *arg, int64_t begin, int64_t end, int tid
     const int P = p->Ho * p->Wo;
     for (int64_t it = begin; it < end; it++) {
         const int64_t n = it / p->C, c = it % p->C;
-        nn_im2col(p, j->x + (size_t)n * p->C * p->H * p->W, j->scratch + (size_t)n * p->K * P,
+        nn_im2col(j->isa, p, j->x + (size_t)n * p->C * p->H * p->W,
+                  j->scratch + (size_t)n * p->K * P,
                   P, 0, P, (int)c, (int)c + 1);
     }
 }
