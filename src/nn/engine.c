@@ -629,13 +629,12 @@ static int get_stage_plan(nn_context_t *c, int tail, int n, nn_plan_t **out,
     if (rc)
         return rc;
     int n_out = tail ? g->n_outputs : st->n_head_out;
-    for (int i = 0, k = 0; i < n_out; i++, k++) {
+    for (int i = 0; i < n_out; i++) {
         const nn_tensor_t *t = nn_plan_output(plan, i);
-        while (!tail && st->cut_input[k] >= 0) /* the head's outputs, in cut order */
-            k++;
-        size_t want = tail ? (size_t)m->output_image_elems[i] * nn_dtype_size(t->dtype)
-                           : st->cut_bytes[k];
-        if (t->rank < 1 || t->dims[0] != n || nn_tensor_bytes(t) != want * (size_t)n) {
+        const nn_tensor_t *t1 = tail ? nn_plan_output(one, i) /* for one image */
+                                     : nn_plan_value(one, st->head_out_ids[i]);
+        if (t->rank < 1 || t->dims[0] != n ||
+            nn_tensor_bytes(t) != nn_tensor_bytes(t1) * (size_t)n) {
             nn_plan_free(plan);
             return nn_fail(err, NN_EUNSUPPORTED, "a stage's output does not scale with the batch");
         }
@@ -732,6 +731,33 @@ static int stages_setup(nn_context_t *c, nn_error_t *err)
     return 0;
 }
 
+/* Images [first, first + count) of the batch in passes of up to pass_max:
+ * the whole graph (head = 0) or the head of the stages (head = 1), output
+ * o of image i written at out[o] + i * out_bytes[o] (i counted from
+ * first). */
+static int run_passes(nn_context_t *c, int head, int first, int count,
+                      const float *const *inputs, int n_out, void *const *out,
+                      const size_t *out_bytes, nn_error_t *err)
+{
+    const nn_model_t *m = c->model;
+    const void *in[m->g.n_inputs > 0 ? m->g.n_inputs : 1];
+    void *at[n_out > 0 ? n_out : 1];
+    for (int done = 0; done < count;) {
+        int n = count - done < c->pass_max ? count - done : c->pass_max;
+        nn_plan_t *plan;
+        int rc = head ? get_stage_plan(c, 0, n, &plan, err) : get_plan(c, n, &plan, err);
+        if (rc)
+            return rc;
+        for (int i = 0; i < m->g.n_inputs; i++)
+            in[i] = inputs[i] + (size_t)(first + done) * (size_t)m->input_image_elems[i];
+        for (int o = 0; o < n_out; o++)
+            at[o] = (char *)out[o] + (size_t)done * out_bytes[o];
+        run_plan(c, plan, in, at);
+        done += n;
+    }
+    return 0;
+}
+
 /* A batch in two stages: per group of up to tail_max images, the head in
  * passes into the cut buffers, then the tail once. */
 static int run_stages(nn_context_t *c, int batch, const float *const *inputs,
@@ -739,27 +765,20 @@ static int run_stages(nn_context_t *c, int batch, const float *const *inputs,
 {
     const nn_model_t *m = c->model;
     const nn_stages_t *st = &c->st;
-    const void *in[m->g.n_inputs > 0 ? m->g.n_inputs : 1];
     const void *cut[st->n_cut > 0 ? st->n_cut : 1];
     void *hout[st->n_head_out > 0 ? st->n_head_out : 1];
+    size_t hbytes[st->n_head_out > 0 ? st->n_head_out : 1];
     void *out[m->g.n_outputs > 0 ? m->g.n_outputs : 1];
+    for (int k = 0, o = 0; k < st->n_cut; k++)
+        if (st->cut_input[k] < 0) {
+            hout[o] = st->cut_buf[k];
+            hbytes[o++] = st->cut_bytes[k];
+        }
     for (int done = 0; done < batch;) {
         const int group = batch - done < st->tail_max ? batch - done : st->tail_max;
+        int rc = run_passes(c, 1, done, group, inputs, st->n_head_out, hout, hbytes, err);
         nn_plan_t *plan;
-        int rc;
-        for (int h = 0; h < group;) {
-            int n = group - h < c->pass_max ? group - h : c->pass_max;
-            if ((rc = get_stage_plan(c, 0, n, &plan, err)))
-                return rc;
-            for (int i = 0; i < m->g.n_inputs; i++)
-                in[i] = inputs[i] + (size_t)(done + h) * (size_t)m->input_image_elems[i];
-            for (int k = 0, o = 0; k < st->n_cut; k++)
-                if (st->cut_input[k] < 0)
-                    hout[o++] = (char *)st->cut_buf[k] + (size_t)h * st->cut_bytes[k];
-            run_plan(c, plan, in, hout);
-            h += n;
-        }
-        if ((rc = get_stage_plan(c, 1, group, &plan, err)))
+        if (rc || (rc = get_stage_plan(c, 1, group, &plan, err)))
             return rc;
         for (int k = 0; k < st->n_cut; k++) {
             int i = st->cut_input[k];
@@ -866,22 +885,11 @@ int nn_context_run(nn_context_t *c, int batch, const float *const *inputs,
     const nn_model_t *m = c->model;
     if (c->st.tail_node >= 0 && batch > c->pass_max)
         return run_stages(c, batch, inputs, outputs, err);
-    const void *in[m->g.n_inputs > 0 ? m->g.n_inputs : 1];
-    void *out[m->g.n_outputs > 0 ? m->g.n_outputs : 1];
-    for (int done = 0; done < batch;) {
-        int n = batch - done < c->pass_max ? batch - done : c->pass_max;
-        nn_plan_t *plan;
-        int rc = get_plan(c, n, &plan, err);
-        if (rc)
-            return rc;
-        for (int i = 0; i < m->g.n_inputs; i++)
-            in[i] = inputs[i] + (size_t)done * (size_t)m->input_image_elems[i];
-        for (int i = 0; i < m->g.n_outputs; i++)
-            out[i] = outputs[i] + (size_t)done * (size_t)m->output_image_elems[i];
-        run_plan(c, plan, in, out);
-        done += n;
-    }
-    return 0;
+    const int n_out = m->g.n_outputs;
+    size_t bytes[n_out > 0 ? n_out : 1];
+    for (int i = 0; i < n_out; i++)
+        bytes[i] = (size_t)m->output_image_elems[i] * sizeof(float);
+    return run_passes(c, 0, 0, batch, inputs, n_out, (void *const *)outputs, bytes, err);
 }
 
 /* ---- profiling ----------------------------------------------------------- */
