@@ -61,6 +61,8 @@ plane_body(const nn_dwconv_plane_t *a, const int KH, const int KW, const int SW)
                 for (int i = 0; i < GROUP; i++)
                     acc[i] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m[i], src[i] + off),
                                              acc[i]);
+                /* See flat_body: tap after tap, all accumulators. */
+                __asm__("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]));
             }
         }
 #pragma GCC unroll 4
@@ -82,6 +84,257 @@ static NN_AVX512 void plane_7x7_s1(const nn_dwconv_plane_t *a) { plane_body(a, 7
 static NN_AVX512 void plane_any(const nn_dwconv_plane_t *a) { plane_body(a, 0, 0, 0); }
 
 #endif
+
+/* ---- flat planes ---------------------------------------------------------------- */
+
+/* Rows and row stride of a (phase) plane: stride 1, the padded plane the
+ * taps reach; stride 2, a quarter of it. 0: no flat layout. */
+static int flat_layout(const nn_dwconv_geom_t *g, int *Wq, int *Hq, int *phases)
+{
+    if (g->sh == 1 && g->sw == 1) {
+        *Wq = g->Wo + (g->kw - 1) * g->dw;
+        *Hq = g->Ho + (g->kh - 1) * g->dh;
+        *phases = 1;
+        return 1;
+    }
+    if (g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1) {
+        *Wq = (2 * (g->Wo - 1) + g->kw + 1) / 2;
+        *Hq = (2 * (g->Ho - 1) + g->kh + 1) / 2;
+        *phases = 4;
+        return 1;
+    }
+    return 0;
+}
+
+/* Floats from one phase plane to the next: the last vectors of a group
+ * read up to 4 vectors and a row of taps past the plane's end. */
+static size_t flat_stride(const nn_dwconv_geom_t *g, int Wq, int Hq)
+{
+    return (size_t)Hq * Wq + 64 + (size_t)g->kw * g->dw;
+}
+
+size_t nn_dwconv_flat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g)
+{
+#if defined(__x86_64__)
+    int Wq, Hq, phases;
+    if (isa < NN_ISA_AVX512 || !flat_layout(g, &Wq, &Hq, &phases) ||
+        g->kh * g->kw > NN_DWCONV_FLAT_TAPS || g->pt < 0 || g->pl < 0)
+        return 0;
+    const long vectors = ((long)g->Ho * Wq + 15) / 16;
+    const long row_vectors = (long)g->Ho * ((g->Wo + 15) / 16);
+    if (vectors > NN_DWCONV_FLAT_VECTORS || vectors > row_vectors)
+        return 0;
+    return (size_t)phases * flat_stride(g, Wq, Hq);
+#else
+    (void)isa, (void)g;
+    return 0;
+#endif
+}
+
+void nn_dwconv_flat_init(nn_dwconv_flat_t *f, const nn_dwconv_geom_t *g)
+{
+    f->g = *g;
+    if (!flat_layout(g, &f->Wq, &f->Hq, &f->phases))
+        return;
+    const int Wq = f->Wq;
+    f->stride = flat_stride(g, Wq, f->Hq);
+    f->taps = g->kh * g->kw;
+    for (int ky = 0; ky < g->kh; ky++)
+        for (int kx = 0; kx < g->kw; kx++)
+            f->off[ky * g->kw + kx] =
+                f->phases == 1 ? ky * g->dh * Wq + kx * g->dw
+                               : (int)(((ky & 1) * 2 + (kx & 1)) * f->stride) +
+                                     (ky >> 1) * Wq + (kx >> 1);
+    const int total = g->Ho * Wq;
+    f->nvec = (total + 15) / 16;
+    int row = 0, col = 0; /* of the vector's first lane */
+    for (int v = 0; v < f->nvec; v++) {
+        f->dst[v] = row * g->Wo + (col < g->Wo ? col : g->Wo);
+        unsigned mask = 0;
+        for (int i = 0; i < 16; i++) {
+            if (16 * v + i < total && col < g->Wo)
+                mask |= 1u << i;
+            if (++col == Wq)
+                col = 0, row++;
+        }
+        f->mask[v] = (unsigned short)mask;
+    }
+}
+
+#if defined(__x86_64__)
+
+static inline __attribute__((always_inline)) NN_AVX512 __mmask16 lanes(int n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+}
+
+/* n floats of v (at most 16; lanes past n are zero) to d, cut to room.
+ * A whole vector where its zeros may go past n: they land on padding not
+ * yet written or on floats a later copy writes (masked stores cost more
+ * than the copy on AMD's cores). */
+static inline __attribute__((always_inline)) NN_AVX512 void put(float *d, int n, int room,
+                                                                __m512 v)
+{
+    if (n <= room)
+        _mm512_storeu_ps(d, v);
+    else if (room > 0)
+        _mm512_mask_storeu_ps(d, lanes(room), v);
+}
+
+static NN_AVX512 void flat_pad_avx512(const nn_dwconv_flat_t *f, const float *x, float *buf)
+{
+    const nn_dwconv_geom_t *g = &f->g;
+    const int W = g->W, Wq = f->Wq;
+    if (f->phases == 1) {
+        const int n = W < Wq - g->pl ? W : Wq - g->pl;
+        for (int iy = 0; iy < g->H && n > 0; iy++) {
+            const int r = iy + g->pt;
+            if (r >= f->Hq)
+                break;
+            const float *s = x + (size_t)iy * W;
+            float *d = buf + (size_t)r * Wq + g->pl;
+            for (int i = 0; i < n; i += 16)
+                _mm512_storeu_ps(d + i, _mm512_maskz_loadu_ps(lanes(n - i), s + i));
+        }
+        return;
+    }
+    /* Stride 2: input row iy is padded row r, in the phase planes of r's
+     * parity; 32 floats at a time split into even and odd columns. */
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8,
+                                          6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int iy = 0; iy < g->H; iy++) {
+        const int r = iy + g->pt;
+        if (r >> 1 >= f->Hq)
+            break;
+        const float *s = x + (size_t)iy * W;
+        float *row = buf + (size_t)((r & 1) * 2) * f->stride + (size_t)(r >> 1) * Wq;
+        for (int ix = 0; ix < W; ix += 32) {
+            const int n = W - ix < 32 ? W - ix : 32;
+            const __m512 lo = _mm512_maskz_loadu_ps(lanes(n), s + ix);
+            const __m512 hi = _mm512_maskz_loadu_ps(lanes(n - 16), s + ix + 16);
+            const int ce = ix + g->pl, co = ce + 1; /* padded columns */
+            put(row + (ce & 1) * f->stride + (ce >> 1), (n + 1) / 2, Wq - (ce >> 1),
+                _mm512_permutex2var_ps(lo, even, hi));
+            put(row + (co & 1) * f->stride + (co >> 1), n / 2, Wq - (co >> 1),
+                _mm512_permutex2var_ps(lo, odd, hi));
+        }
+    }
+}
+
+/* KH, KW, S are constants in the common callers (dilation 1: every tap
+ * at a constant offset from its row's start, the taps unroll, their
+ * weights stay in registers), 0 in the general one (f->off). */
+static inline __attribute__((always_inline)) NN_AVX512 void
+flat_body(const nn_dwconv_flat_t *f, const float *buf, const float *k, float bias, float lo,
+          float hi, const float *res, float *y, const int KH, const int KW, const int S)
+{
+    const __m512 vb = _mm512_set1_ps(bias);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const size_t Wq = (size_t)f->Wq, stride = f->stride;
+    /* Up to 16 taps' weights stay in registers; more would crowd out the
+     * accumulators (gcc then ran each one's taps as one long chain), so
+     * those are broadcast from k at each use, and k is hidden from gcc in
+     * each iteration so that it does not hoist them all the same. */
+    const int IN_REGS = KH * KW <= 16;
+    __m512 w[KH && KW && IN_REGS ? KH * KW : 1];
+    if (KH && KW && IN_REGS)
+        for (int t = 0; t < KH * KW; t++)
+            w[t] = _mm512_set1_ps(k[t]);
+    for (int v0 = 0; v0 < f->nvec; v0 += GROUP) {
+        const float *kv = k;
+        __asm__("" : "+r"(kv));
+        __m512 acc[GROUP];
+#pragma GCC unroll 4
+        for (int i = 0; i < GROUP; i++)
+            acc[i] = vb;
+        const float *src = buf + 16 * v0;
+        if (KH && KW) {
+#pragma GCC unroll 7
+            for (int ky = 0; ky < KH; ky++) {
+                /* The row's taps: stride 1, one plane; stride 2, the
+                 * even-column and odd-column planes of ky's parity. */
+                const float *row = S == 1 ? src + ky * Wq
+                                          : src + (ky & 1) * 2 * stride + (ky >> 1) * Wq;
+#pragma GCC unroll 7
+                for (int kx = 0; kx < KW; kx++) {
+                    const float *t = S == 1 ? row + kx : row + (kx & 1) * stride + (kx >> 1);
+                    const __m512 wt = IN_REGS ? w[ky * KW + kx] : _mm512_set1_ps(kv[ky * KW + kx]);
+#pragma GCC unroll 4
+                    for (int i = 0; i < GROUP; i++)
+                        acc[i] = _mm512_fmadd_ps(wt, _mm512_loadu_ps(t + 16 * i), acc[i]);
+                    /* Tap after tap, all accumulators at once: left to
+                     * itself gcc ran each one's taps as a chain of
+                     * dependent multiply-adds. */
+                    __asm__("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]));
+                }
+            }
+        } else {
+            for (int t = 0; t < f->taps; t++) {
+                const __m512 wt = _mm512_set1_ps(kv[t]);
+                const float *s = src + f->off[t];
+#pragma GCC unroll 4
+                for (int i = 0; i < GROUP; i++)
+                    acc[i] = _mm512_fmadd_ps(wt, _mm512_loadu_ps(s + 16 * i), acc[i]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < GROUP; i++) {
+            const int v = v0 + i;
+            if (v >= f->nvec)
+                break;
+            const __mmask16 m = f->mask[v];
+            if (!m)
+                continue;
+            const __mmask16 dense = lanes(__builtin_popcount(m));
+            __m512 x = _mm512_maskz_compress_ps(m, acc[i]);
+            if (res) /* read before the store: res may be y */
+                x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(dense, res + f->dst[v]));
+            x = _mm512_min_ps(_mm512_max_ps(x, vlo), vhi);
+            _mm512_mask_storeu_ps(y + f->dst[v], dense, x);
+        }
+    }
+}
+
+#define FLAT_KERNEL(name, KH, KW, S)                                                    \
+    static NN_AVX512 void name(const nn_dwconv_flat_t *f, const float *buf, const float *k, \
+                               float bias, float lo, float hi, const float *res, float *y) \
+    {                                                                                   \
+        flat_body(f, buf, k, bias, lo, hi, res, y, KH, KW, S);                          \
+    }
+FLAT_KERNEL(flat_3x3_s1, 3, 3, 1)
+FLAT_KERNEL(flat_3x3_s2, 3, 3, 2)
+FLAT_KERNEL(flat_5x5_s1, 5, 5, 1)
+FLAT_KERNEL(flat_5x5_s2, 5, 5, 2)
+FLAT_KERNEL(flat_any, 0, 0, 0)
+
+#endif
+
+void nn_dwconv_flat_pad(const nn_dwconv_flat_t *f, const float *x, float *buf)
+{
+#if defined(__x86_64__)
+    flat_pad_avx512(f, x, buf);
+#else
+    (void)f, (void)x, (void)buf;
+#endif
+}
+
+void nn_dwconv_flat_plane(const nn_dwconv_flat_t *f, const float *buf, const float *k,
+                          float bias, float lo, float hi, const float *res, float *y)
+{
+#if defined(__x86_64__)
+    const nn_dwconv_geom_t *g = &f->g;
+    const int plain = g->dh == 1 && g->dw == 1 && g->kh == g->kw;
+    if (plain && g->kh == 3)
+        (g->sh == 1 ? flat_3x3_s1 : flat_3x3_s2)(f, buf, k, bias, lo, hi, res, y);
+    else if (plain && g->kh == 5)
+        (g->sh == 1 ? flat_5x5_s1 : flat_5x5_s2)(f, buf, k, bias, lo, hi, res, y);
+    else
+        flat_any(f, buf, k, bias, lo, hi, res, y);
+#else
+    (void)f, (void)buf, (void)k, (void)bias, (void)lo, (void)hi, (void)res, (void)y;
+#endif
+}
 
 void nn_dwconv_plane(const nn_dwconv_plane_t *a)
 {

@@ -66,6 +66,8 @@ typedef struct nn_conv_params {
     int wino_own;        /* Winograd's U is packed for nn_sgemm (its layout
                             follows the ISA prepare saw, whatever exec's) */
     int Hp, Wp;          /* depthwise: padded input plane */
+    int slot;            /* depthwise, grouped: floats of a padded plane's
+                            slot (Hp x Wp, or a flat plane, nn_dwconv_flat) */
     int Wh;              /* depthwise stride 2: floats per half row */
     int wt;              /* Winograd: output tile (2: F(2x2,3x3), 4: F(4x4,3x3)) */
     int th, tw;          /* Winograd: rows and columns of output tiles */
@@ -81,6 +83,13 @@ NN_PARAMS_FIT(nn_conv_params_t);
 static int nn_wino_usable(const nn_call_t *call, const nn_conv_params_t *p,
                           int64_t P);
 static int nn_dw_split(const nn_conv_params_t *p);
+
+static nn_dwconv_geom_t nn_dw_geom(const nn_conv_params_t *p)
+{
+    return (nn_dwconv_geom_t){.H = p->H, .W = p->W, .Ho = p->Ho, .Wo = p->Wo,
+                              .kh = p->kh, .kw = p->kw, .sh = p->sh, .sw = p->sw,
+                              .dh = p->dh, .dw = p->dw, .pt = p->pt, .pl = p->pl};
+}
 
 /* The direct kernels and the transform loops are bodies compiled for AVX2 +
  * FMA and for the x86-64 baseline, chosen by the call's isa
@@ -418,7 +427,17 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
         p->Hp = (int)hp;
         p->Wp = (int)wp;
         p->Wh = (int)(wp / 2);
-        call->scratch_bytes = (size_t)(N * C * hp * wp) * sizeof(float);
+        size_t slot = (size_t)(hp * wp);
+        if (p->kind == NN_CONV_DEPTHWISE) {
+            const nn_dwconv_geom_t dg = nn_dw_geom(p);
+            size_t flat = nn_dwconv_flat_floats(call->isa, &dg);
+            if (flat > slot)
+                slot = flat;
+        }
+        if (slot > INT32_MAX / 2)
+            return nn_node_fail(err, node, NN_EUNSUPPORTED, "Conv too large");
+        p->slot = (int)slot;
+        call->scratch_bytes = (size_t)N * C * slot * sizeof(float);
     }
     call->flops = 2.0 * (double)N * (double)M * (double)P * (double)p->K;
     return 0;
@@ -1088,7 +1107,38 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
     const nn_fusion_t *f = j->fusion;
     float lo, hi;
     const int post = nn_conv_clamp(f, &lo, &hi);
-    float *xp = j->scratch + (size_t)begin * padded;
+    float *xp = j->scratch + (size_t)begin * p->slot;
+    const nn_dwconv_geom_t dg = nn_dw_geom(p);
+    const size_t flat = nn_dwconv_flat_floats(j->isa, &dg);
+    if (flat > 0 && flat <= (size_t)p->slot) {
+        /* Two slots in turn: the next plane is padded before this one is
+         * computed, so that the stores are done when the taps read them
+         * (reading them at once stalled on forwarding, costing as much as
+         * the taps on 7x7 maps). */
+        nn_dwconv_flat_t fl;
+        nn_dwconv_flat_init(&fl, &dg);
+        float *slot[2] = {xp, end - begin > 1 ? xp + p->slot : xp};
+        memset(slot[0], 0, flat * sizeof *xp);
+        if (slot[1] != slot[0])
+            memset(slot[1], 0, flat * sizeof *xp);
+        nn_dwconv_flat_pad(&fl, j->x + (size_t)begin * HW, slot[0]);
+        for (int64_t it = begin; it < end; it++) {
+            const int n = (int)(it / p->C), c = (int)(it % p->C);
+            float *cur = slot[(it - begin) & 1];
+            if (it + 1 < end)
+                nn_dwconv_flat_pad(&fl, j->x + (size_t)(it + 1) * HW,
+                                   slot[(it + 1 - begin) & 1]);
+            for (int m = c * mult; m < (c + 1) * mult; m++) {
+                float *y = j->y + ((size_t)n * p->M + m) * P;
+                const float *r = j->res ? j->res + ((size_t)n * p->M + m) * P : NULL;
+                nn_dwconv_flat_plane(&fl, cur, j->w + (size_t)m * p->kh * p->kw,
+                                     j->bias ? j->bias[m] : 0.0f, lo, hi, r, y);
+                if (post)
+                    nn_apply_act(j->isa, f, y, (int64_t)P);
+            }
+        }
+        return;
+    }
     memset(xp, 0, padded * sizeof *xp);
     for (int64_t it = begin; it < end; it++) {
         int n = (int)(it / p->C), c = (int)(it % p->C);
