@@ -403,6 +403,92 @@ void nn_sgemm_images(int m0, int m1, int N, int K, const float *pa, const float 
 #endif
 }
 
+#if defined(__x86_64__)
+
+#define DOT_ROWS 8 /* rows of X per pass over W */
+#define DOT_AHEAD 256 /* floats of W prefetched ahead of use */
+
+/* Rows [0, DOT_ROWS) of X (rows past M repeat row 0, their sums unused)
+ * against rows [n, n + NW) of W. */
+static inline __attribute__((always_inline)) NN_AVX512 void
+dots_body(int M, int n, int K, float alpha, const float *X, int ldx, const float *W, int ldw,
+          float beta, float *Y, int ldy, const int NW)
+{
+    __m512 acc[2][DOT_ROWS];
+    const float *x[DOT_ROWS];
+#pragma GCC unroll 8
+    for (int r = 0; r < DOT_ROWS; r++) {
+        x[r] = X + (size_t)(r < M ? r : 0) * ldx;
+        acc[0][r] = acc[1][r] = _mm512_setzero_ps();
+    }
+    const float *w0 = W + (size_t)n * ldw, *w1 = NW > 1 ? w0 + ldw : w0;
+    for (int k = 0; k < K; k += 16) {
+        const __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+        /* The weights come cold from memory, two rows at a time: the
+         * hardware's prefetch alone left this at half of OpenBLAS's
+         * speed, which copies them in one sequential sweep. */
+        _mm_prefetch((const char *)(w0 + k + DOT_AHEAD), _MM_HINT_T0);
+        if (NW > 1)
+            _mm_prefetch((const char *)(w1 + k + DOT_AHEAD), _MM_HINT_T0);
+        const __m512 a = _mm512_maskz_loadu_ps(m, w0 + k);
+        const __m512 b = NW > 1 ? _mm512_maskz_loadu_ps(m, w1 + k) : a;
+#pragma GCC unroll 8
+        for (int r = 0; r < DOT_ROWS; r++) {
+            const __m512 v = _mm512_maskz_loadu_ps(m, x[r] + k);
+            acc[0][r] = _mm512_fmadd_ps(a, v, acc[0][r]);
+            if (NW > 1)
+                acc[1][r] = _mm512_fmadd_ps(b, v, acc[1][r]);
+        }
+    }
+    /* Constant indices only (unrolled): an accumulator indexed at run
+     * time would keep all of them in memory, stored at every step. */
+#pragma GCC unroll 8
+    for (int r = 0; r < DOT_ROWS; r++) {
+        if (r >= M)
+            break;
+#pragma GCC unroll 2
+        for (int c = 0; c < NW; c++) {
+            float *y = Y + (size_t)r * ldy + n + c;
+            const float s = alpha * _mm512_reduce_add_ps(acc[c][r]);
+            *y = beta == 0.0f ? s : s + beta * *y;
+        }
+    }
+}
+
+static NN_AVX512 void dots_pair(int M, int n, int K, float alpha, const float *X, int ldx,
+                                const float *W, int ldw, float beta, float *Y, int ldy)
+{
+    dots_body(M, n, K, alpha, X, ldx, W, ldw, beta, Y, ldy, 2);
+}
+
+static NN_AVX512 void dots_one(int M, int n, int K, float alpha, const float *X, int ldx,
+                               const float *W, int ldw, float beta, float *Y, int ldy)
+{
+    dots_body(M, n, K, alpha, X, ldx, W, ldw, beta, Y, ldy, 1);
+}
+
+#endif
+
+void nn_sgemm_dots(int M, int N, int K, float alpha, const float *X, int ldx, const float *W,
+                   int ldw, float beta, float *Y, int ldy)
+{
+#if defined(__x86_64__)
+    for (int m0 = 0; m0 < M; m0 += DOT_ROWS) {
+        const int rows = M - m0 < DOT_ROWS ? M - m0 : DOT_ROWS;
+        const float *x = X + (size_t)m0 * ldx;
+        float *y = Y + (size_t)m0 * ldy;
+        int n = 0;
+        for (; n + 2 <= N; n += 2)
+            dots_pair(rows, n, K, alpha, x, ldx, W, ldw, beta, y, ldy);
+        if (n < N)
+            dots_one(rows, n, K, alpha, x, ldx, W, ldw, beta, y, ldy);
+    }
+#else
+    (void)M, (void)N, (void)K, (void)alpha, (void)X, (void)ldx, (void)W, (void)ldw, (void)beta,
+        (void)Y, (void)ldy;
+#endif
+}
+
 void nn_sgemm(int m0, int m1, int N, int K, const float *pa, const float *B, int ldb,
               float *C, int ldc, const nn_sgemm_epilogue_t *epi, float *buf)
 {

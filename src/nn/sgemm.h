@@ -76,4 +76,13 @@ void nn_sgemm_images(int m0, int m1, int N, int K, const float *pa, const float 
                      int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi,
                      const nn_sgemm_images_t *im, float *buf);
 
+/* Few rows against weights stored row by row (a fully connected layer
+ * on a small batch, Gemm with transB): Y[m][n] = alpha * sum_k X[m][k] *
+ * W[n][k] + beta * Y[m][n] for m < M, n < N. Each row of W is read once
+ * for up to 8 rows of X (held in L1), two rows of W at a time; nothing is
+ * packed, so the weights stream from memory once. beta 0 ignores what Y
+ * held. Only where nn_sgemm_has() holds for the CPU. */
+void nn_sgemm_dots(int M, int N, int K, float alpha, const float *X, int ldx, const float *W,
+                   int ldw, float beta, float *Y, int ldy);
+
 #endif

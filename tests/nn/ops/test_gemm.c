@@ -113,6 +113,9 @@ static void gemm_all(nn_pool_t *pool)
         /* The own products: several row groups and K blocks, columns
          * split (few rows), narrow and single-panel shapes. */
         {600, 100, 300}, {20, 500, 40}, {49, 200, 700}, {8, 16, 1}, {9, 17, 5},
+        /* Dot products (a few rows, B transposed): a batch of 8 through a
+         * classifier, two passes of rows, odd columns, K not whole vectors. */
+        {8, 301, 1283}, {16, 37, 33}, {13, 2, 17},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int t = 0; t < 4; t++)
