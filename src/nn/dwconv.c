@@ -139,6 +139,9 @@ void nn_dwconv_flat_init(nn_dwconv_flat_t *f, const nn_dwconv_geom_t *g)
     const int Wq = f->Wq;
     f->stride = flat_stride(g, Wq, f->Hq);
     f->taps = g->kh * g->kw;
+    f->nvec = (g->Ho * Wq + 15) / 16;
+    if (f->taps > NN_DWCONV_FLAT_TAPS || f->nvec > NN_DWCONV_FLAT_VECTORS)
+        return; /* the layout only, for nn_dwconv_flat_pad */
     for (int ky = 0; ky < g->kh; ky++)
         for (int kx = 0; kx < g->kw; kx++)
             f->off[ky * g->kw + kx] =
@@ -146,7 +149,6 @@ void nn_dwconv_flat_init(nn_dwconv_flat_t *f, const nn_dwconv_geom_t *g)
                                : (int)(((ky & 1) * 2 + (kx & 1)) * f->stride) +
                                      (ky >> 1) * Wq + (kx >> 1);
     const int total = g->Ho * Wq;
-    f->nvec = (total + 15) / 16;
     int row = 0, col = 0; /* of the vector's first lane */
     for (int v = 0; v < f->nvec; v++) {
         f->dst[v] = row * g->Wo + (col < g->Wo ? col : g->Wo);

@@ -64,7 +64,9 @@ typedef struct nn_dwconv_flat {
  * dilation); 0 where not. */
 size_t nn_dwconv_flat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g);
 
-/* Fills f for g (nn_dwconv_flat_floats(g) > 0). */
+/* Fills f for g (stride 1, or 2 without dilation). Beyond the sizes
+ * nn_dwconv_flat_floats() takes, only the layout (Wq, Hq, phases, stride,
+ * nvec): enough for nn_dwconv_flat_pad (convflat.h pads with it). */
 void nn_dwconv_flat_init(nn_dwconv_flat_t *f, const nn_dwconv_geom_t *g);
 
 /* Copies the input plane x (H x W) into the flat buffer, whose padding

@@ -35,6 +35,7 @@
 #include "nn/isa_dispatch.h"
 #include "nn/op.h"
 #include "nn/ops/args.h"
+#include "nn/convflat.h"
 #include "nn/dwconv.h"
 #include "nn/sgemm.h"
 
@@ -74,6 +75,8 @@ typedef struct nn_conv_params {
     int wgroup;          /* Winograd: images whose tiles share the products */
     int images;          /* packed, small map, several images: one product
                             per row block for all of them (nn_conv_images) */
+    int flat;            /* packed, shallow, large map: direct over flat
+                            planes (nn_conv_flat, convflat.h) */
 } nn_conv_params_t;
 NN_PARAMS_FIT(nn_conv_params_t);
 
@@ -413,6 +416,14 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
                     unfolded <= NN_IMAGES_SCRATCH_BYTES;
         if (p->images && unfolded > call->scratch_bytes)
             call->scratch_bytes = unfolded;
+        /* Shallow products on large maps: no unfolding at all. */
+        if (p->kind == NN_CONV_IM2COL && p->group == 1 && !p->has_res && !p->images) {
+            const nn_dwconv_geom_t dg = nn_dw_geom(p);
+            size_t planes = nn_convflat_floats(call->isa, &dg, p->C) * sizeof(float);
+            p->flat = planes > 0;
+            if (planes > call->scratch_bytes)
+                call->scratch_bytes = planes;
+        }
     }
     if (p->kind == NN_CONV_DEPTHWISE || p->kind == NN_CONV_GROUPED) {
         /* Rows and columns the taps reach, the columns rounded up to whole
@@ -1163,6 +1174,77 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* ---- direct over flat planes (convflat.h) ------------------------------------------ */
+
+typedef struct nn_flat_job {
+    const nn_conv_job_t *j;
+    nn_convflat_t f;
+    int n;      /* image */
+    int cb;     /* flat outputs per column block: whole tiles */
+    float lo, hi;
+    int post;   /* an activation after the clamp */
+} nn_flat_job_t;
+
+/* Phase 1: items are input channels of image n, padded into scratch. */
+static void nn_flat_pad(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_flat_job_t *fj = arg;
+    const nn_conv_params_t *p = fj->j->p;
+    const size_t HW = (size_t)p->H * p->W;
+    for (int64_t c = begin; c < end; c++)
+        nn_convflat_pad(&fj->f, (int)c, fj->j->x + ((size_t)fj->n * p->C + c) * HW,
+                        fj->j->scratch);
+}
+
+/* Phase 2: items are blocks of outputs along the planes, all channels. */
+static void nn_flat_cols(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_flat_job_t *fj = arg;
+    const nn_conv_job_t *j = fj->j;
+    const nn_conv_params_t *p = j->p;
+    const size_t P = (size_t)p->Ho * p->Wo;
+    float *y = j->y + (size_t)fj->n * p->M * P;
+    for (int64_t b = begin; b < end; b++) {
+        const int q0 = (int)b * fj->cb;
+        const int q1 = q0 + fj->cb < fj->f.Q ? q0 + fj->cb : fj->f.Q;
+        nn_convflat_run(&fj->f, j->scratch, j->pw, j->bias, fj->lo, fj->hi, 0, p->M, q0, q1,
+                        y);
+        if (fj->post) {
+            const int d0 = nn_convflat_dense(&fj->f, q0), d1 = nn_convflat_dense(&fj->f, q1);
+            for (int m = 0; m < p->M; m++)
+                nn_apply_act(j->isa, j->fusion, y + m * P + d0, d1 - d0);
+        }
+    }
+}
+
+/* Runs the convolution over flat planes; 0 where the call's instruction
+ * set has no such kernel (nothing done). */
+static int nn_conv_flat(const nn_conv_job_t *j, nn_pool_t *pool)
+{
+    const nn_conv_params_t *p = j->p;
+    nn_flat_job_t fj = {.j = j};
+    const nn_dwconv_geom_t dg = nn_dw_geom(p);
+    const size_t planes = nn_convflat_floats(j->isa, &dg, p->C);
+    if (!planes)
+        return 0;
+    nn_convflat_init(&fj.f, &dg, p->C, p->M);
+    fj.post = nn_conv_clamp(j->fusion, &fj.lo, &fj.hi);
+    /* About four blocks a thread, whole tiles of 48. */
+    const int nt = nn_pool_threads(pool);
+    int cb = (fj.f.Q + 4 * nt - 1) / (4 * nt);
+    fj.cb = (cb + 47) / 48 * 48;
+    const int blocks = (fj.f.Q + fj.cb - 1) / fj.cb;
+    memset(j->scratch, 0, planes * sizeof(float)); /* the padding, once */
+    for (int n = 0; n < p->N; n++) {
+        fj.n = n;
+        nn_pool_for(pool, p->C, nn_flat_pad, &fj);
+        nn_pool_for(pool, blocks, nn_flat_cols, &fj);
+    }
+    return 1;
+}
+
 /* ---- grouped (narrow groups) ------------------------------------------------------
  * Each output row segment of 8 pixels is computed for up to 8 output
  * channels of a group at once: one load of an input row segment feeds 8
@@ -1732,6 +1814,8 @@ void nn_op_conv_exec(const nn_call_t *call)
         nn_conv_images(&j, pool);
         return;
     }
+    if (p->flat && j.pw && nn_conv_flat(&j, pool))
+        return;
     /* Splitting rows pays when the output map is small next to the
      * weights: each thread then packs only its share of W. */
     int split_rows = nt > 1 && p->Mg >= 8 * nt &&

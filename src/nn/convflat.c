@@ -1,0 +1,183 @@
+/* Direct convolution over flat padded planes; see convflat.h. */
+#include "convflat.h"
+
+#include "sgemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define COLS 48      /* outputs per tile: three vectors */
+#define TILE_ROWS 8  /* output channels per tile: half a packed panel */
+
+size_t nn_convflat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g, int C)
+{
+#if defined(__x86_64__)
+    if (!nn_sgemm_has(isa) || C < 1 || g->pt < 0 || g->pl < 0 ||
+        (long)C * g->kh * g->kw > NN_CONVFLAT_MAX_K)
+        return 0;
+    const int s1 = g->sh == 1 && g->sw == 1;
+    const int s2 = g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1;
+    if (!s1 && !s2)
+        return 0;
+    nn_dwconv_flat_t f;
+    nn_dwconv_flat_init(&f, g);
+    /* At least a vector a row (a lane mask needs one wrap at most), most
+     * lanes valid, and a map large enough to pay for the planes. */
+    const long Q = (long)g->Ho * f.Wq;
+    if (f.Wq < 16 || 4 * (f.Wq - g->Wo) > f.Wq || Q < NN_CONVFLAT_MIN_OUTPUTS || Q > (1L << 30) / C)
+        return 0;
+    return (size_t)C * f.phases * f.stride;
+#else
+    (void)isa, (void)g, (void)C;
+    return 0;
+#endif
+}
+
+void nn_convflat_init(nn_convflat_t *f, const nn_dwconv_geom_t *g, int C, int M)
+{
+    nn_dwconv_flat_init(&f->plane, g);
+    const nn_dwconv_flat_t *p = &f->plane;
+    f->C = C;
+    f->M = M;
+    f->K = C * g->kh * g->kw;
+    f->chan = (size_t)p->phases * p->stride;
+    f->Q = g->Ho * p->Wq;
+    int k = 0;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < g->kh; ky++)
+            for (int kx = 0; kx < g->kw; kx++)
+                f->off[k++] = (int)(c * f->chan) +
+                              (p->phases == 1
+                                   ? ky * g->dh * p->Wq + kx * g->dw
+                                   : (int)(((ky & 1) * 2 + (kx & 1)) * p->stride) +
+                                         (ky >> 1) * p->Wq + (kx >> 1));
+}
+
+void nn_convflat_pad(const nn_convflat_t *f, int c, const float *x, float *buf)
+{
+    nn_dwconv_flat_pad(&f->plane, x, buf + (size_t)c * f->chan);
+}
+
+int nn_convflat_dense(const nn_convflat_t *f, int q)
+{
+    const int Wq = f->plane.Wq, Wo = f->plane.g.Wo;
+    const int row = q / Wq, col = q - row * Wq;
+    return row * Wo + (col < Wo ? col : Wo);
+}
+
+#if defined(__x86_64__)
+
+#define NN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+/* One tile: rows valid output channels from a (half panel, k-major with
+ * stride NN_SGEMM_MR), NV vectors of outputs from flat position q. */
+static inline __attribute__((always_inline)) NN_AVX512 void
+tile_body(const nn_convflat_t *f, const float *buf, const float *a, const float *bias,
+          float lo, float hi, int rows, int q, float *y, const int NV)
+{
+    __m512 acc[TILE_ROWS][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < TILE_ROWS; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = _mm512_setzero_ps();
+    const float *b = buf + q;
+    for (int k = 0; k < f->K; k++) {
+        const float *bk = b + f->off[k];
+        const __m512 b0 = _mm512_loadu_ps(bk);
+        const __m512 b1 = NV > 1 ? _mm512_loadu_ps(bk + 16) : b0;
+        const __m512 b2 = NV > 2 ? _mm512_loadu_ps(bk + 32) : b0;
+#pragma GCC unroll 8
+        for (int r = 0; r < TILE_ROWS; r++) {
+            const __m512 ar = _mm512_set1_ps(a[r]);
+            acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
+            if (NV > 1)
+                acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
+            if (NV > 2)
+                acc[r][2] = _mm512_fmadd_ps(ar, b2, acc[r][2]);
+        }
+        a += NN_SGEMM_MR;
+    }
+    const int Wq = f->plane.Wq, Wo = f->plane.g.Wo;
+    const size_t P = (size_t)f->plane.g.Ho * Wo;
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; v++) {
+        /* The vector's valid lanes: columns before Wo (a row end wraps
+         * at most once, Wq >= 16) and positions before Q. */
+        const int qv = q + 16 * v;
+        const int row = qv / Wq, col = qv - row * Wq;
+        __m512i cols = _mm512_add_epi32(_mm512_set1_epi32(col), iota);
+        cols = _mm512_mask_sub_epi32(cols, _mm512_cmpge_epi32_mask(cols, _mm512_set1_epi32(Wq)),
+                                     cols, _mm512_set1_epi32(Wq));
+        __mmask16 m = _mm512_cmplt_epi32_mask(cols, _mm512_set1_epi32(Wo));
+        if (f->Q - qv < 16)
+            m &= (__mmask16)((1u << (f->Q - qv > 0 ? f->Q - qv : 0)) - 1);
+        if (!m)
+            continue;
+        const int n = __builtin_popcount(m);
+        const __mmask16 dense = n == 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+        float *d = y + (size_t)row * Wo + (col < Wo ? col : Wo);
+#pragma GCC unroll 8
+        for (int r = 0; r < TILE_ROWS; r++) {
+            if (r >= rows)
+                break;
+            __m512 x = acc[r][v];
+            if (bias)
+                x = _mm512_add_ps(x, _mm512_set1_ps(bias[r]));
+            x = _mm512_min_ps(_mm512_max_ps(x, vlo), vhi);
+            _mm512_mask_storeu_ps(d + r * P, dense, _mm512_maskz_compress_ps(m, x));
+        }
+    }
+}
+
+static NN_AVX512 void tile_1(const nn_convflat_t *f, const float *buf, const float *a,
+                             const float *bias, float lo, float hi, int rows, int q, float *y)
+{
+    tile_body(f, buf, a, bias, lo, hi, rows, q, y, 1);
+}
+static NN_AVX512 void tile_2(const nn_convflat_t *f, const float *buf, const float *a,
+                             const float *bias, float lo, float hi, int rows, int q, float *y)
+{
+    tile_body(f, buf, a, bias, lo, hi, rows, q, y, 2);
+}
+static NN_AVX512 void tile_3(const nn_convflat_t *f, const float *buf, const float *a,
+                             const float *bias, float lo, float hi, int rows, int q, float *y)
+{
+    tile_body(f, buf, a, bias, lo, hi, rows, q, y, 3);
+}
+
+#endif
+
+void nn_convflat_run(const nn_convflat_t *f, const float *buf, const float *pa,
+                     const float *bias, float lo, float hi, int m0, int m1, int q0,
+                     int q1, float *y)
+{
+#if defined(__x86_64__)
+    const size_t P = (size_t)f->plane.g.Ho * f->plane.g.Wo;
+    if (q1 > f->Q)
+        q1 = f->Q;
+    /* Each strip's planes (K rows of 48 floats) stay in L1 while every
+     * output channel's tile runs on it. */
+    for (int q = q0; q < q1; q += COLS) {
+        const int nv = q1 - q >= COLS ? 3 : (q1 - q + 15) / 16;
+        for (int m = m0; m < m1; m += TILE_ROWS) {
+            const int rows = m1 - m < TILE_ROWS ? m1 - m : TILE_ROWS;
+            const float *a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * f->K + m % NN_SGEMM_MR;
+            const float *bm = bias ? bias + m : NULL;
+            float *ym = y + (size_t)m * P;
+            if (nv == 3)
+                tile_3(f, buf, a, bm, lo, hi, rows, q, ym);
+            else if (nv == 2)
+                tile_2(f, buf, a, bm, lo, hi, rows, q, ym);
+            else
+                tile_1(f, buf, a, bm, lo, hi, rows, q, ym);
+        }
+    }
+#else
+    (void)f, (void)buf, (void)pa, (void)bias, (void)lo, (void)hi, (void)m0, (void)m1, (void)q0,
+        (void)q1, (void)y;
+#endif
+}

@@ -1,0 +1,58 @@
+/* The engine's own direct convolution for shallow products (AVX-512): a
+ * network's stem (3 input channels, 3x3 or 7x7, stride 2) and other
+ * convolutions on large maps with at most 256 multiply-adds per output.
+ *
+ * Unfolding these (im2col) writes kh x kw copies of the input, and the
+ * product then copies each strip again to pack it, for products only 27
+ * to 256 deep: the copies cost as much as the multiply-adds. Here each
+ * input channel is padded once into flat planes (dwconv.h: rows Wq floats
+ * apart; stride 2, four phase planes), where the input of tap (c, ky, kx)
+ * for a run of consecutive outputs is a run of consecutive floats. So row
+ * k of the product's right-hand side is a fixed offset into those planes:
+ * the microkernel (8 output channels x 48 outputs, the weights packed at
+ * load as for nn_sgemm) reads it in place. Outputs are computed along the
+ * flat planes, across row ends, and each vector's valid lanes (columns
+ * before Wo) are compressed into the dense output rows; bias and clamp
+ * are applied before that single store. */
+#ifndef NN_CONVFLAT_H
+#define NN_CONVFLAT_H
+
+#include <stddef.h>
+
+#include "dwconv.h"
+
+#define NN_CONVFLAT_MAX_K 256 /* deepest product (C x kh x kw) */
+#define NN_CONVFLAT_MIN_OUTPUTS 1024 /* smaller maps: the unfolding paths do well */
+
+typedef struct nn_convflat {
+    nn_dwconv_flat_t plane; /* one input channel's flat layout */
+    int C, M, K;
+    size_t chan;            /* floats of one channel's planes */
+    int Q;                  /* outputs along the flat planes (Ho x Wq) */
+    int off[NN_CONVFLAT_MAX_K]; /* row k's first float in the planes */
+} nn_convflat_t;
+
+/* Floats of one image's padded planes where isa has this kernel and it
+ * suits g with C input channels (group 1, stride 1, or 2 without
+ * dilation, a deep enough and wide enough map); 0 where not. */
+size_t nn_convflat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g, int C);
+
+/* Fills f (nn_convflat_floats() > 0) for M output channels. */
+void nn_convflat_init(nn_convflat_t *f, const nn_dwconv_geom_t *g, int C, int M);
+
+/* Pads channel c of an image (H x W floats at x) into its planes in buf,
+ * whose padding the caller zeroed once (nn_convflat_floats floats). */
+void nn_convflat_pad(const nn_convflat_t *f, int c, const float *x, float *buf);
+
+/* Outputs [q0, q1) along the flat planes (q0 a multiple of 48) for
+ * output channels [m0, m1) (m0 a multiple of 16) of one image: y (M
+ * dense planes of Ho x Wo) = clamp(pa * planes + bias, lo, hi). pa: the
+ * weights packed by nn_sgemm_pack_a (M x K); bias NULL: none. */
+void nn_convflat_run(const nn_convflat_t *f, const float *buf, const float *pa,
+                     const float *bias, float lo, float hi, int m0, int m1, int q0,
+                     int q1, float *y);
+
+/* First dense output of flat position q in each output plane. */
+int nn_convflat_dense(const nn_convflat_t *f, int q);
+
+#endif
