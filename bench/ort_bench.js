@@ -4,29 +4,36 @@
 //
 //   node ort_bench.js MODEL.onnx [--batch N] [--threads T] [--runs R]
 //        [--warmup W] [--input X.npy] [--expected Y.npy] [--shape C,H,W]
-//        [--format json|kv]
+//        [--format json|kv] [--profile-nodes]
 //
 // Prints one JSON object: {load_ms, median_ms, p90_ms, mean_ms, min_ms,
 // images_per_s, ...}. images_per_s = batch * 1000 / median_ms.
 // --format kv prints `key: value` lines instead, like `imgclass bench`.
 // With --expected, also compares the first run's output with the .npy
 // (max_abs_diff, top1_agree) so exported models can be checked.
+// --profile-nodes prints instead, from ORT's own profiler, one line per
+// node it ran in execution order: index, operator, median ms per run,
+// output shape, name (as `imgclass bench --profile-nodes` does; set side by
+// side by bench/compare_nodes.sh).
 'use strict';
 
 const fs = require('fs');
+const os = require('os');
+const path = require('path');
 const ort = require('onnxruntime-node');
 
 function usage(msg) {
   if (msg) process.stderr.write(`ort_bench: ${msg}\n`);
   process.stderr.write('usage: ort_bench.js MODEL.onnx [--batch N] [--threads T] ' +
     '[--runs R] [--warmup W] [--input X.npy] [--expected Y.npy] [--shape C,H,W] ' +
-    '[--format json|kv]\n');
+    '[--format json|kv] [--profile-nodes]\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const a = { model: null, batch: 1, threads: 2, runs: 20, warmup: 3,
-              input: null, expected: null, shape: null, format: 'json' };
+              input: null, expected: null, shape: null, format: 'json',
+              profileNodes: false };
   const ints = { '--batch': 'batch', '--threads': 'threads', '--runs': 'runs',
                  '--warmup': 'warmup' };
   for (let i = 0; i < argv.length; i++) {
@@ -38,6 +45,7 @@ function parseArgs(argv) {
       a[ints[k]] = v;
     } else if (k === '--input') a.input = argv[++i];
     else if (k === '--expected') a.expected = argv[++i];
+    else if (k === '--profile-nodes') a.profileNodes = true;
     else if (k === '--format') {
       a.format = argv[++i];
       if (a.format !== 'json' && a.format !== 'kv') usage('bad --format');
@@ -121,18 +129,49 @@ function argmax(a, off, n) {
   return best - off;
 }
 
+// Per node of ORT's profile (the JSON its profiler wrote in dir): the
+// median over the timed runs (the first `warmup` calls of each node left
+// out), in execution order.
+function printNodes(dir, warmup) {
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+  if (files.length !== 1) throw new Error(`ORT wrote ${files.length} profiles in ${dir}`);
+  const events = JSON.parse(fs.readFileSync(path.join(dir, files[0]), 'utf8'));
+  const nodes = new Map();
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+    const name = e.name.slice(0, -'_kernel_time'.length);
+    if (!nodes.has(name)) {
+      const shape = e.args && e.args.output_type_shape && e.args.output_type_shape[0];
+      nodes.set(name, { op: e.args ? e.args.op_name : '?', shape: shape ? Object.values(shape)[0] : [], us: [] });
+    }
+    nodes.get(name).us.push(e.dur);
+  }
+  let i = 0, total = 0;
+  process.stdout.write(`${'node'.padStart(5)} ${'operator'.padEnd(24)} ${'ms/run'.padStart(10)}  output  name\n`);
+  for (const [name, n] of nodes) {
+    const t = n.us.slice(warmup).sort((x, y) => x - y);
+    const ms = t.length ? t[(t.length - 1) >> 1] / 1000 : 0;
+    total += ms;
+    process.stdout.write(`${String(i++).padStart(5)} ${n.op.padEnd(24)} ${ms.toFixed(3).padStart(10)}  ` +
+                         `[${n.shape.join(',')}]  ${name}\n`);
+  }
+  process.stdout.write(`total ${total.toFixed(3)} ms over ${nodes.size} nodes\n`);
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const npy = args.input ? readNpy(args.input) : null;
   if (npy && npy.shape.length < 2) throw new Error(`${args.input}: need a batch dimension`);
 
   const t0 = process.hrtime.bigint();
+  const profDir = args.profileNodes ? fs.mkdtempSync(path.join(os.tmpdir(), 'ort_prof_')) : null;
   const session = await ort.InferenceSession.create(args.model, {
     intraOpNumThreads: args.threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     executionProviders: ['cpu'],
+    ...(profDir ? { enableProfiling: true, profileFilePrefix: path.join(profDir, 'p') } : {}),
   });
   const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
 
@@ -165,6 +204,12 @@ async function main() {
     const out = await session.run(feeds);
     times.push(Number(process.hrtime.bigint() - s) / 1e6);
     if (first === null) first = out[outName];
+  }
+  if (profDir) {
+    session.endProfiling();
+    printNodes(profDir, args.warmup);
+    fs.rmSync(profDir, { recursive: true, force: true });
+    return;
   }
   times.sort((x, y) => x - y);
   const median = times.length % 2 ? times[(times.length - 1) / 2]

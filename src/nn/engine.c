@@ -931,7 +931,7 @@ static void call_label(const nn_graph_t *g, const nn_node_t *n, char *buf, size_
 }
 
 int nn_context_profile(nn_context_t *c, int batch, const float *const *inputs,
-                       float *const *outputs, int runs, FILE *f,
+                       float *const *outputs, int runs, int by_node, FILE *f,
                        nn_error_t *err)
 {
     if (batch < 1 || batch > c->max_batch || runs < 1)
@@ -977,6 +977,18 @@ int nn_context_profile(nn_context_t *c, int batch, const float *const *inputs,
                 rows[i].ms > 0 ? rows[i].flops / rows[i].ms / 1e6 : 0);
     if (rc == 0)
         fprintf(f, "%-32s %6d %10.3f\n", "total", n_calls, total);
+    if (rc == 0 && by_node) {
+        fprintf(f, "\n%5s %-32s %10s %8s  %s\n", "node", "operator", "ms/run", "GFLOP/s",
+                "name");
+        for (int k = 0; k < g->n_nodes; k++) {
+            if (!pf.calls[k])
+                continue;
+            char label[64];
+            call_label(g, &g->nodes[k], label, sizeof label);
+            fprintf(f, "%5d %-32s %10.3f %8.1f  %s\n", k, label, pf.ms[k] / runs,
+                    pf.ms[k] > 0 ? pf.flops[k] / pf.ms[k] / 1e6 : 0, g->nodes[k].name);
+        }
+    }
     free(pf.ms);
     free(pf.flops);
     free(pf.call_ms);

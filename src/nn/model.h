@@ -30,9 +30,12 @@ int nn_read_file(const char *path, void **data, size_t *size, nn_error_t *err);
 const nn_graph_t *nn_model_graph(const nn_model_t *model);
 
 /* Runs `runs` times and prints to f the time per operator kind (op type
- * with its fusions), slowest first: for finding where a model's time goes. */
+ * with its fusions), slowest first: for finding where a model's time goes.
+ * by_node: then one line per graph node that ran, in graph order (index,
+ * kind, ms per run, GFLOP/s, node name), to set beside another engine's
+ * profile (bench/compare_nodes.sh). */
 int nn_context_profile(nn_context_t *ctx, int batch, const float *const *inputs,
-                       float *const *outputs, int runs, FILE *f,
+                       float *const *outputs, int runs, int by_node, FILE *f,
                        nn_error_t *err);
 
 #endif

@@ -3,7 +3,7 @@
  *   imgclass info     MODEL.onnx
  *   imgclass run      MODEL.onnx IN.npy OUT.npy [--threads T]
  *   imgclass bench    MODEL.onnx [--batch N] [--threads T] [--runs R]
- *                     [--instances K] [--profile]
+ *                     [--instances K] [--profile | --profile-nodes]
  *   imgclass classify MODEL_DIR IMAGE... [--top-k K] [--json] [--threads T]
  *
  * bench with K instances runs K contexts of the one loaded model in K
@@ -34,7 +34,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: imgclass info     MODEL.onnx | --cpu\n"
             "       imgclass run      MODEL.onnx IN.npy OUT.npy [--threads T]\n"
-            "       imgclass bench    MODEL.onnx [--batch N] [--threads T] [--runs R] [--instances K] [--profile]\n"
+            "       imgclass bench    MODEL.onnx [--batch N] [--threads T] [--runs R] [--instances K] [--profile | --profile-nodes]\n"
             "       imgclass classify MODEL_DIR IMAGE... [--top-k K] [--json] [--threads T]\n");
 }
 
@@ -275,7 +275,8 @@ static int cmp_double(const void *a, const void *b)
 typedef struct bench_instance {
     const nn_model_t *model;
     int batch, threads, runs;
-    int profile; /* print per-operator times instead of timing runs */
+    int profile; /* print per-operator times instead of timing runs (2:
+                    and per graph node) */
     double *lat; /* runs entries */
     int rc;
     nn_error_t err;
@@ -313,7 +314,7 @@ static void *bench_instance_main(void *arg)
                                &b->err);
         if (!b->rc)
             b->rc = nn_context_profile(ctx, b->batch, (const float *const *)ins,
-                                       outs, b->runs, stdout, &b->err);
+                                       outs, b->runs, b->profile == 2, stdout, &b->err);
         goto out;
     }
     for (int r = -3; r < b->runs; r++) { /* three warm-up runs */
@@ -341,6 +342,9 @@ static int cmd_bench(int argc, char **argv)
     int batch = 1, threads = 1, runs = 20, instances = 1, profile = 0;
     if (argc >= 2 && strcmp(argv[argc - 1], "--profile") == 0) {
         profile = 1;
+        argc--;
+    } else if (argc >= 2 && strcmp(argv[argc - 1], "--profile-nodes") == 0) {
+        profile = 2;
         argc--;
     }
     if (argc < 1 || argc % 2 == 0) {
