@@ -1,10 +1,11 @@
-/* The engine's own direct convolution for shallow products (AVX-512): a
- * network's stem (3 input channels, 3x3 or 7x7, stride 2) and other
- * convolutions on large maps with at most 256 multiply-adds per output.
+/* The engine's own direct convolution (AVX-512) for a network's stem (3
+ * input channels, 3x3 or 7x7, stride 2) and other
+ * convolutions on maps of 512 outputs or more with at most 2304
+ * multiply-adds per output (ResNet's stride-2 3x3s).
  *
  * Unfolding these (im2col) writes kh x kw copies of the input, and the
- * product then copies each strip again to pack it, for products only 27
- * to 256 deep: the copies cost as much as the multiply-adds. Here each
+ * product then copies each strip again to pack it: for shallow products
+ * (27 deep for a stem) the copies cost as much as the multiply-adds. Here each
  * input channel is padded once into flat planes (dwconv.h: rows Wq floats
  * apart; stride 2, four phase planes), where the input of tap (c, ky, kx)
  * for a run of consecutive outputs is a run of consecutive floats. So row
@@ -21,8 +22,13 @@
 
 #include "dwconv.h"
 
-#define NN_CONVFLAT_MAX_K 256 /* deepest product (C x kh x kw) */
-#define NN_CONVFLAT_MIN_OUTPUTS 1024 /* smaller maps: the unfolding paths do well */
+#define NN_CONVFLAT_MAX_K 2304 /* deepest product (C x kh x kw) */
+#define NN_CONVFLAT_MIN_OUTPUTS 512 /* smaller maps: the unfolding paths do well */
+/* Stride-1 3x3 products at most this deep take this kernel rather than
+ * Winograd's (deeper ones gain more from Winograd's fewer multiplies:
+ * 128 -> 128 on 28x28, 0.66 ms here, 0.59 with F(4x4, 3x3)). */
+#define NN_CONVFLAT_OVER_WINOGRAD_K 256
+#define NN_CONVFLAT_OVER_WINOGRAD_OUTPUTS 1024 /* ... on maps this large */
 
 typedef struct nn_convflat {
     nn_dwconv_flat_t plane; /* one input channel's flat layout */

@@ -602,9 +602,10 @@ static int add_winograd_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
             continue;
         /* Few input channels on a large map: the direct kernel over flat
          * planes (convflat.h) beats the transforms (EfficientNetV2's
-         * 24 -> 24 on 112x112: 0.88 -> 0.4 ms). */
-        if (nn_sgemm_has(g->isa) && w->dims[1] * 9 <= NN_CONVFLAT_MAX_K &&
-            n->fusion.residual < 0 && y->dims[2] * y->dims[3] >= NN_CONVFLAT_MIN_OUTPUTS)
+         * 24 -> 24 on 112x112: 0.88 -> 0.65 ms). */
+        if (nn_sgemm_has(g->isa) && w->dims[1] * 9 <= NN_CONVFLAT_OVER_WINOGRAD_K &&
+            n->fusion.residual < 0 &&
+            y->dims[2] * y->dims[3] >= NN_CONVFLAT_OVER_WINOGRAD_OUTPUTS)
             continue;
         const int tile = nn_conv_winograd_tile(y->dims[2], y->dims[3]);
         int64_t dims[3] = {(tile + 2) * (tile + 2), nn_conv_winograd_rows(g->isa, w->dims[0]),
