@@ -16,18 +16,15 @@ size_t nn_convflat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g, int C)
     if (!nn_sgemm_has(isa) || C < 1 || g->pt < 0 || g->pl < 0 ||
         (long)C * g->kh * g->kw > NN_CONVFLAT_MAX_K)
         return 0;
-    const int s1 = g->sh == 1 && g->sw == 1;
-    const int s2 = g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1;
-    if (!s1 && !s2)
+    nn_flat_planes_t l;
+    if (!nn_flat_planes(&l, g))
         return 0;
-    nn_dwconv_flat_t f;
-    nn_dwconv_flat_init(&f, g);
     /* At least a vector a row (a lane mask needs one wrap at most), most
      * lanes valid, and a map large enough to pay for the planes. */
-    const long Q = (long)g->Ho * f.Wq;
-    if (f.Wq < 16 || 4 * (f.Wq - g->Wo) > f.Wq || Q < NN_CONVFLAT_MIN_OUTPUTS || Q > (1L << 30) / C)
+    const long Q = (long)g->Ho * l.Wq;
+    if (l.Wq < 16 || 4 * (l.Wq - g->Wo) > l.Wq || Q < NN_CONVFLAT_MIN_OUTPUTS || Q > (1L << 30) / C)
         return 0;
-    return (size_t)C * f.phases * f.stride;
+    return (size_t)C * nn_flat_planes_floats(&l);
 #else
     (void)isa, (void)g, (void)C;
     return 0;
@@ -36,27 +33,22 @@ size_t nn_convflat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g, int C)
 
 void nn_convflat_init(nn_convflat_t *f, const nn_dwconv_geom_t *g, int C, int M)
 {
-    nn_dwconv_flat_init(&f->plane, g);
-    const nn_dwconv_flat_t *p = &f->plane;
+    nn_flat_planes(&f->plane, g);
     f->C = C;
     f->M = M;
     f->K = C * g->kh * g->kw;
-    f->chan = (size_t)p->phases * p->stride;
-    f->Q = g->Ho * p->Wq;
+    f->chan = nn_flat_planes_floats(&f->plane);
+    f->Q = g->Ho * f->plane.Wq;
     int k = 0;
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < g->kh; ky++)
             for (int kx = 0; kx < g->kw; kx++)
-                f->off[k++] = (int)(c * f->chan) +
-                              (p->phases == 1
-                                   ? ky * g->dh * p->Wq + kx * g->dw
-                                   : (int)(((ky & 1) * 2 + (kx & 1)) * p->stride) +
-                                         (ky >> 1) * p->Wq + (kx >> 1));
+                f->off[k++] = (int)(c * f->chan) + nn_flat_tap(&f->plane, ky, kx);
 }
 
 void nn_convflat_pad(const nn_convflat_t *f, int c, const float *x, float *buf)
 {
-    nn_dwconv_flat_pad(&f->plane, x, buf + (size_t)c * f->chan);
+    nn_flat_pad(&f->plane, x, buf + (size_t)c * f->chan);
 }
 
 int nn_convflat_dense(const nn_convflat_t *f, int q)

@@ -31,7 +31,7 @@
 #define NN_CONVFLAT_OVER_WINOGRAD_OUTPUTS 1024 /* ... on maps this large */
 
 typedef struct nn_convflat {
-    nn_dwconv_flat_t plane; /* one input channel's flat layout */
+    nn_flat_planes_t plane; /* one input channel's flat layout */
     int C, M, K;
     size_t chan;            /* floats of one channel's planes */
     int Q;                  /* outputs along the flat planes (Ho x Wq) */

@@ -87,44 +87,45 @@ static NN_AVX512 void plane_any(const nn_dwconv_plane_t *a) { plane_body(a, 0, 0
 
 /* ---- flat planes ---------------------------------------------------------------- */
 
-/* Rows and row stride of a (phase) plane: stride 1, the padded plane the
- * taps reach; stride 2, a quarter of it. 0: no flat layout. */
-static int flat_layout(const nn_dwconv_geom_t *g, int *Wq, int *Hq, int *phases)
+int nn_flat_planes(nn_flat_planes_t *l, const nn_dwconv_geom_t *g)
 {
+    l->g = *g;
     if (g->sh == 1 && g->sw == 1) {
-        *Wq = g->Wo + (g->kw - 1) * g->dw;
-        *Hq = g->Ho + (g->kh - 1) * g->dh;
-        *phases = 1;
-        return 1;
+        l->Wq = g->Wo + (g->kw - 1) * g->dw; /* the padded plane the taps reach */
+        l->Hq = g->Ho + (g->kh - 1) * g->dh;
+        l->phases = 1;
+    } else if (g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1) {
+        l->Wq = (2 * (g->Wo - 1) + g->kw + 1) / 2; /* a quarter of it */
+        l->Hq = (2 * (g->Ho - 1) + g->kh + 1) / 2;
+        l->phases = 4;
+    } else {
+        return 0;
     }
-    if (g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1) {
-        *Wq = (2 * (g->Wo - 1) + g->kw + 1) / 2;
-        *Hq = (2 * (g->Ho - 1) + g->kh + 1) / 2;
-        *phases = 4;
-        return 1;
-    }
-    return 0;
+    /* The last vectors of a group read up to 4 vectors and a row of taps
+     * past a plane's end. */
+    l->stride = (size_t)l->Hq * l->Wq + 64 + (size_t)g->kw * g->dw;
+    return 1;
 }
 
-/* Floats from one phase plane to the next: the last vectors of a group
- * read up to 4 vectors and a row of taps past the plane's end. */
-static size_t flat_stride(const nn_dwconv_geom_t *g, int Wq, int Hq)
+int nn_flat_tap(const nn_flat_planes_t *l, int ky, int kx)
 {
-    return (size_t)Hq * Wq + 64 + (size_t)g->kw * g->dw;
+    if (l->phases == 1)
+        return ky * l->g.dh * l->Wq + kx * l->g.dw;
+    return (int)(((ky & 1) * 2 + (kx & 1)) * l->stride) + (ky >> 1) * l->Wq + (kx >> 1);
 }
 
 size_t nn_dwconv_flat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g)
 {
 #if defined(__x86_64__)
-    int Wq, Hq, phases;
-    if (isa < NN_ISA_AVX512 || !flat_layout(g, &Wq, &Hq, &phases) ||
+    nn_flat_planes_t l;
+    if (isa < NN_ISA_AVX512 || !nn_flat_planes(&l, g) ||
         g->kh * g->kw > NN_DWCONV_FLAT_TAPS || g->pt < 0 || g->pl < 0)
         return 0;
-    const long vectors = ((long)g->Ho * Wq + 15) / 16;
+    const long vectors = ((long)g->Ho * l.Wq + 15) / 16;
     const long row_vectors = (long)g->Ho * ((g->Wo + 15) / 16);
     if (vectors > NN_DWCONV_FLAT_VECTORS || vectors > row_vectors)
         return 0;
-    return (size_t)phases * flat_stride(g, Wq, Hq);
+    return nn_flat_planes_floats(&l);
 #else
     (void)isa, (void)g;
     return 0;
@@ -133,21 +134,13 @@ size_t nn_dwconv_flat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g)
 
 void nn_dwconv_flat_init(nn_dwconv_flat_t *f, const nn_dwconv_geom_t *g)
 {
-    f->g = *g;
-    if (!flat_layout(g, &f->Wq, &f->Hq, &f->phases))
-        return;
-    const int Wq = f->Wq;
-    f->stride = flat_stride(g, Wq, f->Hq);
+    nn_flat_planes(&f->l, g);
+    const int Wq = f->l.Wq;
     f->taps = g->kh * g->kw;
     f->nvec = (g->Ho * Wq + 15) / 16;
-    if (f->taps > NN_DWCONV_FLAT_TAPS || f->nvec > NN_DWCONV_FLAT_VECTORS)
-        return; /* the layout only, for nn_dwconv_flat_pad */
     for (int ky = 0; ky < g->kh; ky++)
         for (int kx = 0; kx < g->kw; kx++)
-            f->off[ky * g->kw + kx] =
-                f->phases == 1 ? ky * g->dh * Wq + kx * g->dw
-                               : (int)(((ky & 1) * 2 + (kx & 1)) * f->stride) +
-                                     (ky >> 1) * Wq + (kx >> 1);
+            f->off[ky * g->kw + kx] = nn_flat_tap(&f->l, ky, kx);
     const int total = g->Ho * Wq;
     int row = 0, col = 0; /* of the vector's first lane */
     for (int v = 0; v < f->nvec; v++) {
@@ -183,7 +176,7 @@ static inline __attribute__((always_inline)) NN_AVX512 void put(float *d, int n,
         _mm512_mask_storeu_ps(d, lanes(room), v);
 }
 
-static NN_AVX512 void flat_pad_avx512(const nn_dwconv_flat_t *f, const float *x, float *buf)
+static NN_AVX512 void flat_pad_avx512(const nn_flat_planes_t *f, const float *x, float *buf)
 {
     const nn_dwconv_geom_t *g = &f->g;
     const int W = g->W, Wq = f->Wq;
@@ -233,7 +226,7 @@ flat_body(const nn_dwconv_flat_t *f, const float *buf, const float *k, float bia
 {
     const __m512 vb = _mm512_set1_ps(bias);
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-    const size_t Wq = (size_t)f->Wq, stride = f->stride;
+    const size_t Wq = (size_t)f->l.Wq, stride = f->l.stride;
     /* Up to 16 taps' weights stay in registers; more would crowd out the
      * accumulators (gcc then ran each one's taps as one long chain), so
      * those are broadcast from k at each use, and k is hidden from gcc in
@@ -312,12 +305,12 @@ FLAT_KERNEL(flat_any, 0, 0, 0)
 
 #endif
 
-void nn_dwconv_flat_pad(const nn_dwconv_flat_t *f, const float *x, float *buf)
+void nn_flat_pad(const nn_flat_planes_t *l, const float *x, float *buf)
 {
 #if defined(__x86_64__)
-    flat_pad_avx512(f, x, buf);
+    flat_pad_avx512(l, x, buf);
 #else
-    (void)f, (void)x, (void)buf;
+    (void)l, (void)x, (void)buf;
 #endif
 }
 
@@ -325,7 +318,7 @@ void nn_dwconv_flat_plane(const nn_dwconv_flat_t *f, const float *buf, const flo
                           float bias, float lo, float hi, const float *res, float *y)
 {
 #if defined(__x86_64__)
-    const nn_dwconv_geom_t *g = &f->g;
+    const nn_dwconv_geom_t *g = &f->l.g;
     const int plain = g->dh == 1 && g->dw == 1 && g->kh == g->kw;
     if (plain && g->kh == 3)
         (g->sh == 1 ? flat_3x3_s1 : flat_3x3_s2)(f, buf, k, bias, lo, hi, res, y);

@@ -47,12 +47,36 @@ typedef struct nn_dwconv_geom {
     int H, W, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl;
 } nn_dwconv_geom_t;
 
-/* A layer's flat layout and per-vector masks, the same for every plane. */
-typedef struct nn_dwconv_flat {
+/* One input channel's flat planes: the layout both flat kernels pad into
+ * (this file's depthwise planes and convflat.h's direct convolution). */
+typedef struct nn_flat_planes {
     nn_dwconv_geom_t g;
     int Wq, Hq;        /* row stride and rows of a (phase) plane */
     int phases;        /* 1, or 4 for stride 2 */
     size_t stride;     /* floats from one phase plane to the next */
+} nn_flat_planes_t;
+
+/* Fills l for g; 0 where g has no flat layout (stride 1, or 2 without
+ * dilation, have one). */
+int nn_flat_planes(nn_flat_planes_t *l, const nn_dwconv_geom_t *g);
+
+/* Floats of one channel's planes, every phase and the slack past them. */
+static inline size_t nn_flat_planes_floats(const nn_flat_planes_t *l)
+{
+    return (size_t)l->phases * l->stride;
+}
+
+/* The float tap (ky, kx) reads for the first output. */
+int nn_flat_tap(const nn_flat_planes_t *l, int ky, int kx);
+
+/* Copies the input plane x (H x W) into the planes at buf, whose padding
+ * (everything not written here) the caller zeroed once. */
+void nn_flat_pad(const nn_flat_planes_t *l, const float *x, float *buf);
+
+/* A depthwise layer's flat layout, tap offsets and per-vector masks, the
+ * same for every plane: made once per call. */
+typedef struct nn_dwconv_flat {
+    nn_flat_planes_t l;
     int taps, nvec;
     int off[NN_DWCONV_FLAT_TAPS];             /* each tap's first float */
     unsigned short mask[NN_DWCONV_FLAT_VECTORS]; /* valid lanes */
@@ -60,18 +84,11 @@ typedef struct nn_dwconv_flat {
 } nn_dwconv_flat_t;
 
 /* Floats of a flat padded plane where isa has flat kernels for g and they
- * take fewer vectors than rows do (stride 1, or stride 2 without
- * dilation); 0 where not. */
+ * take fewer vectors than rows do; 0 where not. */
 size_t nn_dwconv_flat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g);
 
-/* Fills f for g (stride 1, or 2 without dilation). Beyond the sizes
- * nn_dwconv_flat_floats() takes, only the layout (Wq, Hq, phases, stride,
- * nvec): enough for nn_dwconv_flat_pad (convflat.h pads with it). */
+/* Fills f for g (nn_dwconv_flat_floats() > 0). */
 void nn_dwconv_flat_init(nn_dwconv_flat_t *f, const nn_dwconv_geom_t *g);
-
-/* Copies the input plane x (H x W) into the flat buffer, whose padding
- * (everything not written here) the caller zeroed once. */
-void nn_dwconv_flat_pad(const nn_dwconv_flat_t *f, const float *x, float *buf);
 
 /* One output plane from a padded buffer: taps k, then bias, the residual
  * plane res (NULL: none; may be y), clamp to [lo, hi]. */

@@ -590,6 +590,7 @@ typedef struct nn_conv_job {
     int g;       /* group (row split) */
     int mgrain;  /* rows per item (row split) */
     nn_isa_t isa; /* the call's: which copy of the kernels runs */
+    const nn_dwconv_flat_t *dw_flat; /* depthwise on flat planes, or NULL */
 } nn_conv_job_t;
 
 /* y[i] += r[i] + b (r may be NULL). */
@@ -1118,48 +1119,24 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
     const nn_fusion_t *f = j->fusion;
     float lo, hi;
     const int post = nn_conv_clamp(f, &lo, &hi);
+    const nn_dwconv_flat_t *fl = j->dw_flat;
     float *xp = j->scratch + (size_t)begin * p->slot;
-    const nn_dwconv_geom_t dg = nn_dw_geom(p);
-    const size_t flat = nn_dwconv_flat_floats(j->isa, &dg);
-    if (flat > 0 && flat <= (size_t)p->slot) {
-        /* Two slots in turn: the next plane is padded before this one is
-         * computed, so that the stores are done when the taps read them
-         * (reading them at once stalled on forwarding, costing as much as
-         * the taps on 7x7 maps). */
-        nn_dwconv_flat_t fl;
-        nn_dwconv_flat_init(&fl, &dg);
-        float *slot[2] = {xp, end - begin > 1 ? xp + p->slot : xp};
-        memset(slot[0], 0, flat * sizeof *xp);
-        if (slot[1] != slot[0])
-            memset(slot[1], 0, flat * sizeof *xp);
-        nn_dwconv_flat_pad(&fl, j->x + (size_t)begin * HW, slot[0]);
-        for (int64_t it = begin; it < end; it++) {
-            const int n = (int)(it / p->C), c = (int)(it % p->C);
-            float *cur = slot[(it - begin) & 1];
-            if (it + 1 < end)
-                nn_dwconv_flat_pad(&fl, j->x + (size_t)(it + 1) * HW,
-                                   slot[(it + 1 - begin) & 1]);
-            for (int m = c * mult; m < (c + 1) * mult; m++) {
-                float *y = j->y + ((size_t)n * p->M + m) * P;
-                const float *r = j->res ? j->res + ((size_t)n * p->M + m) * P : NULL;
-                nn_dwconv_flat_plane(&fl, cur, j->w + (size_t)m * p->kh * p->kw,
-                                     j->bias ? j->bias[m] : 0.0f, lo, hi, r, y);
-                if (post)
-                    nn_apply_act(j->isa, f, y, (int64_t)P);
-            }
-        }
-        return;
-    }
-    memset(xp, 0, padded * sizeof *xp);
+    memset(xp, 0, (fl ? nn_flat_planes_floats(&fl->l) : padded) * sizeof *xp);
     for (int64_t it = begin; it < end; it++) {
         int n = (int)(it / p->C), c = (int)(it % p->C);
-        nn_dw_pad(j->isa, p, j->x + ((size_t)n * p->C + c) * HW, xp);
+        const float *x = j->x + ((size_t)n * p->C + c) * HW;
+        if (fl)
+            nn_flat_pad(&fl->l, x, xp);
+        else
+            nn_dw_pad(j->isa, p, x, xp);
         for (int m = c * mult; m < (c + 1) * mult; m++) {
             float *y = j->y + ((size_t)n * p->M + m) * P;
             const float *r = j->res ? j->res + ((size_t)n * p->M + m) * P : NULL;
             const float *k = j->w + (size_t)m * p->kh * p->kw;
             const float b = j->bias ? j->bias[m] : 0.0f;
-            if (nn_dwconv_has(j->isa, p->sw, p->dw)) {
+            if (fl) {
+                nn_dwconv_flat_plane(fl, xp, k, b, lo, hi, r, y);
+            } else if (nn_dwconv_has(j->isa, p->sw, p->dw)) {
                 const nn_dwconv_plane_t a = {
                     .xp = xp, .Wp = p->Wp, .Wh = p->Wh, .Ho = p->Ho, .Wo = p->Wo,
                     .kh = p->kh, .kw = p->kw, .sh = p->sh, .sw = p->sw, .dh = p->dh,
@@ -1186,7 +1163,7 @@ typedef struct nn_flat_job {
 } nn_flat_job_t;
 
 /* Phase 1: items are input channels of image n, padded into scratch. */
-static void nn_flat_pad(void *arg, int64_t begin, int64_t end, int tid)
+static void nn_conv_flat_pad(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
     const nn_flat_job_t *fj = arg;
@@ -1198,7 +1175,7 @@ static void nn_flat_pad(void *arg, int64_t begin, int64_t end, int tid)
 }
 
 /* Phase 2: items are blocks of outputs along the planes, all channels. */
-static void nn_flat_cols(void *arg, int64_t begin, int64_t end, int tid)
+static void nn_conv_flat_cols(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
     const nn_flat_job_t *fj = arg;
@@ -1239,8 +1216,8 @@ static int nn_conv_flat(const nn_conv_job_t *j, nn_pool_t *pool)
     memset(j->scratch, 0, planes * sizeof(float)); /* the padding, once */
     for (int n = 0; n < p->N; n++) {
         fj.n = n;
-        nn_pool_for(pool, p->C, nn_flat_pad, &fj);
-        nn_pool_for(pool, blocks, nn_flat_cols, &fj);
+        nn_pool_for(pool, p->C, nn_conv_flat_pad, &fj);
+        nn_pool_for(pool, blocks, nn_conv_flat_cols, &fj);
     }
     return 1;
 }
@@ -1799,6 +1776,14 @@ void nn_op_conv_exec(const nn_call_t *call)
     const int P = p->Ho * p->Wo;
 
     if (p->kind == NN_CONV_DEPTHWISE) {
+        /* The flat layout and its masks, once for every plane. */
+        nn_dwconv_flat_t fl;
+        const nn_dwconv_geom_t dg = nn_dw_geom(p);
+        const size_t flat = nn_dwconv_flat_floats(j.isa, &dg);
+        if (flat > 0 && flat <= (size_t)p->slot) {
+            nn_dwconv_flat_init(&fl, &dg);
+            j.dw_flat = &fl;
+        }
         nn_pool_for(pool, (int64_t)p->N * p->C, nn_conv_dw, &j);
         return;
     }
