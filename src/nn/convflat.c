@@ -1,14 +1,11 @@
 /* Direct convolution over flat padded planes; see convflat.h. */
 #include "convflat.h"
 
+#include "avx512.h"
 #include "sgemm.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #define COLS 48      /* outputs per tile: three vectors */
-#define TILE_ROWS 8  /* output channels per tile: half a packed panel */
+#define TILE_ROWS NN_TILE_ROWS /* output channels per tile */
 
 size_t nn_convflat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g, int C)
 {
@@ -60,8 +57,6 @@ int nn_convflat_dense(const nn_convflat_t *f, int q)
 
 #if defined(__x86_64__)
 
-#define NN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
-
 /* One tile: rows valid output channels from a (half panel, k-major with
  * stride NN_SGEMM_MR), NV vectors of outputs from flat position q. */
 static inline __attribute__((always_inline)) NN_AVX512 void
@@ -80,15 +75,7 @@ tile_body(const nn_convflat_t *f, const float *buf, const float *a, const float 
         const __m512 b0 = _mm512_loadu_ps(bk);
         const __m512 b1 = NV > 1 ? _mm512_loadu_ps(bk + 16) : b0;
         const __m512 b2 = NV > 2 ? _mm512_loadu_ps(bk + 32) : b0;
-#pragma GCC unroll 8
-        for (int r = 0; r < TILE_ROWS; r++) {
-            const __m512 ar = _mm512_set1_ps(a[r]);
-            acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
-            if (NV > 1)
-                acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
-            if (NV > 2)
-                acc[r][2] = _mm512_fmadd_ps(ar, b2, acc[r][2]);
-        }
+        nn_tile_step(acc, a, b0, b1, b2, NV);
         a += NN_SGEMM_MR;
     }
     const int Wq = f->plane.Wq, Wo = f->plane.g.Wo;

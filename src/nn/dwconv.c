@@ -1,9 +1,7 @@
 /* The engine's own AVX-512 depthwise planes; see dwconv.h. */
 #include "dwconv.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "avx512.h"
 
 int nn_dwconv_has(nn_isa_t isa, int sw, int dw)
 {
@@ -17,7 +15,6 @@ int nn_dwconv_has(nn_isa_t isa, int sw, int dw)
 
 #if defined(__x86_64__)
 
-#define NN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #define GROUP 4 /* vectors computed together: independent accumulators */
 
 /* KH, KW, SW are constants in the common callers (the taps unroll), 0 in

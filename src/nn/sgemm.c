@@ -10,9 +10,7 @@
  * panel. */
 #include "sgemm.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "avx512.h"
 
 #define KC_MAX (NN_SGEMM_BUFFER_FLOATS / NN_SGEMM_NR) /* deepest K block */
 #define KC_MIN 64
@@ -57,8 +55,6 @@ static int k_block(int rows, int K)
 
 #if defined(__x86_64__)
 
-#define NN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
-
 /* The kb x NR strip of B at (k0, n0) with nb valid columns, zero-padded:
  * three masked vector copies a row (a memcpy call per row cost as much as
  * the copy). */
@@ -78,7 +74,7 @@ static NN_AVX512 void pack_strip(const float *B, int ldb, int kb, int nb, float 
     }
 }
 
-#define TILE_ROWS 8 /* rows of C per strip tile: half a panel */
+#define TILE_ROWS NN_TILE_ROWS /* rows of C per strip tile */
 
 /* One microkernel call: a TILE_ROWS x NR tile (rows valid, nv vectors)
  * over a K block. */
@@ -112,15 +108,7 @@ static inline __attribute__((always_inline)) NN_AVX512 void tile_body(const tile
         __m512 b0 = _mm512_load_ps(b);
         __m512 b1 = NV > 1 ? _mm512_load_ps(b + 16) : b0;
         __m512 b2 = NV > 2 ? _mm512_load_ps(b + 32) : b0;
-#pragma GCC unroll 8
-        for (int r = 0; r < TILE_ROWS; r++) {
-            __m512 ar = _mm512_set1_ps(a[r]);
-            acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
-            if (NV > 1)
-                acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
-            if (NV > 2)
-                acc[r][2] = _mm512_fmadd_ps(ar, b2, acc[r][2]);
-        }
+        nn_tile_step(acc, a, b0, b1, b2, NV);
         a += NN_SGEMM_MR;
         b += NN_SGEMM_NR;
     }

@@ -6,10 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
+#include "nn/avx512.h"
 #include "nn/error.h"
 #include "nn/isa_dispatch.h"
 #include "nn/op.h"
@@ -304,8 +301,6 @@ static int nn_pool_s2_suits(nn_isa_t isa, const nn_pool_params_t *p)
 }
 
 #if defined(__x86_64__)
-
-#define NN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 
 /* max(acc, v), a NaN in either winning, as NN_MAXF: maxps answers its
  * second operand when either is a NaN, which loses one in acc. */
