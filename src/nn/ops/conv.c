@@ -761,6 +761,19 @@ static int nn_pw_suits(const nn_conv_params_t *p, int P)
     return p->kind == NN_CONV_IM2COL && (large_shallow || p->Mg <= NN_PW_MAX_GROUP_ROWS);
 }
 
+/* The epilogue of an own product writing y: bias, the residual r (row
+ * stride ldr; one that shares y is in y already, so the product adds onto
+ * it), the clamp of the fused activation. Returns whether an activation
+ * remains to run on the finished rows. */
+static int nn_conv_epilogue(const nn_conv_job_t *j, const float *bias, const float *r,
+                            const float *y, int ldr, nn_sgemm_epilogue_t *e)
+{
+    const int shared = r && r == y;
+    *e = (nn_sgemm_epilogue_t){.bias = bias, .res = shared ? NULL : r, .ldr = ldr,
+                               .accumulate = shared};
+    return nn_conv_clamp(j->fusion, &e->lo, &e->hi);
+}
+
 /* Output rows [m0, m1) x columns [p0, p1) of image-group (n, g):
  * y = W * B (+ bias + residual), then the activation. B holds the unfolded
  * (or pointwise: original) input with row stride ldb, column p0 first. */
@@ -781,13 +794,8 @@ static void nn_conv_block(const nn_conv_job_t *j, int n, int g, int m0,
     if (p->packed) {
         const nn_fusion_t *f = j->fusion;
         float buf[NN_SGEMM_BUFFER_FLOATS] __attribute__((aligned(64)));
-        nn_sgemm_epilogue_t e = {
-            .bias = j->bias ? j->bias + mbase : NULL,
-            .res = shared ? NULL : r,
-            .ldr = P,
-            .accumulate = shared,
-        };
-        const int post = nn_conv_clamp(f, &e.lo, &e.hi);
+        nn_sgemm_epilogue_t e;
+        const int post = nn_conv_epilogue(j, j->bias ? j->bias + mbase : NULL, r, y, P, &e);
         const float *pw = j->pw + (size_t)g * nn_sgemm_packed_floats(p->Mg, p->K);
         nn_sgemm(m0, m1, cols, p->K, pw, B, ldb, y, P, &e, buf);
         if (post)
@@ -928,16 +936,10 @@ static void nn_conv_images_rows(void *arg, int64_t begin, int64_t end, int tid)
     if (m0 >= m1)
         return;
     const size_t out_img = (size_t)p->M * P;
-    const int shared = j->res && j->res == j->y;
     const nn_fusion_t *f = j->fusion;
     float buf[NN_SGEMM_BUFFER_FLOATS] __attribute__((aligned(64)));
-    nn_sgemm_epilogue_t e = {
-        .bias = j->bias,
-        .res = shared ? NULL : j->res,
-        .ldr = P,
-        .accumulate = shared,
-    };
-    const int post = nn_conv_clamp(f, &e.lo, &e.hi);
+    nn_sgemm_epilogue_t e;
+    const int post = nn_conv_epilogue(j, j->bias, j->res, j->y, P, &e);
     const nn_sgemm_images_t im = {
         .count = p->N,
         .bstride = p->kind == NN_CONV_POINTWISE ? (size_t)p->C * P : (size_t)p->K * P,
