@@ -37,6 +37,7 @@
 #include "nn/ops/args.h"
 #include "nn/convflat.h"
 #include "nn/dwconv.h"
+#include "nn/dwlanes.h"
 #include "nn/sgemm.h"
 
 /* gcc's -O2 cost model refuses loops of unknown trip count (bias fill,
@@ -449,6 +450,16 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
             return nn_node_fail(err, node, NN_EUNSUPPORTED, "Conv too large");
         p->slot = (int)slot;
         call->scratch_bytes = (size_t)N * C * slot * sizeof(float);
+        /* Small maps: blocks of 16 channels in the lanes (dwlanes.h), one
+         * slot of scratch a block. */
+        const nn_dwconv_geom_t dg = nn_dw_geom(p);
+        nn_dwlanes_t dl;
+        const size_t lanes = p->kind == NN_CONV_DEPTHWISE && p->Mg == 1
+                                 ? nn_dwlanes_init(&dl, call->isa, &dg)
+                                 : 0;
+        const size_t blocks = (size_t)N * ((C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK);
+        if (lanes * blocks * sizeof(float) > call->scratch_bytes)
+            call->scratch_bytes = lanes * blocks * sizeof(float);
     }
     call->flops = 2.0 * (double)N * (double)M * (double)P * (double)p->K;
     return 0;
@@ -591,6 +602,7 @@ typedef struct nn_conv_job {
     int mgrain;  /* rows per item (row split) */
     nn_isa_t isa; /* the call's: which copy of the kernels runs */
     const nn_dwconv_flat_t *dw_flat; /* depthwise on flat planes, or NULL */
+    const nn_dwlanes_t *dw_lanes;    /* depthwise, channels in the lanes, or NULL */
 } nn_conv_job_t;
 
 /* y[i] += r[i] + b (r may be NULL). */
@@ -1150,6 +1162,33 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
             if (post)
                 nn_apply_act(j->isa, f, y, (int64_t)P);
         }
+    }
+}
+
+/* Items are blocks of 16 channels of an image (dwlanes.h); a chunk's
+ * blocks share one slot of scratch, zeroed once. */
+static void nn_conv_dw_lanes(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_conv_job_t *j = arg;
+    const nn_conv_params_t *p = j->p;
+    const nn_dwlanes_t *d = j->dw_lanes;
+    const size_t P = (size_t)p->Ho * p->Wo, HW = (size_t)p->H * p->W;
+    const int nblk = (p->C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK;
+    float lo, hi;
+    const int post = nn_conv_clamp(j->fusion, &lo, &hi);
+    float *scratch = j->scratch + (size_t)begin * d->floats;
+    memset(scratch, 0, d->floats * sizeof *scratch);
+    for (int64_t it = begin; it < end; it++) {
+        const int n = (int)(it / nblk), c0 = (int)(it % nblk) * NN_DWLANES_BLOCK;
+        const int cn = p->C - c0 < NN_DWLANES_BLOCK ? p->C - c0 : NN_DWLANES_BLOCK;
+        const size_t plane = (size_t)n * p->C + c0; /* M == C */
+        float *y = j->y + plane * P;
+        nn_dwlanes_block(d, cn, j->x + plane * HW, j->w + (size_t)c0 * p->kh * p->kw,
+                         j->bias ? j->bias + c0 : NULL, lo, hi,
+                         j->res ? j->res + plane * P : NULL, y, scratch);
+        if (post)
+            nn_apply_act(j->isa, j->fusion, y, (int64_t)(cn * P));
     }
 }
 
@@ -1778,9 +1817,16 @@ void nn_op_conv_exec(const nn_call_t *call)
     const int P = p->Ho * p->Wo;
 
     if (p->kind == NN_CONV_DEPTHWISE) {
+        nn_dwlanes_t dl;
+        const nn_dwconv_geom_t dg = nn_dw_geom(p);
+        if (p->Mg == 1 && nn_dwlanes_init(&dl, j.isa, &dg) > 0) {
+            j.dw_lanes = &dl;
+            nn_pool_for(pool, (int64_t)p->N * ((p->C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK),
+                        nn_conv_dw_lanes, &j);
+            return;
+        }
         /* The flat layout and its masks, once for every plane. */
         nn_dwconv_flat_t fl;
-        const nn_dwconv_geom_t dg = nn_dw_geom(p);
         const size_t flat = nn_dwconv_flat_floats(j.isa, &dg);
         if (flat > 0 && flat <= (size_t)p->slot) {
             nn_dwconv_flat_init(&fl, &dg);

@@ -289,6 +289,17 @@ static const conv_case_t conv_cases[] = {
     {2, 1, 4, 7, 7, 4, 7, 7, 1, 1, 1, 1, {3, 3, 3, 3}, NULL, 4, 1, 1, 1, 0, 0},
     {2, 1, 3, 10, 12, 3, 3, 3, 1, 1, 2, 2, {2, 1, 2, 3}, NULL, 3, 1, 0, 0, 0, 0},
     {2, 1, 3, 34, 35, 3, 3, 3, 2, 2, 1, 1, {1, 0, 0, 1}, NULL, 3, 1, 1, 0, 0, 0},
+    /* depthwise with channels in the lanes (AVX-512, maps of at most 16x16
+     * outputs): whole and partial 16-channel blocks, batch 3, a residual
+     * (aliased too), 5x5 stride 2 with odd pads, dilation and 7x7 taps
+     * (the general loop), a 1x1 map, an asymmetric kernel, a 1-D map */
+    {2, 3, 40, 7, 7, 40, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 40, 1, 1, 1, 0, 0},
+    {2, 1, 72, 14, 14, 72, 5, 5, 2, 2, 1, 1, {2, 1, 1, 2}, NULL, 72, 1, 0, 0, 0, 0},
+    {2, 2, 20, 9, 11, 20, 3, 3, 1, 1, 2, 2, {2, 2, 2, 2}, NULL, 20, 0, 1, 0, 0, 0},
+    {2, 1, 24, 7, 7, 24, 7, 7, 1, 1, 1, 1, {3, 3, 3, 3}, NULL, 24, 1, 0, 0, 0, 0},
+    {2, 2, 17, 1, 1, 17, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 17, 1, 1, 0, 0, 0},
+    {2, 1, 32, 12, 10, 32, 3, 5, 1, 2, 1, 1, {1, 2, 1, 2}, NULL, 32, 1, 0, 0, 0, 0},
+    {1, 2, 33, 1, 50, 33, 1, 5, 1, 1, 1, 1, {2, 2, 0, 0}, NULL, 33, 1, 1, 0, 0, 0},
     /* shallow products on large maps, direct over flat planes (packed,
      * AVX-512): a stem (3x3 and 7x7 stride 2, odd pads), stride 1 with
      * dilation, output channels not whole tiles, batch 2, the last tile
@@ -675,6 +686,8 @@ START_TEST(conv_bench)
         {"efficientnet dw5x5 240 @28", {2, 1, 240, 28, 28, 240, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, NULL, 240, 1, 0, 0, 0, 0}},
         {"mobilenet dw3x3 32 @112", {2, 1, 32, 112, 112, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 32, 1, 0, 0, 0, 0}},
         {"mobilenet dw3x3 960 @7", {2, 1, 960, 7, 7, 960, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 960, 1, 0, 0, 0, 0}},
+        {"mobilenet dw3x3 960 @7 b8", {2, 8, 960, 7, 7, 960, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 960, 1, 0, 0, 0, 0}},
+        {"mobilenet dw3x3 384 @14 b8", {2, 8, 384, 14, 14, 384, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 384, 1, 0, 0, 0, 0}},
         {"densenet 3x3 128->32 @7 (batch 1)", {2, 1, 128, 7, 7, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0}},
         {"densenet 3x3 128->32 @7 (batch 4)", {2, 4, 128, 7, 7, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0}},
         {"regnet grp3x3 104 g13 @28", {2, 1, 104, 28, 28, 104, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 13, 1, 0, 0, 0, 0}},
