@@ -22,9 +22,11 @@ int nn_pool_threads(const nn_pool_t *pool); /* 1 for a NULL pool */
 
 /* Calls fn on disjoint ranges that cover [0, n), each item exactly once,
  * and returns when every call has returned; n <= 0 calls nothing. The
- * ranges are chunks handed out on demand, a few per thread, so a thread
- * that starts late or runs slowly takes fewer of them: the caller waits
- * only for chunks already started. A NULL or one-thread pool, or n == 1,
+ * ranges are chunks, a few per thread; thread t runs the t-th run of them
+ * (items from about t * n / nthreads on) before taking what the others
+ * left, so a thread that starts late or runs slowly takes fewer of them
+ * (the caller waits only for chunks already started), and jobs cut alike
+ * give a thread the same items each time. A NULL or one-thread pool, or n == 1,
  * runs fn(arg, 0, n, 0) inline. */
 void nn_pool_for(nn_pool_t *pool, int64_t n, nn_pool_fn fn, void *arg);
 

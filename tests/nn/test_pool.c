@@ -2,8 +2,9 @@
  * of it: every item handled exactly once in disjoint non-empty ranges, for
  * many n and thread counts; thread ids in range; the same results whatever
  * the thread count; pools driven from several threads at once; pools
- * created and freed in a loop (leaks show under ASan); and a slow thread
- * taking fewer chunks instead of holding the caller up. */
+ * created and freed in a loop (leaks show under ASan); a slow thread
+ * taking fewer chunks instead of holding the caller up; and each thread
+ * running its own chunks first. */
 #include <check.h>
 #include <errno.h>
 #include <math.h>
@@ -380,6 +381,48 @@ START_TEST(test_slow_thread_does_not_stall)
 }
 END_TEST
 
+/* ---- owned chunks --------------------------------------------------------------- */
+
+typedef struct owner {
+    atomic_int tid[8];
+} owner_t;
+
+static void owner_fn(void *arg, int64_t begin, int64_t end, int tid)
+{
+    owner_t *o = arg;
+    for (int64_t i = begin; i < end; i++) {
+        atomic_store(&o->tid[i], tid);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+START_TEST(test_threads_run_their_own_chunks_first)
+{
+    /* 8 items, 2 threads, one chunk an item: the caller owns items 0-3 and
+     * runs item 0 first; the worker owns 4-7 and tries item 4 first, which
+     * the caller, taking the worker's chunks from the end, takes last. So
+     * item 0 is the caller's, and a worker that ran anything ran item 4
+     * (handed out in order, it would have run item 1). */
+    nn_pool_t *p = pool_new(2);
+    for (int rep = 0; rep < 5; rep++) {
+        owner_t o;
+        for (int i = 0; i < 8; i++)
+            atomic_init(&o.tid[i], -1);
+        nn_pool_for(p, 8, owner_fn, &o);
+        int worker_ran = 0;
+        for (int i = 0; i < 8; i++) {
+            ck_assert_int_ge(atomic_load(&o.tid[i]), 0);
+            worker_ran |= atomic_load(&o.tid[i]) == 1;
+        }
+        ck_assert_int_eq(atomic_load(&o.tid[0]), 0);
+        if (worker_ran)
+            ck_assert_msg(atomic_load(&o.tid[4]) == 1, "the worker ran items, but not its first");
+    }
+    nn_pool_free(p);
+}
+END_TEST
+
 /* ---- nn_context_for_each ---------------------------------------------------- */
 
 typedef struct each {
@@ -442,6 +485,7 @@ static Suite *threadpool_suite(void)
     tcase_add_test(tc, test_concurrent_pools);
     tcase_add_test(tc, test_create_free_loop);
     tcase_add_test(tc, test_slow_thread_does_not_stall);
+    tcase_add_test(tc, test_threads_run_their_own_chunks_first);
     tcase_add_test(tc, test_context_for_each);
     suite_add_tcase(s, tc);
     return s;

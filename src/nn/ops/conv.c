@@ -1165,8 +1165,11 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
-/* Items are blocks of 16 channels of an image (dwlanes.h); a chunk's
- * blocks share one slot of scratch, zeroed once. */
+/* Items are blocks of 16 channels of an image (dwlanes.h), block-major:
+ * a thread takes the same channels of every image, those the 1x1
+ * convolution before (several images on small maps: split by output
+ * channels) wrote on that core. A chunk's blocks share one slot of
+ * scratch, zeroed once. */
 static void nn_conv_dw_lanes(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -1174,13 +1177,12 @@ static void nn_conv_dw_lanes(void *arg, int64_t begin, int64_t end, int tid)
     const nn_conv_params_t *p = j->p;
     const nn_dwlanes_t *d = j->dw_lanes;
     const size_t P = (size_t)p->Ho * p->Wo, HW = (size_t)p->H * p->W;
-    const int nblk = (p->C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK;
     float lo, hi;
     const int post = nn_conv_clamp(j->fusion, &lo, &hi);
     float *scratch = j->scratch + (size_t)begin * d->floats;
     memset(scratch, 0, d->floats * sizeof *scratch);
     for (int64_t it = begin; it < end; it++) {
-        const int n = (int)(it / nblk), c0 = (int)(it % nblk) * NN_DWLANES_BLOCK;
+        const int n = (int)(it % p->N), c0 = (int)(it / p->N) * NN_DWLANES_BLOCK;
         const int cn = p->C - c0 < NN_DWLANES_BLOCK ? p->C - c0 : NN_DWLANES_BLOCK;
         const size_t plane = (size_t)n * p->C + c0; /* M == C */
         float *y = j->y + plane * P;
