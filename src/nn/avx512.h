@@ -1,7 +1,7 @@
 /* What the engine's own AVX-512 kernels share (x86-64 only): the target
- * attribute their functions are compiled with, and the step of the 8 x 48
+ * attribute their functions are compiled with, the step of the 8 x 48
  * product tile that sgemm.c (packed strips) and convflat.c (flat planes)
- * both run. */
+ * both run, and a 16 x 16 transpose (dwlanes.c, sgemm.c's narrow tiles). */
 #ifndef NN_AVX512_H
 #define NN_AVX512_H
 
@@ -29,6 +29,36 @@ nn_tile_step(__m512 acc[NN_TILE_ROWS][3], const float *a, __m512 b0, __m512 b1, 
             acc[r][2] = _mm512_fmadd_ps(ar, b2, acc[r][2]);
     }
 }
+
+/* A 16 x 16 transpose in registers: r[i] lane j becomes r[j] lane i. */
+static inline __attribute__((always_inline)) NN_AVX512 void nn_transpose16(__m512 r[16])
+{
+    __m512 t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) { /* pairs of rows, interleaved per 128 bits */
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) { /* quads: in 128-bit lane L, column 4L + j */
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) { /* 128-bit lanes of quads 0 and 1, 2 and 3 */
+        const int a = (i / 4) * 8 + i % 4;
+        t[a] = _mm512_shuffle_f32x4(r[a], r[a + 4], 0x88);
+        t[a + 4] = _mm512_shuffle_f32x4(r[a], r[a + 4], 0xdd);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
+
 #endif
 
 #endif

@@ -44,35 +44,6 @@ static inline __attribute__((always_inline)) NN_AVX512 __mmask16 lanes(int n)
     return n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
 }
 
-/* r[i] lane j becomes r[j] lane i. */
-static inline __attribute__((always_inline)) NN_AVX512 void transpose16(__m512 r[16])
-{
-    __m512 t[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) { /* pairs of rows, interleaved per 128 bits */
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) { /* quads: in 128-bit lane L, column 4L + j */
-        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
-        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) { /* 128-bit lanes of quads 0 and 1, 2 and 3 */
-        const int a = (i / 4) * 8 + i % 4;
-        t[a] = _mm512_shuffle_f32x4(r[a], r[a + 4], 0x88);
-        t[a + 4] = _mm512_shuffle_f32x4(r[a], r[a + 4], 0xdd);
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-    }
-}
-
 /* Channels [0, n) of x (planes of H x W) into the padded map: pixel (iy,
  * ix) at map pixel (iy + pt, ix + pl); pixels the taps never reach are
  * left out. Lanes n to 15 are zero. */
@@ -89,7 +60,7 @@ to_map(const nn_dwlanes_t *d, int n, const float *x, float *map, const int FULL)
         for (int c = 0; c < 16; c++)
             r[c] = FULL || c < n ? _mm512_maskz_loadu_ps(m, x + (size_t)c * HW + i0)
                                  : _mm512_setzero_ps();
-        transpose16(r);
+        nn_transpose16(r);
 #pragma GCC unroll 16
         for (int k = 0; k < 16; k++) {
             const int row = iy + g->pt, col = ix + g->pl;
@@ -115,7 +86,7 @@ from_outputs(const nn_dwlanes_t *d, int n, const float *out, float lo, float hi,
 #pragma GCC unroll 16
         for (int k = 0; k < 16; k++)
             r[k] = _mm512_load_ps(out + (size_t)(q0 + k) * 16);
-        transpose16(r);
+        nn_transpose16(r);
 #pragma GCC unroll 16
         for (int c = 0; c < 16; c++) {
             if (!FULL && c >= n)
@@ -202,7 +173,7 @@ static NN_AVX512 void block_avx512(const nn_dwlanes_t *d, int n, const float *x,
         for (int c = 0; c < 16; c++)
             r[c] = c < n ? _mm512_maskz_loadu_ps(m, k + (size_t)c * taps + t0)
                          : _mm512_setzero_ps();
-        transpose16(r);
+        nn_transpose16(r);
 #pragma GCC unroll 16
         for (int t = 0; t < 16; t++)
             _mm512_store_ps(wv + (t0 + t) * 16, r[t]);
