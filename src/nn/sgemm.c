@@ -175,8 +175,8 @@ static NN_AVX512 void column_avx512(int m0, int m1, int K, const float *pa, cons
 }
 
 /* ---- narrow products: few columns ------------------------------------------------
- * With a dozen columns or so per image (7x7 maps: 49), 48-column strips
- * would run mostly empty lanes. Here the vectors run along rows instead:
+ * With few columns per image (7x7 maps: 49, 14x14: 196), 48-column strips
+ * would run partly empty lanes and cost a copy of B. Here the vectors run along rows instead:
  * a tile is two panels of A (32 rows, two vectors) by NARROW_NC columns,
  * each column two accumulators, each step two vector loads of A and one
  * broadcast element of B per column, which feeds both. A lone last panel
@@ -185,16 +185,14 @@ static NN_AVX512 void column_avx512(int m0, int m1, int K, const float *pa, cons
  * by element, the store took a third of a 512-deep tile's time). */
 
 #define NARROW_NC 12       /* columns per narrow tile: 2 x 12 accumulators */
-#define NARROW_MAX_N 112   /* products at most this wide may take this path */
+/* Products at most this wide take this path (14x14 maps: 196 columns).
+ * There the strips cost a copy of B per K block and their last vector
+ * runs mostly empty (196 = 4 x 48 + 4); read in place with rows in the
+ * lanes, ResNet-50's stride-2 3x3 to 14x14 ran 0.97 -> 0.66 ms on 2
+ * threads. On 28x28 maps (784) the strips do as well. */
+#define NARROW_MAX_N 208
 
-/* Whether N columns go faster as narrow tiles: when 16-float vectors
- * would run under 80% full (49 columns: 4 vectors for 49), the point where
- * the strips, otherwise faster, fall behind. */
-static int narrow_suits(int N)
-{
-    int lanes = (N + 15) / 16 * 16;
-    return N <= NARROW_MAX_N && 5 * N < 4 * lanes;
-}
+static int narrow_suits(int N) { return N <= NARROW_MAX_N; }
 
 typedef struct narrow {
     const float *a;       /* the first panel; the second follows MR * kb on */
