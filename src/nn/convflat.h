@@ -24,11 +24,14 @@
 
 #define NN_CONVFLAT_MAX_K 2304 /* deepest product (C x kh x kw) */
 #define NN_CONVFLAT_MIN_OUTPUTS 512 /* smaller maps: the unfolding paths do well */
-/* Stride-1 3x3 products at most this deep take this kernel rather than
- * Winograd's (deeper ones gain more from Winograd's fewer multiplies:
- * 128 -> 128 on 28x28, 0.66 ms here, 0.59 with F(4x4, 3x3)). */
-#define NN_CONVFLAT_OVER_WINOGRAD_K 256
-#define NN_CONVFLAT_OVER_WINOGRAD_OUTPUTS 1024 /* ... on maps this large */
+/* Stride-1 3x3 products at most this deep (32 input channels) take this
+ * kernel rather than Winograd's, whose products are too shallow there
+ * (SqueezeNet's 32 -> 128 on 27x27, batch 8: 2.18 -> 1.35 ms); deeper
+ * ones gain more from Winograd's fewer multiplies (128 -> 128 on 28x28,
+ * 0.66 ms here, 0.59 with F(4x4, 3x3); 64 -> 64 on 56x56, 1.26 and
+ * 0.65). */
+#define NN_CONVFLAT_OVER_WINOGRAD_K 288
+#define NN_CONVFLAT_OVER_WINOGRAD_OUTPUTS 512 /* ... on maps this large */
 
 typedef struct nn_convflat {
     nn_flat_planes_t plane; /* one input channel's flat layout */
