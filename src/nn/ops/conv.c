@@ -1239,6 +1239,27 @@ static void nn_conv_flat_cols(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* Phase 2 for stems: items are blocks of 16 output channels, all
+ * outputs (see nn_conv_flat). */
+static void nn_conv_flat_rows(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_flat_job_t *fj = arg;
+    const nn_conv_job_t *j = fj->j;
+    const nn_conv_params_t *p = j->p;
+    const size_t P = (size_t)p->Ho * p->Wo;
+    float *y = j->y + (size_t)fj->n * p->M * P;
+    const int m0 = (int)begin * 16, m1 = (int)end * 16 < p->M ? (int)end * 16 : p->M;
+    nn_convflat_run(&fj->f, j->scratch, j->pw, j->bias, fj->lo, fj->hi, m0, m1, 0, fj->f.Q, y);
+    for (int m = m0; fj->post && m < m1; m++)
+        nn_apply_act(j->isa, j->fusion, y + m * P, (int64_t)P);
+}
+
+/* A stem (at most this many input channels) splits its outputs by
+ * channels, not by columns: the pool or depthwise layer after it splits
+ * by planes, and so reads on each core what that core wrote. */
+#define NN_CONVFLAT_STEM_CHANNELS 4
+
 /* Runs the convolution over flat planes; 0 where the call's instruction
  * set has no such kernel (nothing done). */
 static int nn_conv_flat(const nn_conv_job_t *j, nn_pool_t *pool)
@@ -1256,11 +1277,16 @@ static int nn_conv_flat(const nn_conv_job_t *j, nn_pool_t *pool)
     int cb = (fj.f.Q + 4 * nt - 1) / (4 * nt);
     fj.cb = (cb + 47) / 48 * 48;
     const int blocks = (fj.f.Q + fj.cb - 1) / fj.cb;
+    const int row_blocks = (p->M + 15) / 16;
+    const int by_rows = p->C <= NN_CONVFLAT_STEM_CHANNELS && row_blocks >= 2 * nt;
     memset(j->scratch, 0, planes * sizeof(float)); /* the padding, once */
     for (int n = 0; n < p->N; n++) {
         fj.n = n;
         nn_pool_for(pool, p->C, nn_conv_flat_pad, &fj);
-        nn_pool_for(pool, blocks, nn_conv_flat_cols, &fj);
+        if (by_rows)
+            nn_pool_for(pool, row_blocks, nn_conv_flat_rows, &fj);
+        else
+            nn_pool_for(pool, blocks, nn_conv_flat_cols, &fj);
     }
     return 1;
 }

@@ -303,8 +303,9 @@ static const conv_case_t conv_cases[] = {
     /* shallow products on large maps, direct over flat planes (packed,
      * AVX-512): a stem (3x3 and 7x7 stride 2, odd pads), stride 1 with
      * dilation, output channels not whole tiles, batch 2, the last tile
-     * short */
+     * short; a stem of 70 output channels, split by channels on 2 threads */
     {2, 2, 3, 64, 70, 20, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0},
+    {2, 2, 3, 64, 64, 70, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0},
     {2, 1, 3, 61, 67, 24, 7, 7, 2, 2, 1, 1, {3, 2, 2, 3}, NULL, 1, 0, 0, 0, 0, 0},
     {2, 1, 16, 40, 40, 9, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0},
     {2, 2, 5, 44, 48, 33, 5, 5, 1, 1, 2, 2, {4, 3, 4, 5}, NULL, 1, 1, 0, 0, 0, 0},
