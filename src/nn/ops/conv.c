@@ -1217,25 +1217,29 @@ static void nn_conv_flat_pad(void *arg, int64_t begin, int64_t end, int tid)
                         fj->j->scratch);
 }
 
+/* Output channels [m0, m1) at outputs [q0, q1) along the flat planes of
+ * image n, then the activation past the clamp on the dense outputs. */
+static void nn_conv_flat_block(const nn_flat_job_t *fj, int m0, int m1, int q0, int q1)
+{
+    const nn_conv_job_t *j = fj->j;
+    const size_t P = (size_t)j->p->Ho * j->p->Wo;
+    float *y = j->y + (size_t)fj->n * j->p->M * P;
+    nn_convflat_run(&fj->f, j->scratch, j->pw, j->bias, fj->lo, fj->hi, m0, m1, q0, q1, y);
+    if (fj->post) {
+        const int d0 = nn_convflat_dense(&fj->f, q0), d1 = nn_convflat_dense(&fj->f, q1);
+        for (int m = m0; m < m1; m++)
+            nn_apply_act(j->isa, j->fusion, y + m * P + d0, d1 - d0);
+    }
+}
+
 /* Phase 2: items are blocks of outputs along the planes, all channels. */
 static void nn_conv_flat_cols(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
     const nn_flat_job_t *fj = arg;
-    const nn_conv_job_t *j = fj->j;
-    const nn_conv_params_t *p = j->p;
-    const size_t P = (size_t)p->Ho * p->Wo;
-    float *y = j->y + (size_t)fj->n * p->M * P;
     for (int64_t b = begin; b < end; b++) {
         const int q0 = (int)b * fj->cb;
-        const int q1 = q0 + fj->cb < fj->f.Q ? q0 + fj->cb : fj->f.Q;
-        nn_convflat_run(&fj->f, j->scratch, j->pw, j->bias, fj->lo, fj->hi, 0, p->M, q0, q1,
-                        y);
-        if (fj->post) {
-            const int d0 = nn_convflat_dense(&fj->f, q0), d1 = nn_convflat_dense(&fj->f, q1);
-            for (int m = 0; m < p->M; m++)
-                nn_apply_act(j->isa, j->fusion, y + m * P + d0, d1 - d0);
-        }
+        nn_conv_flat_block(fj, 0, fj->j->p->M, q0, q0 + fj->cb < fj->f.Q ? q0 + fj->cb : fj->f.Q);
     }
 }
 
@@ -1245,14 +1249,8 @@ static void nn_conv_flat_rows(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
     const nn_flat_job_t *fj = arg;
-    const nn_conv_job_t *j = fj->j;
-    const nn_conv_params_t *p = j->p;
-    const size_t P = (size_t)p->Ho * p->Wo;
-    float *y = j->y + (size_t)fj->n * p->M * P;
-    const int m0 = (int)begin * 16, m1 = (int)end * 16 < p->M ? (int)end * 16 : p->M;
-    nn_convflat_run(&fj->f, j->scratch, j->pw, j->bias, fj->lo, fj->hi, m0, m1, 0, fj->f.Q, y);
-    for (int m = m0; fj->post && m < m1; m++)
-        nn_apply_act(j->isa, j->fusion, y + m * P, (int64_t)P);
+    const int M = fj->j->p->M;
+    nn_conv_flat_block(fj, (int)begin * 16, (int)end * 16 < M ? (int)end * 16 : M, 0, fj->f.Q);
 }
 
 /* A stem (at most this many input channels) splits its outputs by
@@ -1847,10 +1845,12 @@ void nn_op_conv_exec(const nn_call_t *call)
     if (p->kind == NN_CONV_DEPTHWISE) {
         nn_dwlanes_t dl;
         const nn_dwconv_geom_t dg = nn_dw_geom(p);
-        if (p->Mg == 1 && nn_dwlanes_init(&dl, j.isa, &dg) > 0) {
+        const int64_t blocks = (int64_t)p->N * ((p->C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK);
+        /* (prepare sized the scratch for the kernels its isa has) */
+        const size_t lanes = p->Mg == 1 ? nn_dwlanes_init(&dl, j.isa, &dg) : 0;
+        if (lanes > 0 && lanes * (size_t)blocks * sizeof(float) <= call->scratch_bytes) {
             j.dw_lanes = &dl;
-            nn_pool_for(pool, (int64_t)p->N * ((p->C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK),
-                        nn_conv_dw_lanes, &j);
+            nn_pool_for(pool, blocks, nn_conv_dw_lanes, &j);
             return;
         }
         /* The flat layout and its masks, once for every plane. */
