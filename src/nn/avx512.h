@@ -1,7 +1,7 @@
 /* What the engine's own AVX-512 kernels share (x86-64 only): the target
  * attribute their functions are compiled with, the step of the 8 x 48
  * product tile that sgemm.c (packed strips) and convflat.c (flat planes)
- * both run, and a 16 x 16 transpose (dwlanes.c, sgemm.c's narrow tiles). */
+ * both run, a lane mask and a 16 x 16 transpose. */
 #ifndef NN_AVX512_H
 #define NN_AVX512_H
 
@@ -28,6 +28,12 @@ nn_tile_step(__m512 acc[NN_TILE_ROWS][3], const float *a, __m512 b0, __m512 b1, 
         if (NV > 2)
             acc[r][2] = _mm512_fmadd_ps(ar, b2, acc[r][2]);
     }
+}
+
+/* The first n lanes of a vector (none for n <= 0, all for n >= 16). */
+static inline __attribute__((always_inline)) NN_AVX512 __mmask16 nn_lanes(int n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
 }
 
 /* A 16 x 16 transpose in registers: r[i] lane j becomes r[j] lane i. */

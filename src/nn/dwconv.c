@@ -155,11 +155,6 @@ void nn_dwconv_flat_init(nn_dwconv_flat_t *f, const nn_dwconv_geom_t *g)
 
 #if defined(__x86_64__)
 
-static inline __attribute__((always_inline)) NN_AVX512 __mmask16 lanes(int n)
-{
-    return n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
-}
-
 /* n floats of v (at most 16; lanes past n are zero) to d, cut to room.
  * A whole vector where its zeros may go past n: they land on padding not
  * yet written or on floats a later copy writes (masked stores cost more
@@ -170,7 +165,7 @@ static inline __attribute__((always_inline)) NN_AVX512 void put(float *d, int n,
     if (n <= room)
         _mm512_storeu_ps(d, v);
     else if (room > 0)
-        _mm512_mask_storeu_ps(d, lanes(room), v);
+        _mm512_mask_storeu_ps(d, nn_lanes(room), v);
 }
 
 static NN_AVX512 void flat_pad_avx512(const nn_flat_planes_t *f, const float *x, float *buf)
@@ -186,7 +181,7 @@ static NN_AVX512 void flat_pad_avx512(const nn_flat_planes_t *f, const float *x,
             const float *s = x + (size_t)iy * W;
             float *d = buf + (size_t)r * Wq + g->pl;
             for (int i = 0; i < n; i += 16)
-                _mm512_storeu_ps(d + i, _mm512_maskz_loadu_ps(lanes(n - i), s + i));
+                _mm512_storeu_ps(d + i, _mm512_maskz_loadu_ps(nn_lanes(n - i), s + i));
         }
         return;
     }
@@ -203,8 +198,8 @@ static NN_AVX512 void flat_pad_avx512(const nn_flat_planes_t *f, const float *x,
         float *row = buf + (size_t)((r & 1) * 2) * f->stride + (size_t)(r >> 1) * Wq;
         for (int ix = 0; ix < W; ix += 32) {
             const int n = W - ix < 32 ? W - ix : 32;
-            const __m512 lo = _mm512_maskz_loadu_ps(lanes(n), s + ix);
-            const __m512 hi = _mm512_maskz_loadu_ps(lanes(n - 16), s + ix + 16);
+            const __m512 lo = _mm512_maskz_loadu_ps(nn_lanes(n), s + ix);
+            const __m512 hi = _mm512_maskz_loadu_ps(nn_lanes(n - 16), s + ix + 16);
             const int ce = ix + g->pl, co = ce + 1; /* padded columns */
             put(row + (ce & 1) * f->stride + (ce >> 1), (n + 1) / 2, Wq - (ce >> 1),
                 _mm512_permutex2var_ps(lo, even, hi));
@@ -278,7 +273,7 @@ flat_body(const nn_dwconv_flat_t *f, const float *buf, const float *k, float bia
             const __mmask16 m = f->mask[v];
             if (!m)
                 continue;
-            const __mmask16 dense = lanes(__builtin_popcount(m));
+            const __mmask16 dense = nn_lanes(__builtin_popcount(m));
             __m512 x = _mm512_maskz_compress_ps(m, acc[i]);
             if (res) /* read before the store: res may be y */
                 x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(dense, res + f->dst[v]));

@@ -39,11 +39,6 @@ size_t nn_dwlanes_init(nn_dwlanes_t *d, nn_isa_t isa, const nn_dwconv_geom_t *g)
 
 #if defined(__x86_64__)
 
-static inline __attribute__((always_inline)) NN_AVX512 __mmask16 lanes(int n)
-{
-    return n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
-}
-
 /* Channels [0, n) of x (planes of H x W) into the padded map: pixel (iy,
  * ix) at map pixel (iy + pt, ix + pl); pixels the taps never reach are
  * left out. Lanes n to 15 are zero. */
@@ -54,7 +49,7 @@ to_map(const nn_dwlanes_t *d, int n, const float *x, float *map, const int FULL)
     const int HW = g->H * g->W;
     int iy = 0, ix = 0; /* of the first of the 16 pixels */
     for (int i0 = 0; i0 < HW; i0 += 16) {
-        const __mmask16 m = lanes(HW - i0);
+        const __mmask16 m = nn_lanes(HW - i0);
         __m512 r[16];
 #pragma GCC unroll 16
         for (int c = 0; c < 16; c++)
@@ -81,7 +76,7 @@ from_outputs(const nn_dwlanes_t *d, int n, const float *out, float lo, float hi,
     const int P = d->g.Ho * d->g.Wo;
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     for (int q0 = 0; q0 < P; q0 += 16) {
-        const __mmask16 m = lanes(P - q0);
+        const __mmask16 m = nn_lanes(P - q0);
         __m512 r[16];
 #pragma GCC unroll 16
         for (int k = 0; k < 16; k++)
@@ -167,7 +162,7 @@ static NN_AVX512 void block_avx512(const nn_dwlanes_t *d, int n, const float *x,
      * rows of taps, 16 taps at a time, transposed. */
     float wv[NN_DWLANES_MAX_TAPS * 16] __attribute__((aligned(64)));
     for (int t0 = 0; t0 < taps; t0 += 16) {
-        const __mmask16 m = lanes(taps - t0);
+        const __mmask16 m = nn_lanes(taps - t0);
         __m512 r[16];
 #pragma GCC unroll 16
         for (int c = 0; c < 16; c++)
@@ -178,7 +173,7 @@ static NN_AVX512 void block_avx512(const nn_dwlanes_t *d, int n, const float *x,
         for (int t = 0; t < 16; t++)
             _mm512_store_ps(wv + (t0 + t) * 16, r[t]);
     }
-    const __m512 vb = bias ? _mm512_maskz_loadu_ps(lanes(n), bias) : _mm512_setzero_ps();
+    const __m512 vb = bias ? _mm512_maskz_loadu_ps(nn_lanes(n), bias) : _mm512_setzero_ps();
     float *map = scratch, *out = scratch + d->map;
     if (n == 16)
         to_map(d, n, x, map, 1);
