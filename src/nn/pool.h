@@ -26,8 +26,8 @@ int nn_pool_threads(const nn_pool_t *pool); /* 1 for a NULL pool */
  * (items from about t * n / nthreads on) before taking what the others
  * left, so a thread that starts late or runs slowly takes fewer of them
  * (the caller waits only for chunks already started), and jobs cut alike
- * give a thread the same items each time. A NULL or one-thread pool, or n == 1,
- * runs fn(arg, 0, n, 0) inline. */
+ * give a thread the same items each time. A NULL or one-thread pool, or
+ * n == 1, runs fn(arg, 0, n, 0) inline. */
 void nn_pool_for(nn_pool_t *pool, int64_t n, nn_pool_fn fn, void *arg);
 
 #endif

@@ -176,8 +176,8 @@ static NN_AVX512 void column_avx512(int m0, int m1, int K, const float *pa, cons
 
 /* ---- narrow products: few columns ------------------------------------------------
  * With few columns per image (7x7 maps: 49, 14x14: 196), 48-column strips
- * would run partly empty lanes and cost a copy of B. Here the vectors run along rows instead:
- * a tile is two panels of A (32 rows, two vectors) by NARROW_NC columns,
+ * would run partly empty lanes and cost a copy of B. Here the vectors run
+ * along rows instead: a tile is two panels of A (32 rows, two vectors) by NARROW_NC columns,
  * each column two accumulators, each step two vector loads of A and one
  * broadcast element of B per column, which feeds both. A lone last panel
  * runs the same tile with one vector. The tile is transposed in registers
@@ -191,8 +191,6 @@ static NN_AVX512 void column_avx512(int m0, int m1, int K, const float *pa, cons
  * lanes, ResNet-50's stride-2 3x3 to 14x14 ran 0.97 -> 0.66 ms on 2
  * threads. On 28x28 maps (784) the strips do as well. */
 #define NARROW_MAX_N 208
-
-static int narrow_suits(int N) { return N <= NARROW_MAX_N; }
 
 typedef struct narrow {
     const float *a;       /* the first panel; the second follows MR * kb on */
@@ -366,7 +364,7 @@ static void product_avx512(int m0, int m1, int N, int K, const float *pa, const 
         }
         return;
     }
-    if (narrow_suits(N)) {
+    if (N <= NARROW_MAX_N) {
         narrow_product(m0, m1, N, K, pa, B, ldb, C, ldc, epi, im);
         return;
     }
