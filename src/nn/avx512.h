@@ -1,7 +1,7 @@
 /* What the engine's own AVX-512 kernels share (x86-64 only): the target
  * attribute their functions are compiled with, the step of the 8 x 48
  * product tile that sgemm.c (packed strips) and convflat.c (flat planes)
- * both run, a lane mask and a 16 x 16 transpose. */
+ * both run, a lane mask, a NaN-keeping maximum and a 16 x 16 transpose. */
 #ifndef NN_AVX512_H
 #define NN_AVX512_H
 
@@ -34,6 +34,15 @@ nn_tile_step(__m512 acc[NN_TILE_ROWS][3], const float *a, __m512 b0, __m512 b1, 
 static inline __attribute__((always_inline)) NN_AVX512 __mmask16 nn_lanes(int n)
 {
     return n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+}
+
+/* max(acc, v), a NaN in either winning (as the scalar pools): maxps
+ * answers its second operand when either is a NaN, which loses one in
+ * acc. */
+static inline __attribute__((always_inline)) NN_AVX512 __m512 nn_max_nan(__m512 acc, __m512 v)
+{
+    const __m512 m = _mm512_max_ps(acc, v);
+    return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q), acc);
 }
 
 /* A 16 x 16 transpose in registers: r[i] lane j becomes r[j] lane i. */

@@ -2,19 +2,15 @@
  * see dwlanes.h. */
 #include "dwlanes.h"
 
+#include <math.h>
+
 #include "avx512.h"
 
-/* Maps of at most 16 x 16 outputs take this kernel. On larger ones it
- * runs faster alone, but slower in a model, where a block's 16 planes
- * come from memory written by other layers (EfficientNet-B0 and
- * MobileNetV2 per layer, 2 threads, AMD EPYC Zen 5: 14x14 and 7x7 layers
- * 1.3-2.5x faster than planes, 28x28 equal, 56x56 and 112x112 up to 1.3x
- * slower). */
-#define MAX_OUTPUTS 256
 #define MAX_MAP_PIXELS 4096 /* and dilated taps' maps: at most 1 MiB a block */
 #define ROW_GROUP 8 /* output pixels of a row computed together */
 
-size_t nn_dwlanes_init(nn_dwlanes_t *d, nn_isa_t isa, const nn_dwconv_geom_t *g)
+size_t nn_dwlanes_init(nn_dwlanes_t *d, nn_isa_t isa, const nn_dwconv_geom_t *g,
+                       int max_outputs)
 {
 #if defined(__x86_64__)
     if (isa < NN_ISA_AVX512 || g->kh * g->kw > NN_DWLANES_MAX_TAPS || g->pt < 0 ||
@@ -23,7 +19,7 @@ size_t nn_dwlanes_init(nn_dwlanes_t *d, nn_isa_t isa, const nn_dwconv_geom_t *g)
     d->g = *g;
     d->Hq = (g->Ho - 1) * g->sh + (g->kh - 1) * g->dh + 1;
     d->Wq = (g->Wo - 1) * g->sw + (g->kw - 1) * g->dw + 1;
-    if ((long)g->Ho * g->Wo > MAX_OUTPUTS || (long)d->Hq * d->Wq > MAX_MAP_PIXELS)
+    if ((long)g->Ho * g->Wo > max_outputs || (long)d->Hq * d->Wq > MAX_MAP_PIXELS)
         return 0;
     /* A row group reads up to ROW_GROUP - 1 pixels (times the stride) past
      * its row: past the map's end on the last row. The outputs take a
@@ -68,10 +64,11 @@ to_map(const nn_dwlanes_t *d, int n, const float *x, float *map, const int FULL)
 }
 
 /* The outputs (pixels of 16 channels) back into planes [0, n) of y, with
- * the residual planes added and the clamp. */
+ * the residual planes added and the clamp (CLAMP 0: as they are, a NaN
+ * kept). */
 static inline __attribute__((always_inline)) NN_AVX512 void
 from_outputs(const nn_dwlanes_t *d, int n, const float *out, float lo, float hi,
-             const float *res, float *y, const int FULL)
+             const float *res, float *y, const int FULL, const int CLAMP)
 {
     const int P = d->g.Ho * d->g.Wo;
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
@@ -89,7 +86,8 @@ from_outputs(const nn_dwlanes_t *d, int n, const float *out, float lo, float hi,
             __m512 v = r[c];
             if (res) /* read before the store: res may be y */
                 v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + (size_t)c * P + q0));
-            v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+            if (CLAMP)
+                v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
             _mm512_mask_storeu_ps(y + (size_t)c * P + q0, m, v);
         }
     }
@@ -99,10 +97,11 @@ from_outputs(const nn_dwlanes_t *d, int n, const float *out, float lo, float hi,
  * (the last group of a row runs on past it: its extra pixels land on the
  * next row's first ones, written again after, or on the slack). KH, KW, S
  * are constants in the common callers (the taps unroll), 0 in the general
- * one. wv: the taps' weights, 16 lanes each. */
+ * one. wv: the taps' weights, 16 lanes each. MAX: the window's maximum
+ * instead (a max pool; wv unused, bias -inf). */
 static inline __attribute__((always_inline)) NN_AVX512 void
 taps_body(const nn_dwlanes_t *d, const float *map, const float *wv, __m512 bias, float *out,
-          const int KH, const int KW, const int S)
+          const int KH, const int KW, const int S, const int MAX)
 {
     const nn_dwconv_geom_t *g = &d->g;
     const int kh = KH ? KH : g->kh, kw = KW ? KW : g->kw;
@@ -122,12 +121,18 @@ taps_body(const nn_dwlanes_t *d, const float *map, const float *wv, __m512 bias,
             for (int ky = 0; ky < kh; ky++) {
 #pragma GCC unroll 7
                 for (int kx = 0; kx < kw; kx++) {
-                    const __m512 w = _mm512_load_ps(wv + (ky * kw + kx) * 16);
                     const float *t = s + ((size_t)ky * dh * Wq + (size_t)kx * dw) * 16;
+                    if (MAX) {
 #pragma GCC unroll 8
-                    for (int i = 0; i < ROW_GROUP; i++)
-                        acc[i] = _mm512_fmadd_ps(_mm512_load_ps(t + (size_t)i * sw * 16), w,
-                                                 acc[i]);
+                        for (int i = 0; i < ROW_GROUP; i++)
+                            acc[i] = nn_max_nan(acc[i], _mm512_load_ps(t + (size_t)i * sw * 16));
+                    } else {
+                        const __m512 w = _mm512_load_ps(wv + (ky * kw + kx) * 16);
+#pragma GCC unroll 8
+                        for (int i = 0; i < ROW_GROUP; i++)
+                            acc[i] = _mm512_fmadd_ps(_mm512_load_ps(t + (size_t)i * sw * 16),
+                                                     w, acc[i]);
+                    }
                     /* Tap after tap, all accumulators (see dwconv.c). */
                     __asm__("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]),
                             "+v"(acc[4]), "+v"(acc[5]), "+v"(acc[6]), "+v"(acc[7]));
@@ -140,17 +145,20 @@ taps_body(const nn_dwlanes_t *d, const float *map, const float *wv, __m512 bias,
     }
 }
 
-#define TAPS_KERNEL(name, KH, KW, S)                                                      \
+#define TAPS_KERNEL(name, KH, KW, S, MAX)                                                 \
     static NN_AVX512 void name(const nn_dwlanes_t *d, const float *map, const float *wv, \
                                __m512 bias, float *out)                                  \
     {                                                                                     \
-        taps_body(d, map, wv, bias, out, KH, KW, S);                                      \
+        taps_body(d, map, wv, bias, out, KH, KW, S, MAX);                                 \
     }
-TAPS_KERNEL(taps_3x3_s1, 3, 3, 1)
-TAPS_KERNEL(taps_3x3_s2, 3, 3, 2)
-TAPS_KERNEL(taps_5x5_s1, 5, 5, 1)
-TAPS_KERNEL(taps_5x5_s2, 5, 5, 2)
-TAPS_KERNEL(taps_any, 0, 0, 0)
+TAPS_KERNEL(taps_3x3_s1, 3, 3, 1, 0)
+TAPS_KERNEL(taps_3x3_s2, 3, 3, 2, 0)
+TAPS_KERNEL(taps_5x5_s1, 5, 5, 1, 0)
+TAPS_KERNEL(taps_5x5_s2, 5, 5, 2, 0)
+TAPS_KERNEL(taps_any, 0, 0, 0, 0)
+TAPS_KERNEL(max_3x3_s1, 3, 3, 1, 1)
+TAPS_KERNEL(max_3x3_s2, 3, 3, 2, 1)
+TAPS_KERNEL(max_any, 0, 0, 0, 1)
 
 static NN_AVX512 void block_avx512(const nn_dwlanes_t *d, int n, const float *x,
                                    const float *k, const float *bias, float lo, float hi,
@@ -191,12 +199,61 @@ static NN_AVX512 void block_avx512(const nn_dwlanes_t *d, int n, const float *x,
     else
         taps_any(d, map, wv, vb, out);
     if (n == 16)
-        from_outputs(d, n, out, lo, hi, res, y, 1);
+        from_outputs(d, n, out, lo, hi, res, y, 1, 1);
     else
-        from_outputs(d, n, out, lo, hi, res, y, 0);
+        from_outputs(d, n, out, lo, hi, res, y, 0, 1);
+}
+
+static NN_AVX512 void max_block_avx512(const nn_dwlanes_t *d, int n, const float *x, float *y,
+                                       float *scratch)
+{
+    const nn_dwconv_geom_t *g = &d->g;
+    float *map = scratch, *out = scratch + d->map;
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    if (n == 16)
+        to_map(d, n, x, map, 1);
+    else
+        to_map(d, n, x, map, 0);
+    const int plain = g->kh == g->kw && g->dh == 1 && g->dw == 1 && g->sh == g->sw;
+    if (plain && g->kh == 3 && g->sh == 1)
+        max_3x3_s1(d, map, NULL, ninf, out);
+    else if (plain && g->kh == 3 && g->sh == 2)
+        max_3x3_s2(d, map, NULL, ninf, out);
+    else
+        max_any(d, map, NULL, ninf, out);
+    if (n == 16)
+        from_outputs(d, n, out, 0.0f, 0.0f, NULL, y, 1, 0);
+    else
+        from_outputs(d, n, out, 0.0f, 0.0f, NULL, y, 0, 0);
+}
+
+static NN_AVX512 void fill_avx512(const nn_dwlanes_t *d, float *scratch, float v)
+{
+    const __m512 x = _mm512_set1_ps(v);
+    for (size_t i = 0; i < d->map; i += 16)
+        _mm512_store_ps(scratch + i, x);
 }
 
 #endif
+
+void nn_dwlanes_clear(const nn_dwlanes_t *d, float *scratch, float border)
+{
+#if defined(__x86_64__)
+    fill_avx512(d, scratch, border);
+#else
+    (void)d, (void)scratch, (void)border;
+#endif
+}
+
+void nn_dwlanes_max_block(const nn_dwlanes_t *d, int n, const float *x, float *y,
+                          float *scratch)
+{
+#if defined(__x86_64__)
+    max_block_avx512(d, n, x, y, scratch);
+#else
+    (void)d, (void)n, (void)x, (void)y, (void)scratch;
+#endif
+}
 
 void nn_dwlanes_block(const nn_dwlanes_t *d, int n, const float *x, const float *k,
                       const float *bias, float lo, float hi, const float *res, float *y,

@@ -455,7 +455,7 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
         const nn_dwconv_geom_t dg = nn_dw_geom(p);
         nn_dwlanes_t dl;
         const size_t lanes = p->kind == NN_CONV_DEPTHWISE && p->Mg == 1
-                                 ? nn_dwlanes_init(&dl, call->isa, &dg)
+                                 ? nn_dwlanes_init(&dl, call->isa, &dg, NN_DWLANES_MAX_OUTPUTS)
                                  : 0;
         const size_t blocks = (size_t)N * ((C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK);
         if (lanes * blocks * sizeof(float) > call->scratch_bytes)
@@ -1847,7 +1847,7 @@ void nn_op_conv_exec(const nn_call_t *call)
         const nn_dwconv_geom_t dg = nn_dw_geom(p);
         const int64_t blocks = (int64_t)p->N * ((p->C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK);
         /* (prepare sized the scratch for the kernels its isa has) */
-        const size_t lanes = p->Mg == 1 ? nn_dwlanes_init(&dl, j.isa, &dg) : 0;
+        const size_t lanes = p->Mg == 1 ? nn_dwlanes_init(&dl, j.isa, &dg, NN_DWLANES_MAX_OUTPUTS) : 0;
         if (lanes > 0 && lanes * (size_t)blocks * sizeof(float) <= call->scratch_bytes) {
             j.dw_lanes = &dl;
             nn_pool_for(pool, blocks, nn_conv_dw_lanes, &j);

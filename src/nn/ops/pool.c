@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nn/avx512.h"
+#include "nn/dwlanes.h"
 #include "nn/error.h"
 #include "nn/isa_dispatch.h"
 #include "nn/op.h"
@@ -24,6 +25,8 @@ typedef struct nn_pool_params {
     int is_max;
     int count_include_pad;
     int64_t planes;                /* N * C */
+    int64_t N, C;
+    int lanes;                     /* small max pools: channels in lanes */
     int64_t ih, iw, oh, ow;        /* 1-D: ih = oh = 1 */
     int64_t kh, kw, sh, sw, dh, dw;
     int64_t ph, pw;                /* leading pads */
@@ -302,15 +305,6 @@ static int nn_pool_s2_suits(nn_isa_t isa, const nn_pool_params_t *p)
 
 #if defined(__x86_64__)
 
-/* max(acc, v), a NaN in either winning, as NN_MAXF: maxps answers its
- * second operand when either is a NaN, which loses one in acc. */
-static inline __attribute__((always_inline)) NN_AVX512 __m512 nn_max_nan(__m512 acc,
-                                                                          __m512 v)
-{
-    const __m512 m = _mm512_max_ps(acc, v);
-    return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q), acc);
-}
-
 static NN_AVX512 void nn_pool_s2_avx512(const nn_pool_params_t *p, const float *xs,
                                         float *ys, int64_t begin, int64_t end)
 {
@@ -416,10 +410,69 @@ static void nn_pool_chunk(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* ---- small max pools, channels in the lanes (dwlanes.h) ----------------------- */
+
+static nn_dwconv_geom_t nn_pool_geom(const nn_pool_params_t *p)
+{
+    return (nn_dwconv_geom_t){.H = (int)p->ih, .W = (int)p->iw, .Ho = (int)p->oh,
+                              .Wo = (int)p->ow, .kh = (int)p->kh, .kw = (int)p->kw,
+                              .sh = (int)p->sh, .sw = (int)p->sw, .dh = (int)p->dh,
+                              .dw = (int)p->dw, .pt = (int)p->ph, .pl = (int)p->pw};
+}
+
+/* Floats of one block's scratch where a max pool takes the lanes kernel,
+ * 0 where not (maps must fit int, as dwlanes' limits make them). */
+static size_t nn_pool_lanes_init(nn_dwlanes_t *d, nn_isa_t isa, const nn_pool_params_t *p)
+{
+    if (!p->is_max || p->ih > 4096 || p->iw > 4096 || p->kh > 64 || p->kw > 64 ||
+        p->sh > 64 || p->sw > 64 || p->dh > 64 || p->dw > 64 || p->ph > 64 || p->pw > 64)
+        return 0;
+    const nn_dwconv_geom_t g = nn_pool_geom(p);
+    const int s1 = p->sh == 1 && p->sw == 1;
+    return nn_dwlanes_init(d, isa, &g, s1 ? NN_DWLANES_POOL_S1_OUTPUTS : NN_DWLANES_MAX_OUTPUTS);
+}
+
+typedef struct nn_pool_lanes_job {
+    const nn_pool_params_t *p;
+    const nn_dwlanes_t *d;
+    const float *x;
+    float *y, *scratch;
+} nn_pool_lanes_job_t;
+
+/* Items are blocks of 16 channels of one image, image-major (as the
+ * depthwise lanes: it % N is the image). */
+static void nn_pool_lanes_chunk(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_pool_lanes_job_t *j = arg;
+    const nn_pool_params_t *p = j->p;
+    const size_t HW = (size_t)(p->ih * p->iw), P = (size_t)(p->oh * p->ow);
+    float *scratch = j->scratch + (size_t)begin * j->d->floats;
+    nn_dwlanes_clear(j->d, scratch, -INFINITY);
+    for (int64_t it = begin; it < end; it++) {
+        const int64_t n = it % p->N, c0 = it / p->N * NN_DWLANES_BLOCK;
+        const int cn = (int)(p->C - c0 < NN_DWLANES_BLOCK ? p->C - c0 : NN_DWLANES_BLOCK);
+        const size_t plane = (size_t)(n * p->C + c0);
+        nn_dwlanes_max_block(j->d, cn, j->x + plane * HW, j->y + plane * P, scratch);
+    }
+}
+
 static void nn_pool_run(const nn_call_t *call)
 {
     const nn_pool_params_t *p =
         (const nn_pool_params_t *)(const void *)call->params;
+    if (p->lanes) {
+        nn_dwlanes_t d;
+        const int64_t blocks = p->N * ((p->C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK);
+        /* (prepare sized the scratch for the kernels its isa has) */
+        const size_t floats = nn_pool_lanes_init(&d, call->isa, p);
+        if (floats > 0 && floats * (size_t)blocks * sizeof(float) <= call->scratch_bytes) {
+            nn_pool_lanes_job_t j = {p, &d, call->in[0]->data, call->out[0]->data,
+                                     call->scratch};
+            nn_pool_for(call->pool, blocks, nn_pool_lanes_chunk, &j);
+            return;
+        }
+    }
     nn_pool_job_t j = {p, call->in[0]->data, call->out[0]->data, call->isa};
     double work = (double)p->planes * (double)(p->ih * p->iw);
     if (work < 16384 || p->planes < 2)
@@ -586,6 +639,8 @@ static int nn_pool_prepare(nn_call_t *call, nn_error_t *err, int is_max)
     p->is_max = is_max;
     p->count_include_pad = (int)cip;
     p->planes = x->dims[0] * x->dims[1];
+    p->N = x->dims[0];
+    p->C = x->dims[1];
     int h = nd - 2; /* index of the height axis; -1 for 1-D */
     int w = nd - 1;
     p->ih = h >= 0 ? x->dims[2 + h] : 1;
@@ -607,6 +662,13 @@ static int nn_pool_prepare(nn_call_t *call, nn_error_t *err, int is_max)
     nn_tensor_set_shape(call->out[0], NN_DTYPE_FLOAT, x->rank, od);
     call->flops = (double)p->planes * (double)(p->oh * p->ow) *
                   (double)(p->kh * p->kw);
+    nn_dwlanes_t dl;
+    const size_t lanes = nn_pool_lanes_init(&dl, call->isa, p);
+    if (lanes > 0 && p->planes > 0) {
+        p->lanes = 1;
+        const size_t blocks = (size_t)(p->N * ((p->C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK));
+        call->scratch_bytes = blocks * lanes * sizeof(float);
+    }
     return 0;
 }
 

@@ -305,6 +305,17 @@ static const pool_case_t rcases[] = {
     {1, 2, {1, 2, 20, 20}, {17, 3}, {1, 2}, {1, 1}, {0, 1, 0, 1}, 0, 0, {4, 10}},
     {1, 2, {1, 2, 20, 20}, {3, 3}, {2, 2}, {2, 1}, {0, 0, 0, 0}, 0, 0, {8, 9}},
     {1, 2, {1, 4, 13, 13}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 1, 0, {6, 6}},
+    /* max pools with the channels in the lanes (dwlanes.h): whole and
+     * partial blocks of 16 channels, several images, stride 2 with
+     * ceil_mode, 5x5, dilated, uneven padding, 2x2 stride 2 */
+    {1, 2, {2, 40, 7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, 0, 0, {7, 7}},
+    {1, 2, {3, 20, 14, 14}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 1, 0, {7, 7}},
+    {1, 2, {2, 17, 13, 13}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 1, 0, {6, 6}},
+    {1, 2, {1, 33, 9, 9}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2}, 0, 0, {9, 9}},
+    {1, 2, {1, 18, 12, 12}, {3, 3}, {1, 1}, {2, 2}, {2, 2, 2, 2}, 0, 0, {12, 12}},
+    {1, 2, {1, 16, 10, 10}, {3, 3}, {1, 1}, {1, 1}, {0, 2, 2, 0}, 0, 0, {10, 10}},
+    {1, 2, {2, 16, 14, 14}, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 0, 0, {7, 7}},
+    {1, 2, {1, 3, 32, 32}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, 0, 0, {32, 32}},
     /* rows longer than the separable path's buffer */
     {1, 1, {1, 2, 5000, 0}, {3, 0}, {1, 0}, {1, 0}, {1, 1, 0, 0}, 0, 0, {5000, 0}},
     {0, 1, {1, 2, 5000, 0}, {3, 0}, {2, 0}, {1, 0}, {1, 1, 0, 0}, 1, 1, {2501, 0}},
@@ -396,8 +407,9 @@ END_TEST
 /* ---- global pools ----------------------------------------------------------- */
 
 /* A NaN anywhere in a window makes that max a NaN, in every kernel
- * (stride-2 vectors, separable rows, whole planes), wherever it sits in
- * the window: first, middle or last tap; only there. */
+ * (stride-2 vectors, separable rows, whole planes, channels in lanes:
+ * 18 channels, a whole block and a partial one), wherever it sits in the
+ * window: first, middle or last tap; only there. */
 START_TEST(test_max_nan)
 {
     static const struct {
@@ -405,7 +417,7 @@ START_TEST(test_max_nan)
     } shapes[] = {{3, 2, 1}, {2, 2, 0}, {3, 1, 1}, {3, 3, 0}};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const int64_t H = 9, W = 37, k = shapes[si].k, st = shapes[si].s, pd = shapes[si].pad;
-        const int64_t dims[4] = {1, 2, H, W};
+        const int64_t C = 18, dims[4] = {1, C, H, W};
         tc_t *t = tc_new("MaxPool", 13, 1);
         tc_attr_ints(t, "kernel_shape", (const int64_t[]){k, k}, 2);
         tc_attr_ints(t, "strides", (const int64_t[]){st, st}, 2);
@@ -417,7 +429,7 @@ START_TEST(test_max_nan)
         ck_assert_int_eq(tc_run(t, NULL), 0);
         const int64_t oh = t->outs[0].dims[2], ow = t->outs[0].dims[3];
         const float *y = t->outs[0].data;
-        for (int64_t pl = 0; pl < 2; pl++)
+        for (int64_t pl = 0; pl < C; pl++)
             for (int64_t i = 0; i < oh; i++)
                 for (int64_t j = 0; j < ow; j++) {
                     int has_nan = 0;
