@@ -31,6 +31,11 @@
  * 0.66 ms here, 0.59 with F(4x4, 3x3); 64 -> 64 on 56x56, 1.26 and
  * 0.65). */
 #define NN_CONVFLAT_OVER_WINOGRAD_K 288
+/* ... and those of at most this many output channels, at any depth this
+ * kernel takes: Winograd's transforms of the input cost as much for 32
+ * outputs as for 256 (DenseNet's 128 -> 32, 6 layers on 56x56 and 12 on
+ * 28x28: batch 1, 5.5 -> 4.3 and 3.2 -> 2.5 ms). */
+#define NN_CONVFLAT_OVER_WINOGRAD_M 32
 #define NN_CONVFLAT_OVER_WINOGRAD_OUTPUTS 512 /* ... on maps this large */
 
 typedef struct nn_convflat {

@@ -600,11 +600,13 @@ static int add_winograd_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
             y->rank != 4 || !nn_conv_winograd_fits(y->dims[2], y->dims[3]) ||
             u.uses[wv] != 1 || g->values[wv].is_output)
             continue;
-        /* Few input channels on a large map: the direct kernel over flat
-         * planes (convflat.h) beats the transforms (EfficientNetV2's
+        /* Few input or output channels on a large map: the direct kernel
+         * over flat planes (convflat.h) beats the transforms (EfficientNetV2's
          * 24 -> 24 on 112x112: 0.88 -> 0.65 ms). */
-        if (nn_sgemm_has(g->isa) && w->dims[1] * 9 <= NN_CONVFLAT_OVER_WINOGRAD_K &&
-            n->fusion.residual < 0 &&
+        const int shallow = w->dims[1] * 9 <= NN_CONVFLAT_OVER_WINOGRAD_K ||
+                            (w->dims[0] <= NN_CONVFLAT_OVER_WINOGRAD_M &&
+                             w->dims[1] * 9 <= NN_CONVFLAT_MAX_K);
+        if (nn_sgemm_has(g->isa) && shallow && n->fusion.residual < 0 &&
             y->dims[2] * y->dims[3] >= NN_CONVFLAT_OVER_WINOGRAD_OUTPUTS)
             continue;
         const int tile = nn_conv_winograd_tile(y->dims[2], y->dims[3]);
