@@ -43,6 +43,13 @@ struct nn_model {
  * has the measurements behind the value. */
 #define NN_PASS_BYTES ((size_t)8 << 20)
 
+/* Convolutions give each thread whole images where a pass holds a
+ * multiple of the threads' count (conv.c, by_image): a pass takes one
+ * image a thread where their activations fit in this many bytes, and a
+ * pass of more is cut to a multiple of the threads. DenseNet-121 (8 MiB an
+ * image) at batch 8 on 2 threads: 38 -> 43 img/s. */
+#define NN_PASS_SPLIT_BYTES ((size_t)20 << 20)
+
 /* When a pass holds fewer images than this, the batch runs in two stages
  * instead: the graph's head (large maps) in passes as above, writing the
  * values the rest reads into a buffer of a few images, then the tail, from
@@ -488,6 +495,21 @@ void nn_model_op_counts(const nn_model_t *m,
 
 /* ---- contexts ---------------------------------------------------------- */
 
+/* Images a pass holds, for act bytes of activations an image. */
+static int pass_images(size_t act, int threads, int max_batch)
+{
+    if (!act)
+        return max_batch;
+    size_t n = NN_PASS_BYTES / act;
+    if (n < (size_t)threads && threads > 1 && act <= NN_PASS_SPLIT_BYTES / (size_t)threads)
+        n = (size_t)threads;
+    else if (threads > 1 && n > (size_t)threads)
+        n -= n % (size_t)threads;
+    if (n < 1)
+        n = 1;
+    return n < (size_t)max_batch ? (int)n : max_batch;
+}
+
 /* Rounded up to 64 bytes, never 0: a plan of empty tensors still gets a
  * valid arena pointer. */
 static size_t round64(size_t n) { return n ? (n + 63) / 64 * 64 : 64; }
@@ -841,9 +863,8 @@ int nn_context_create(nn_context_t **out, const nn_model_t *model,
         return nn_fail(err, NN_ENOMEM, "cannot start %d threads", threads);
     }
     size_t act = model->stats.activation_bytes;
-    c->pass_max = act && every_input_batched(model) && NN_PASS_BYTES / act < (size_t)max_batch
-                      ? (int)(NN_PASS_BYTES / act > 1 ? NN_PASS_BYTES / act : 1)
-                      : max_batch;
+    c->pass_max = every_input_batched(model) ? pass_images(act, threads, max_batch)
+                                             : max_batch;
     c->st.tail_node = -1;
     nn_plan_t *plan;
     if ((rc = get_plan(c, c->pass_max, &plan, err)) || (rc = stages_setup(c, err))) {
