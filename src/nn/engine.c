@@ -710,6 +710,10 @@ static int stages_setup(nn_context_t *c, nn_error_t *err)
                                  st->cut_ids, &st->n_cut);
     size_t fit = tail_bytes ? NN_PASS_BYTES / tail_bytes : 0;
     st->tail_max = fit < (size_t)c->max_batch ? (int)fit : c->max_batch;
+    /* A multiple of the threads, as passes (NN_PASS_SPLIT_BYTES). */
+    const int threads = nn_pool_threads(c->pool);
+    if (threads > 1 && st->tail_max > threads)
+        st->tail_max -= st->tail_max % threads;
     if (st->tail_node < 0 || st->tail_max <= c->pass_max ||
         weight_bytes(g, st->tail_node) < NN_TAIL_MIN_WEIGHT_BYTES) {
         stages_free(st, c->pass_max);
