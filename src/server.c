@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,11 +177,43 @@ static void stop_everything(server_t *srv)
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
 }
 
-/* After the grace: stop accepting, finish what was accepted, stop. */
+/* A socket filter on the listening socket that drops packets opening a
+ * connection (SYN without ACK; the filter sees the TCP header, flags at
+ * byte 13): the handshakes already under way still complete, new ones are
+ * retried by their clients and then refused. Without it, a connection
+ * completed between the last accept and close() would be reset unread.
+ * Best effort: where the filter is refused, the window stays (a few
+ * microseconds). */
+static void drop_new_connections(server_t *srv)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+    if (!info || info->listen_fd == MHD_INVALID_SOCKET)
+        return;
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),        /* TCP flags */
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),     /* SYN | ACK */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1), /* a bare SYN: */
+        BPF_STMT(BPF_RET | BPF_K, 0),                  /* dropped */
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),        /* the rest kept */
+    };
+    struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+    if (setsockopt(info->listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
+        log_msg(&srv->log, LOG_WARN, "listening socket: cannot drop new connections: %s",
+                strerror(errno));
+}
+
+/* After the grace: take no new connections, then (a tick later, when the
+ * handshakes under way are done and accepted) close the listening socket,
+ * finish what was accepted, stop. */
 static void drain_step(server_t *srv, int64_t now)
 {
     int64_t elapsed_ms = (now - srv->svc.drain_start_ns) / 1000000;
-    if (!srv->quiesced && elapsed_ms >= srv->svc.drain_grace_ms) {
+    if (!srv->syns_dropped && elapsed_ms >= srv->svc.drain_grace_ms) {
+        drop_new_connections(srv);
+        srv->syns_dropped = 1;
+        return;
+    }
+    if (!srv->quiesced && srv->syns_dropped) {
         /* Connections already open are still served. */
         MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
         if (fd != MHD_INVALID_SOCKET) {

@@ -36,6 +36,7 @@ typedef struct server {
     uv_timer_t tick;        /* deadlines, watchdog, drain steps */
     uv_signal_t sig_term, sig_int, sig_hup;
 
+    int syns_dropped;       /* the listening socket takes no new handshakes */
     int quiesced;           /* the listening socket is closed */
     int stopping;           /* the loop is being closed */
     int reload_notify;      /* READY=1 owed once a reload's loads are over */
