@@ -486,19 +486,21 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
  * than on one); on large ones the layers after read what their own core
  * wrote. */
 
+#define NN_CONV_MAX_INPUTS 8 /* X, W, B, residual, Winograd's U, packed W */
+
 /* The tensors of image n of x (and res, y), as a call for one image sees
  * them: the batch's with the first dimension 1 and the data moved on. */
 typedef struct nn_conv_image_call {
     nn_call_t call;
     nn_tensor_t x, y, res;
-    nn_tensor_t *in[8], *out[1];
+    nn_tensor_t *in[NN_CONV_MAX_INPUTS], *out[1];
 } nn_conv_image_call_t;
 
 static void nn_conv_image_call(nn_conv_image_call_t *c, const nn_call_t *call)
 {
     c->call = *call;
     memset(c->in, 0, sizeof c->in);
-    for (int i = 0; i < call->n_in && i < 8; i++)
+    for (int i = 0; i < call->n_in && i < NN_CONV_MAX_INPUTS; i++)
         c->in[i] = call->in[i];
     c->x = *call->in[0];
     c->x.dims[0] = 1;
@@ -520,19 +522,19 @@ static int nn_conv_plan_by_image(nn_call_t *call, nn_error_t *err)
 {
     nn_conv_call_params_t *cp = NN_PARAMS(call, nn_conv_call_params_t);
     const nn_conv_params_t *p = &cp->all;
-    if (p->N < 2 || call->n_in > 8)
+    if (p->N < 2 || call->n_in > NN_CONV_MAX_INPUTS)
         return 0;
     nn_conv_image_call_t one;
     nn_conv_image_call(&one, call);
-    one.call.scratch_bytes = 0;
+    one.call.scratch_bytes = 0; /* what one image needs, not the batch's */
     int rc = nn_op_conv_prepare(&one.call, err);
     if (rc)
         return rc;
     cp->one = *NN_PARAMS(&one.call, nn_conv_params_t);
     cp->all.by_image = 1;
     cp->all.image_scratch = (one.call.scratch_bytes + 63) / 64 * 64;
-    /* A slot a thread: exec splits images only where there are at least
-     * as many images as threads. */
+    /* Slots for N threads: exec uses one a thread, and splits images only
+     * where there are at least as many images as threads. */
     const size_t slots = (size_t)p->N * cp->all.image_scratch;
     if (slots > call->scratch_bytes)
         call->scratch_bytes = slots;
