@@ -550,7 +550,8 @@ static void nn_conv_by_image(void *arg, int64_t begin, int64_t end, int tid)
     nn_conv_image_call_t one;
     nn_conv_image_call(&one, call);
     memcpy(one.call.params, &cp->one, sizeof cp->one);
-    one.call.scratch = (char *)call->scratch + (size_t)tid * p->image_scratch;
+    one.call.scratch = call->scratch ? (char *)call->scratch + (size_t)tid * p->image_scratch
+                                     : NULL;
     one.call.scratch_bytes = p->image_scratch;
     const size_t in_img = (size_t)p->C * p->H * p->W, out_img = (size_t)p->M * p->Ho * p->Wo;
     for (int64_t n = begin; n < end; n++) {
