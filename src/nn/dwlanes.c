@@ -160,21 +160,46 @@ TAPS_KERNEL(max_3x3_s1, 3, 3, 1, 1)
 TAPS_KERNEL(max_3x3_s2, 3, 3, 2, 1)
 TAPS_KERNEL(max_any, 0, 0, 0, 1)
 
+typedef void (*taps_fn)(const nn_dwlanes_t *d, const float *map, const float *wv, __m512 bias,
+                        float *out);
+
+/* One block: channels [0, n) of x into the map, taps over it, the outputs
+ * back into y (with res and the clamp [lo, hi] where clamp). */
+static NN_AVX512 void run_block(const nn_dwlanes_t *d, int n, const float *x, taps_fn taps,
+                                const float *wv, __m512 bias, float lo, float hi,
+                                const float *res, float *y, int clamp, float *scratch)
+{
+    float *map = scratch, *out = scratch + d->map;
+    if (n == 16)
+        to_map(d, n, x, map, 1);
+    else
+        to_map(d, n, x, map, 0);
+    taps(d, map, wv, bias, out);
+    if (n == 16 && clamp)
+        from_outputs(d, n, out, lo, hi, res, y, 1, 1);
+    else if (clamp)
+        from_outputs(d, n, out, lo, hi, res, y, 0, 1);
+    else if (n == 16)
+        from_outputs(d, n, out, lo, hi, res, y, 1, 0);
+    else
+        from_outputs(d, n, out, lo, hi, res, y, 0, 0);
+}
+
 static NN_AVX512 void block_avx512(const nn_dwlanes_t *d, int n, const float *x,
                                    const float *k, const float *bias, float lo, float hi,
                                    const float *res, float *y, float *scratch)
 {
     const nn_dwconv_geom_t *g = &d->g;
-    const int taps = g->kh * g->kw;
+    const int ntaps = g->kh * g->kw;
     /* The block's weights, tap by tap, 16 channels each: the channels'
      * rows of taps, 16 taps at a time, transposed. */
     float wv[NN_DWLANES_MAX_TAPS * 16] __attribute__((aligned(64)));
-    for (int t0 = 0; t0 < taps; t0 += 16) {
-        const __mmask16 m = nn_lanes(taps - t0);
+    for (int t0 = 0; t0 < ntaps; t0 += 16) {
+        const __mmask16 m = nn_lanes(ntaps - t0);
         __m512 r[16];
 #pragma GCC unroll 16
         for (int c = 0; c < 16; c++)
-            r[c] = c < n ? _mm512_maskz_loadu_ps(m, k + (size_t)c * taps + t0)
+            r[c] = c < n ? _mm512_maskz_loadu_ps(m, k + (size_t)c * ntaps + t0)
                          : _mm512_setzero_ps();
         nn_transpose16(r);
 #pragma GCC unroll 16
@@ -182,49 +207,26 @@ static NN_AVX512 void block_avx512(const nn_dwlanes_t *d, int n, const float *x,
             _mm512_store_ps(wv + (t0 + t) * 16, r[t]);
     }
     const __m512 vb = bias ? _mm512_maskz_loadu_ps(nn_lanes(n), bias) : _mm512_setzero_ps();
-    float *map = scratch, *out = scratch + d->map;
-    if (n == 16)
-        to_map(d, n, x, map, 1);
-    else
-        to_map(d, n, x, map, 0);
     const int plain = g->kh == g->kw && g->dh == 1 && g->dw == 1 && g->sh == g->sw;
-    if (plain && g->kh == 3 && g->sh == 1)
-        taps_3x3_s1(d, map, wv, vb, out);
-    else if (plain && g->kh == 3 && g->sh == 2)
-        taps_3x3_s2(d, map, wv, vb, out);
-    else if (plain && g->kh == 5 && g->sh == 1)
-        taps_5x5_s1(d, map, wv, vb, out);
-    else if (plain && g->kh == 5 && g->sh == 2)
-        taps_5x5_s2(d, map, wv, vb, out);
-    else
-        taps_any(d, map, wv, vb, out);
-    if (n == 16)
-        from_outputs(d, n, out, lo, hi, res, y, 1, 1);
-    else
-        from_outputs(d, n, out, lo, hi, res, y, 0, 1);
+    const taps_fn taps = !plain                       ? taps_any
+                         : g->kh == 3 && g->sh == 1 ? taps_3x3_s1
+                         : g->kh == 3 && g->sh == 2 ? taps_3x3_s2
+                         : g->kh == 5 && g->sh == 1 ? taps_5x5_s1
+                         : g->kh == 5 && g->sh == 2 ? taps_5x5_s2
+                                                    : taps_any;
+    run_block(d, n, x, taps, wv, vb, lo, hi, res, y, 1, scratch);
 }
 
 static NN_AVX512 void max_block_avx512(const nn_dwlanes_t *d, int n, const float *x, float *y,
                                        float *scratch)
 {
     const nn_dwconv_geom_t *g = &d->g;
-    float *map = scratch, *out = scratch + d->map;
-    const __m512 ninf = _mm512_set1_ps(-INFINITY);
-    if (n == 16)
-        to_map(d, n, x, map, 1);
-    else
-        to_map(d, n, x, map, 0);
     const int plain = g->kh == g->kw && g->dh == 1 && g->dw == 1 && g->sh == g->sw;
-    if (plain && g->kh == 3 && g->sh == 1)
-        max_3x3_s1(d, map, NULL, ninf, out);
-    else if (plain && g->kh == 3 && g->sh == 2)
-        max_3x3_s2(d, map, NULL, ninf, out);
-    else
-        max_any(d, map, NULL, ninf, out);
-    if (n == 16)
-        from_outputs(d, n, out, 0.0f, 0.0f, NULL, y, 1, 0);
-    else
-        from_outputs(d, n, out, 0.0f, 0.0f, NULL, y, 0, 0);
+    const taps_fn taps = !plain                       ? max_any
+                         : g->kh == 3 && g->sh == 1 ? max_3x3_s1
+                         : g->kh == 3 && g->sh == 2 ? max_3x3_s2
+                                                    : max_any;
+    run_block(d, n, x, taps, NULL, _mm512_set1_ps(-INFINITY), 0.0f, 0.0f, NULL, y, 0, scratch);
 }
 
 static NN_AVX512 void fill_avx512(const nn_dwlanes_t *d, float *scratch, float v)
