@@ -1,7 +1,8 @@
 /* What the engine's own AVX-512 kernels share (x86-64 only): the target
  * attribute their functions are compiled with, the step of the 8 x 48
  * product tile that sgemm.c (packed strips) and convflat.c (flat planes)
- * both run, a lane mask, a NaN-keeping maximum and a 16 x 16 transpose. */
+ * both run, a lane mask, a NaN-keeping maximum, a 16 x 16 transpose and
+ * the way back from pixels of 16 channels to planes. */
 #ifndef NN_AVX512_H
 #define NN_AVX512_H
 
@@ -71,6 +72,37 @@ static inline __attribute__((always_inline)) NN_AVX512 void nn_transpose16(__m51
     for (int i = 0; i < 8; i++) {
         r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
         r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
+
+/* Pixels of 16 channels (out: P of them, 16 floats each, 64-byte aligned
+ * and readable up to 15 pixels past P) back into planes [0, n) of y (P
+ * floats apart), with the residual planes res added (NULL: none; it may
+ * be y) and the clamp [lo, hi] (CLAMP 0: as they are, a NaN kept). FULL
+ * and CLAMP are constants in the callers. */
+static inline __attribute__((always_inline)) NN_AVX512 void
+nn_lanes_to_planes(const float *out, int P, int n, float lo, float hi, const float *res,
+                   float *y, const int FULL, const int CLAMP)
+{
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    for (int q0 = 0; q0 < P; q0 += 16) {
+        const __mmask16 m = nn_lanes(P - q0);
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; k++)
+            r[k] = _mm512_load_ps(out + (size_t)(q0 + k) * 16);
+        nn_transpose16(r);
+#pragma GCC unroll 16
+        for (int c = 0; c < 16; c++) {
+            if (!FULL && c >= n)
+                break;
+            __m512 v = r[c];
+            if (res) /* read before the store: res may be y */
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + (size_t)c * P + q0));
+            if (CLAMP)
+                v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+            _mm512_mask_storeu_ps(y + (size_t)c * P + q0, m, v);
+        }
     }
 }
 

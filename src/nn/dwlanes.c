@@ -63,34 +63,12 @@ to_map(const nn_dwlanes_t *d, int n, const float *x, float *map, const int FULL)
     }
 }
 
-/* The outputs (pixels of 16 channels) back into planes [0, n) of y, with
- * the residual planes added and the clamp (CLAMP 0: as they are, a NaN
- * kept). */
+/* The outputs back into planes [0, n) of y (avx512.h). */
 static inline __attribute__((always_inline)) NN_AVX512 void
 from_outputs(const nn_dwlanes_t *d, int n, const float *out, float lo, float hi,
              const float *res, float *y, const int FULL, const int CLAMP)
 {
-    const int P = d->g.Ho * d->g.Wo;
-    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-    for (int q0 = 0; q0 < P; q0 += 16) {
-        const __mmask16 m = nn_lanes(P - q0);
-        __m512 r[16];
-#pragma GCC unroll 16
-        for (int k = 0; k < 16; k++)
-            r[k] = _mm512_load_ps(out + (size_t)(q0 + k) * 16);
-        nn_transpose16(r);
-#pragma GCC unroll 16
-        for (int c = 0; c < 16; c++) {
-            if (!FULL && c >= n)
-                break;
-            __m512 v = r[c];
-            if (res) /* read before the store: res may be y */
-                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + (size_t)c * P + q0));
-            if (CLAMP)
-                v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
-            _mm512_mask_storeu_ps(y + (size_t)c * P + q0, m, v);
-        }
-    }
+    nn_lanes_to_planes(out, d->g.Ho * d->g.Wo, n, lo, hi, res, y, FULL, CLAMP);
 }
 
 /* The taps over the map into out, ROW_GROUP pixels of a row at a time

@@ -765,8 +765,9 @@ static int fuse_matmul_bias(nn_graph_t *g, const nn_tensor_t *const *shapes,
 }
 
 /* Conv weights that are multiplied as a matrix are packed once for the
- * engine's own products (sgemm.h), when the graph's instruction set has
- * them; the Conv takes them as input 5 and W keeps only its shape. Runs
+ * engine's own products (sgemm.h), and grouped ones for grouplanes.h's
+ * kernel, when the graph's instruction set has them; the Conv takes them
+ * as input 5 and W keeps only its shape. Runs
  * last: the passes before change weights. */
 static int add_packed_weights(nn_graph_t *g, nn_error_t *err)
 {
@@ -785,15 +786,15 @@ static int add_packed_weights(nn_graph_t *g, nn_error_t *err)
             continue;
         int wv = n->inputs[1];
         const nn_tensor_t *w = &g->values[wv].t;
-        if (u.uses[wv] != 1 || g->values[wv].is_output || !nn_conv_packs(n, w))
+        if (u.uses[wv] != 1 || g->values[wv].is_output || !nn_conv_packs(n, w, g->isa))
             continue;
-        size_t floats = nn_conv_packed_floats(n, w);
+        size_t floats = nn_conv_packed_floats(n, w, g->isa);
         float *t = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
         if (!t) {
             rc = nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
             break;
         }
-        nn_conv_pack_weights(n, w, t);
+        nn_conv_pack_weights(n, w, g->isa, t);
         char name[512];
         snprintf(name, sizeof name, "%s/packed_weight", n->name);
         int64_t dims[1] = {(int64_t)floats};

@@ -1,10 +1,12 @@
 /* Conv (1-D and 2-D) and inference BatchNormalization.
  *
- * prepare picks one of five kernels for a Conv:
+ * prepare picks one of six kernels for a Conv:
  *   - depthwise (one input channel per group): a direct kernel parallel
  *     over (image, input channel) that copies each input plane into a
  *     zero-padded plane reused by the thread, then computes 8 outputs at a
  *     time with the taps unrolled (strides 1 and 2);
+ *   - grouped with the output channels in the lanes (AVX-512, weights
+ *     packed at load: grouplanes.h), parallel over (image, group);
  *   - grouped (at most NN_GROUPED_MAX_WIDTH channels in and out per group,
  *     row stride 1 or 2, no row dilation): the same padded planes,
  *     parallel over (image, group), 8 output channels x 8 pixels at a time;
@@ -38,6 +40,7 @@
 #include "nn/convflat.h"
 #include "nn/dwconv.h"
 #include "nn/dwlanes.h"
+#include "nn/grouplanes.h"
 #include "nn/sgemm.h"
 
 /* gcc's -O2 cost model refuses loops of unknown trip count (bias fill,
@@ -51,10 +54,12 @@ enum {
     NN_CONV_IM2COL,
     NN_CONV_DEPTHWISE,
     NN_CONV_GROUPED,
+    NN_CONV_GROUPED_LANES,
     NN_CONV_WINOGRAD
 };
 
-/* Narrow groups (RegNet's 8 channels) take the direct grouped kernel. */
+/* Narrow groups (RegNet's 8 channels) take the direct grouped kernel
+ * where grouplanes.h's is not there (below AVX-512). */
 #define NN_GROUPED_MAX_WIDTH 16
 
 typedef struct nn_conv_params {
@@ -170,37 +175,58 @@ static int nn_conv_narrow_groups(int64_t group, int64_t Cg, int64_t Mg, int64_t 
            sw <= 2 && dw == 1;
 }
 
-int nn_conv_packs(const nn_node_t *n, const nn_tensor_t *w)
+/* Groups and channels per group of a Conv with weights w. */
+static void nn_conv_groups(const nn_node_t *n, const nn_tensor_t *w, int64_t *group,
+                           int64_t *Cg, int64_t *Mg)
+{
+    *group = nn_attr_int(n, "group", 1);
+    *Cg = w->dims[1];
+    *Mg = *group >= 1 ? w->dims[0] / *group : 0;
+}
+
+int nn_conv_packs(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa)
 {
     if (w->rank < 3 || w->rank > 4 || !w->data || w->dtype != NN_DTYPE_FLOAT)
         return 0;
-    int64_t group = nn_attr_int(n, "group", 1), Cg = w->dims[1];
+    int64_t group, Cg, Mg;
+    nn_conv_groups(n, w, &group, &Cg, &Mg);
     if (group < 1 || w->dims[0] % group != 0)
+        return 0;
+    if (nn_grouplanes_suits(isa, group, Cg, Mg))
+        return 1;
+    if (!nn_sgemm_has(isa))
         return 0;
     const int64_t *v;
     int k = nn_attr_ints(n, "strides", &v);
     int64_t sw = k > 0 ? v[k - 1] : 1;
     k = nn_attr_ints(n, "dilations", &v);
     int64_t dw = k > 0 ? v[k - 1] : 1;
-    return !(group > 1 && Cg == 1) &&
-           !nn_conv_narrow_groups(group, Cg, w->dims[0] / group, sw, dw);
+    return !(group > 1 && Cg == 1) && !nn_conv_narrow_groups(group, Cg, Mg, sw, dw);
 }
 
-void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, float *dst)
+void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa, float *dst)
 {
-    int group = (int)nn_attr_int(n, "group", 1);
-    int Mg = (int)(w->dims[0] / group);
+    int64_t group, Cg, Mg;
+    nn_conv_groups(n, w, &group, &Cg, &Mg);
     int K = (int)(nn_tensor_elems(w) / w->dims[0]);
-    for (int g = 0; g < group; g++)
-        nn_sgemm_pack_a((const float *)w->data + (size_t)g * Mg * K, K, Mg, K,
-                        dst + (size_t)g * nn_sgemm_packed_floats(Mg, K));
+    const size_t per = nn_conv_packed_floats(n, w, isa) / (size_t)group;
+    for (int g = 0; g < group; g++) {
+        const float *wg = (const float *)w->data + (size_t)g * Mg * K;
+        if (nn_grouplanes_suits(isa, group, Cg, Mg))
+            nn_grouplanes_pack(wg, (int)Cg, (int)Mg, (int)(K / Cg), dst + (size_t)g * per);
+        else
+            nn_sgemm_pack_a(wg, K, (int)Mg, K, dst + (size_t)g * per);
+    }
 }
 
-size_t nn_conv_packed_floats(const nn_node_t *n, const nn_tensor_t *w)
+size_t nn_conv_packed_floats(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa)
 {
-    int64_t group = nn_attr_int(n, "group", 1);
-    int64_t Mg = w->dims[0] / group;
-    return (size_t)group * nn_sgemm_packed_floats((int)Mg, (int)(nn_tensor_elems(w) / w->dims[0]));
+    int64_t group, Cg, Mg;
+    nn_conv_groups(n, w, &group, &Cg, &Mg);
+    const int K = (int)(nn_tensor_elems(w) / w->dims[0]);
+    if (nn_grouplanes_suits(isa, group, Cg, Mg))
+        return (size_t)group * nn_grouplanes_weight_floats((int)Cg, (int)Mg, (int)(K / Cg));
+    return (size_t)group * nn_sgemm_packed_floats((int)Mg, K);
 }
 
 /* Maps this small (14x14 and below) run the products of several images
@@ -372,8 +398,11 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
     }
 
     int64_t P = (int64_t)p->Ho * p->Wo;
+    const nn_tensor_t *PW = call->n_in > 5 ? call->in[5] : NULL;
     if (p->group > 1 && p->Cg == 1)
         p->kind = NN_CONV_DEPTHWISE;
+    else if (PW && PW->data && nn_grouplanes_suits(call->isa, p->group, p->Cg, p->Mg))
+        p->kind = NN_CONV_GROUPED_LANES;
     else if (nn_conv_narrow_groups(p->group, p->Cg, p->Mg, p->sw, p->dw))
         p->kind = NN_CONV_GROUPED;
     else if (p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 &&
@@ -410,8 +439,21 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
                             "weights were kept only in Winograd form, which "
                             "this input size cannot use");
     }
-    const nn_tensor_t *PW = call->n_in > 5 ? call->in[5] : NULL;
-    if (PW && PW->data) {
+    if (p->kind == NN_CONV_GROUPED_LANES) {
+        /* The optimiser packed W for grouplanes.h's kernel. */
+        nn_grouplanes_t gl;
+        const nn_dwconv_geom_t dg = nn_dw_geom(p);
+        const size_t floats = nn_grouplanes_init(&gl, &dg, p->Cg, p->Mg);
+        if (floats == 0 ||
+            nn_tensor_elems(PW) !=
+                (int64_t)p->group * (int64_t)nn_grouplanes_weight_floats(p->Cg, p->Mg, p->kh * p->kw))
+            return nn_node_fail(err, node, NN_EUNSUPPORTED,
+                                "weights were kept only packed for the %s grouped "
+                                "kernel, which this convolution cannot use",
+                                nn_isa_name(call->isa));
+        /* One slot a (image, group): a thread's chunk uses its first. */
+        call->scratch_bytes = (size_t)N * p->group * floats * sizeof(float);
+    } else if (PW && PW->data) {
         /* The optimiser packed W (nn_conv_packs) for this call's kernels. */
         if ((p->kind != NN_CONV_POINTWISE && p->kind != NN_CONV_IM2COL) ||
             !nn_sgemm_has(call->isa) ||
@@ -701,6 +743,7 @@ typedef struct nn_conv_job {
     nn_isa_t isa; /* the call's: which copy of the kernels runs */
     const nn_dwconv_flat_t *dw_flat; /* depthwise on flat planes, or NULL */
     const nn_dwlanes_t *dw_lanes;    /* depthwise, channels in the lanes, or NULL */
+    const nn_grouplanes_t *grp_lanes; /* grouped, output channels in the lanes */
 } nn_conv_job_t;
 
 /* y[i] += r[i] + b (r may be NULL). */
@@ -1503,6 +1546,32 @@ static void nn_conv_grouped(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* Items are (image, group), with weights packed by nn_grouplanes_pack. A
+ * chunk reuses the scratch slot of its first item, zeroed once. */
+static void nn_conv_grouped_lanes(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_conv_job_t *j = arg;
+    const nn_conv_params_t *p = j->p;
+    const nn_grouplanes_t *d = j->grp_lanes;
+    const size_t HW = (size_t)p->H * p->W, P = (size_t)p->Ho * p->Wo;
+    const size_t wg = nn_grouplanes_weight_floats(p->Cg, p->Mg, p->kh * p->kw);
+    float lo, hi;
+    const int post = nn_conv_clamp(j->fusion, &lo, &hi);
+    float *scratch = j->scratch + (size_t)begin * d->floats;
+    memset(scratch, 0, d->floats * sizeof *scratch);
+    for (int64_t it = begin; it < end; it++) {
+        const int n = (int)(it / p->group), g = (int)(it % p->group);
+        const size_t out = (size_t)n * p->M + (size_t)g * p->Mg;
+        float *y = j->y + out * P;
+        nn_grouplanes_run(d, j->x + ((size_t)n * p->C + (size_t)g * p->Cg) * HW,
+                          j->pw + (size_t)g * wg, j->bias ? j->bias + (size_t)g * p->Mg : NULL,
+                          lo, hi, j->res ? j->res + out * P : NULL, y, scratch);
+        if (post)
+            nn_apply_act(j->isa, j->fusion, y, (int64_t)p->Mg * (int64_t)P);
+    }
+}
+
 /* ---- exec ------------------------------------------------------------------------ */
 
 /* ---- Winograd F(2x2, 3x3) ---------------------------------------------------
@@ -1933,7 +2002,7 @@ void nn_op_conv_exec(const nn_call_t *call)
         .res = p->has_res ? call->in[3]->data : NULL,
         .y = call->out[0]->data,
         .scratch = call->scratch,
-        .pw = p->packed ? call->in[5]->data : NULL,
+        .pw = p->packed || p->kind == NN_CONV_GROUPED_LANES ? call->in[5]->data : NULL,
         .isa = call->isa,
     };
     nn_pool_t *pool = call->pool;
@@ -1969,6 +2038,14 @@ void nn_op_conv_exec(const nn_call_t *call)
     }
     if (p->kind == NN_CONV_GROUPED) {
         nn_pool_for(pool, (int64_t)p->N * p->group, nn_conv_grouped, &j);
+        return;
+    }
+    if (p->kind == NN_CONV_GROUPED_LANES) {
+        nn_grouplanes_t gl;
+        const nn_dwconv_geom_t dg = nn_dw_geom(p);
+        nn_grouplanes_init(&gl, &dg, p->Cg, p->Mg);
+        j.grp_lanes = &gl;
+        nn_pool_for(pool, (int64_t)p->N * p->group, nn_conv_grouped_lanes, &j);
         return;
     }
     if (p->kind == NN_CONV_WINOGRAD) {

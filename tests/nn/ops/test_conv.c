@@ -182,11 +182,11 @@ static void run_conv_case(const conv_case_t *c, nn_pool_t *pool, int packed)
     if (c->residual)
         tc_in(t, 3, NN_DTYPE_FLOAT, rank, yd, c->alias ? y : res);
     float *pw = NULL;
-    if (packed && !c->winograd && nn_conv_packs(&t->node, &t->ins[1])) {
-        int64_t pd[1] = {(int64_t)nn_conv_packed_floats(&t->node, &t->ins[1])};
+    if (packed && !c->winograd && nn_conv_packs(&t->node, &t->ins[1], t->call.isa)) {
+        int64_t pd[1] = {(int64_t)nn_conv_packed_floats(&t->node, &t->ins[1], t->call.isa)};
         pw = aligned_alloc(64, ((size_t)pd[0] * sizeof(float) + 63) / 64 * 64);
         ck_assert_ptr_nonnull(pw);
-        nn_conv_pack_weights(&t->node, &t->ins[1], pw);
+        nn_conv_pack_weights(&t->node, &t->ins[1], t->call.isa, pw);
         tc_in(t, 1, NN_DTYPE_FLOAT, rank, wd, NULL);
         tc_in(t, 5, NN_DTYPE_FLOAT, 1, pd, pw);
     }
@@ -300,6 +300,23 @@ static const conv_case_t conv_cases[] = {
     {2, 2, 17, 1, 1, 17, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 17, 1, 1, 0, 0, 0},
     {2, 1, 32, 12, 10, 32, 3, 5, 1, 2, 1, 1, {1, 2, 1, 2}, NULL, 32, 1, 0, 0, 0, 0},
     {1, 2, 33, 1, 50, 33, 1, 5, 1, 1, 1, 1, {2, 2, 0, 0}, NULL, 33, 1, 1, 0, 0, 0},
+    /* groups of 16 and more output channels, output channels in the lanes
+     * (packed, AVX-512): ResNeXt's 14x14 (stride 1 and 2) and 7x7 (two
+     * blocks a tile, batch 2, the residual aliased), 24 channels (a
+     * partial block, dilation: the general taps), 48 from 8 (two blocks
+     * then one, 5x5 stride 2, uneven pads), tiles past a row's end (13
+     * and 40 wide), SAME padding, 1-D; groups of 4 and 8 (idle lanes) */
+    {2, 1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 4, 1, 1, 0, 0, 0},
+    {2, 1, 64, 28, 28, 64, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 4, 1, 0, 0, 0, 0},
+    {2, 2, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 2, 1, 1, 1, 0, 0},
+    {2, 1, 48, 9, 11, 48, 3, 3, 1, 1, 2, 2, {2, 2, 2, 2}, NULL, 2, 0, 1, 0, 0, 0},
+    {2, 2, 24, 15, 17, 144, 5, 5, 2, 2, 1, 1, {2, 1, 1, 2}, NULL, 3, 1, 0, 0, 0, 0},
+    {2, 1, 32, 13, 13, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 2, 1, 1, 0, 0, 0},
+    {2, 1, 32, 30, 40, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 2, 1, 0, 0, 0, 0},
+    {2, 1, 40, 10, 9, 64, 3, 4, 2, 3, 1, 1, {0}, "SAME_UPPER", 2, 1, 0, 0, 0, 0},
+    {1, 2, 32, 1, 30, 32, 1, 5, 1, 1, 1, 1, {2, 2, 0, 0}, NULL, 2, 1, 1, 0, 0, 0},
+    {2, 2, 32, 20, 20, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 8, 1, 1, 0, 0, 0},
+    {2, 1, 64, 28, 28, 64, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 8, 1, 0, 0, 0, 0},
     /* shallow products on large maps, direct over flat planes (packed,
      * AVX-512): a stem (3x3 and 7x7 stride 2, odd pads), stride 1 with
      * dilation, output channels not whole tiles, batch 2, the last tile
@@ -598,12 +615,12 @@ static void bench_conv(const char *label, const conv_case_t *c, nn_pool_t *pool)
         ck_assert_ptr_nonnull(u);
         ck_assert_int_eq(nn_conv_winograd_weights(t->call.isa, tile, w, c->M, c->C, u), 0);
         tc_in(t, 4, NN_DTYPE_FLOAT, 3, ud, u);
-    } else if (nn_sgemm_has(t->call.isa) && nn_conv_packs(&t->node, &t->ins[1])) {
+    } else if (nn_sgemm_has(t->call.isa) && nn_conv_packs(&t->node, &t->ins[1], t->call.isa)) {
         /* Packed as a model loads it where the own products exist. */
-        int64_t pd[1] = {(int64_t)nn_conv_packed_floats(&t->node, &t->ins[1])};
+        int64_t pd[1] = {(int64_t)nn_conv_packed_floats(&t->node, &t->ins[1], t->call.isa)};
         pw = aligned_alloc(64, ((size_t)pd[0] * sizeof(float) + 63) / 64 * 64);
         ck_assert_ptr_nonnull(pw);
-        nn_conv_pack_weights(&t->node, &t->ins[1], pw);
+        nn_conv_pack_weights(&t->node, &t->ins[1], t->call.isa, pw);
         tc_in(t, 5, NN_DTYPE_FLOAT, 1, pd, pw);
     }
     if (tc_prepare(t) != 0) {

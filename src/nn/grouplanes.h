@@ -1,0 +1,69 @@
+/* The engine's own AVX-512 grouped convolution, output channels in the
+ * vector lanes: ResNeXt's groups of 4 to 32 channels, RegNet's of 8 to 64.
+ *
+ * As im2col and a product per group, a 7x7 group of 32 channels is a
+ * 32 x 288 by 288 x 49 product: too small for the product's packing and
+ * blocking to pay, and 32 of them a layer (ResNeXt-50's 7x7 and 14x14
+ * grouped layers ran at a quarter of ONNX Runtime's speed); conv.c's
+ * 8-wide direct kernel for narrow groups reached 50-75 GFLOP/s. Here a
+ * group is computed directly: its input planes are copied once into
+ * padded planes, and each tile of 16 or 32 output channels x 7 to 14
+ * pixels of a row is held in registers while every (input channel, tap)
+ * adds one weight vector (16 output channels) times one input pixel
+ * broadcast to all lanes. The tiles, pixels of 16 channels, are
+ * transposed back into the output planes with the bias, the residual and
+ * the clamp. The weights are packed once at load (nn_grouplanes_pack), 16
+ * output channels a block, tap after tap. Groups of fewer than 16 output
+ * channels leave lanes idle and still run faster than the 8-wide kernel
+ * (ResNeXt's 4 on 56x56 0.53-0.62 -> 0.44-0.48 ms, 8 on 28x28 0.38-0.55
+ * -> 0.22-0.31 ms; RegNetY-400MF's 8, whole model batch 1 6.45 -> 5.32 ms;
+ * 2 threads, AMD EPYC Zen 5). */
+#ifndef NN_GROUPLANES_H
+#define NN_GROUPLANES_H
+
+#include <stddef.h>
+
+#include "cpu.h"
+#include "dwconv.h"
+
+#define NN_GROUPLANES_BLOCK 16  /* output channels a block: the vector's lanes */
+#define NN_GROUPLANES_MIN_MG 4  /* narrower groups keep conv.c's grouped kernel */
+#define NN_GROUPLANES_MAX_CG 64 /* wider ones stay products (their weights fill L1) */
+
+typedef struct nn_grouplanes {
+    nn_dwconv_geom_t g;
+    int Cg, Mg, taps;
+    int Hq, Wq;      /* padded planes: rows and columns the taps reach */
+    int px[3];       /* pixels a tile of 1 and 2 output blocks takes (px[1], px[2]) */
+    size_t plane;    /* floats of one padded plane */
+    size_t planes;   /* floats of the group's planes and the slack tiles read */
+    size_t out;      /* floats of one output block's tile buffer */
+    size_t floats;   /* scratch of one group: planes, then two output blocks */
+} nn_grouplanes_t;
+
+/* Whether isa has this kernel for groups of Cg input and Mg output
+ * channels (group > 1, not depthwise). Decided at load from the weights:
+ * it works for every map size, stride, dilation and padding. */
+int nn_grouplanes_suits(nn_isa_t isa, long group, long Cg, long Mg);
+
+/* Floats of one group's packed weights, and the packing: w holds the
+ * group's Mg x Cg x taps weights (ONNX order); dst gets, per block of 16
+ * output channels, per input channel, per tap, the block's 16 weights
+ * (zero past Mg). */
+size_t nn_grouplanes_weight_floats(int Cg, int Mg, int taps);
+void nn_grouplanes_pack(const float *w, int Cg, int Mg, int taps, float *dst);
+
+/* Fills d for one group's geometry and answers the floats of its scratch;
+ * 0 where the geometry cannot take it (negative pads). */
+size_t nn_grouplanes_init(nn_grouplanes_t *d, const nn_dwconv_geom_t *g, int Cg, int Mg);
+
+/* One group of one image: x points at its Cg input planes (H x W), w at
+ * its packed weights, bias at its Mg biases (NULL: none), res and y at
+ * its Mg output planes (res NULL: none; it may be y). y = clamp(conv +
+ * bias + res, lo, hi). scratch: d->floats floats, zeroed before the first
+ * group it serves (the planes' borders are never written). */
+void nn_grouplanes_run(const nn_grouplanes_t *d, const float *x, const float *w,
+                       const float *bias, float lo, float hi, const float *res, float *y,
+                       float *scratch);
+
+#endif
