@@ -682,6 +682,8 @@ START_TEST(test_pad)
         tc_in(t, 2, NN_DTYPE_FLOAT, 0, NULL, (float[]){2.5f});
         ck_assert_msg(tc_prepare(t) == 0, "%s", t->err.msg);
         tc_shape_is(&t->outs[0], 4, od);
+        /* no padding at all: a view of the input (copied here) */
+        ck_assert_int_eq(t->call.out_alias, c == 3);
         tc_exec(t, NULL, 0);
         ck_assert_mem_eq(t->outs[0].data, ref, (size_t)n * sizeof(float));
         tc_free(t);
