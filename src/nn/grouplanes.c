@@ -9,13 +9,17 @@
 
 #define MAX_PX 14 /* pixels of the widest tile */
 
-int nn_grouplanes_suits(nn_isa_t isa, long group, long Cg, long Mg)
+int nn_grouplanes_suits(nn_isa_t isa, long group, long Cg, long Mg, long taps, long outputs)
 {
 #if defined(__x86_64__)
-    return isa >= NN_ISA_AVX512 && group > 1 && Cg > 1 && Cg <= NN_GROUPLANES_MAX_CG &&
-           Mg >= NN_GROUPLANES_MIN_MG;
+    if (isa < NN_ISA_AVX512 || Cg < 2)
+        return 0;
+    if (group > 1)
+        return Cg <= NN_GROUPLANES_MAX_CG && Mg >= NN_GROUPLANES_MIN_MG;
+    return group == 1 && Cg <= NN_GROUPLANES_DENSE_MAX_CG && taps > 1 &&
+           Mg >= NN_GROUPLANES_BLOCK && outputs > 0 && outputs <= NN_GROUPLANES_DENSE_MAX_OUTPUTS;
 #else
-    (void)isa, (void)group, (void)Cg, (void)Mg;
+    (void)isa, (void)group, (void)Cg, (void)Mg, (void)taps, (void)outputs;
     return 0;
 #endif
 }
@@ -183,10 +187,10 @@ TILES_OF(kany, 0, 0, 0)
 
 static NN_AVX512 void run_avx512(const nn_grouplanes_t *d, const float *x, const float *w,
                                  const float *bias, float lo, float hi, const float *res,
-                                 float *y, float *scratch)
+                                 float *y, float *scratch, int b0, int blocks)
 {
     const nn_dwconv_geom_t *g = &d->g;
-    const int P = g->Ho * g->Wo, blocks = (d->Mg + NN_GROUPLANES_BLOCK - 1) / NN_GROUPLANES_BLOCK;
+    const int P = g->Ho * g->Wo;
     const int plain = g->dh == 1 && g->dw == 1 && g->kh == 3 && g->kw == 3 && g->sh == g->sw;
     tiles_fn (*const tiles)(int, int) = plain && g->sh == 1   ? k3s1_tiles
                                         : plain && g->sh == 2 ? k3s2_tiles
@@ -195,7 +199,7 @@ static NN_AVX512 void run_avx512(const nn_grouplanes_t *d, const float *x, const
     const size_t wb = (size_t)d->Cg * d->taps * NN_GROUPLANES_BLOCK;
     float *planes = scratch, *out = scratch + d->planes;
     to_planes(d, x, planes);
-    for (int b = 0; b < blocks;) {
+    for (int b = b0; b < blocks;) {
         const int ob = blocks - b >= 2 ? 2 : 1;
         __m512 vb[2];
         for (int o = 0; o < ob; o++) {
@@ -226,12 +230,13 @@ static NN_AVX512 void run_avx512(const nn_grouplanes_t *d, const float *x, const
 
 void nn_grouplanes_run(const nn_grouplanes_t *d, const float *x, const float *w,
                        const float *bias, float lo, float hi, const float *res, float *y,
-                       float *scratch)
+                       float *scratch, int b0, int b1)
 {
 #if defined(__x86_64__)
-    run_avx512(d, x, w, bias, lo, hi, res, y, scratch);
+    const int blocks = (d->Mg + NN_GROUPLANES_BLOCK - 1) / NN_GROUPLANES_BLOCK;
+    run_avx512(d, x, w, bias, lo, hi, res, y, scratch, b0, b1 < blocks ? b1 : blocks);
 #else
     (void)d, (void)x, (void)w, (void)bias, (void)lo, (void)hi, (void)res, (void)y,
-        (void)scratch;
+        (void)scratch, (void)b0, (void)b1;
 #endif
 }

@@ -1,5 +1,7 @@
 /* The engine's own AVX-512 grouped convolution, output channels in the
- * vector lanes: ResNeXt's groups of 4 to 32 channels, RegNet's of 8 to 64.
+ * vector lanes: ResNeXt's groups of 4 to 32 channels, RegNet's of 8 to 64;
+ * and dense convolutions of few input channels on small maps (a group of
+ * its own, split into items of one or two output blocks).
  *
  * As im2col and a product per group, a 7x7 group of 32 channels is a
  * 32 x 288 by 288 x 49 product: too small for the product's packing and
@@ -42,9 +44,24 @@ typedef struct nn_grouplanes {
 } nn_grouplanes_t;
 
 /* Whether isa has this kernel for groups of Cg input and Mg output
- * channels (group > 1, not depthwise). Decided at load from the weights:
- * it works for every map size, stride, dilation and padding. */
-int nn_grouplanes_suits(nn_isa_t isa, long group, long Cg, long Mg);
+ * channels (group > 1, not depthwise), or for a dense convolution (group
+ * 1) of at most NN_GROUPLANES_DENSE_MAX_CG input channels with taps > 1
+ * on a map of at most NN_GROUPLANES_DENSE_MAX_OUTPUTS outputs (outputs <
+ * 0: unknown): SqueezeNet's 13x13 expands, DenseNet's and GoogLeNet's
+ * 14x14 and 7x7 3x3s. On larger maps each item's padded planes (zeroed
+ * and filled per item) cost more than the kernel saves: DenseNet's
+ * 128 -> 32 on 56x56 and 28x28 ran 4.2 -> 7.2 and 2.1 -> 3.5 ms a block
+ * against convflat.h's kernel. Decided at load: the kernel works for
+ * every map size, stride, dilation and padding. */
+#define NN_GROUPLANES_DENSE_MAX_CG 256
+#define NN_GROUPLANES_DENSE_MAX_OUTPUTS 400
+/* Stride-1 3x3s this kernel takes rather than Winograd's (optimize.c):
+ * those of at most this many output channels, or input channels
+ * (DenseNet's 128 -> 32 on 14x14, 24 layers: 1.38 -> 1.07-1.29 ms at
+ * batch 1; GoogLeNet's 16 -> 48 0.045 -> 0.024 ms). */
+#define NN_LANES_OVER_WINOGRAD_M 32
+#define NN_LANES_OVER_WINOGRAD_C 64
+int nn_grouplanes_suits(nn_isa_t isa, long group, long Cg, long Mg, long taps, long outputs);
 
 /* Floats of one group's packed weights, and the packing: w holds the
  * group's Mg x Cg x taps weights (ONNX order); dst gets, per block of 16
@@ -57,13 +74,14 @@ void nn_grouplanes_pack(const float *w, int Cg, int Mg, int taps, float *dst);
  * 0 where the geometry cannot take it (negative pads). */
 size_t nn_grouplanes_init(nn_grouplanes_t *d, const nn_dwconv_geom_t *g, int Cg, int Mg);
 
-/* One group of one image: x points at its Cg input planes (H x W), w at
- * its packed weights, bias at its Mg biases (NULL: none), res and y at
- * its Mg output planes (res NULL: none; it may be y). y = clamp(conv +
- * bias + res, lo, hi). scratch: d->floats floats, zeroed before the first
- * group it serves (the planes' borders are never written). */
+/* Output blocks [b0, b1) (of 16 channels; the last may be partial) of one
+ * group of one image: x points at its Cg input planes (H x W), w at its
+ * packed weights, bias at its Mg biases (NULL: none), res and y at its Mg
+ * output planes (res NULL: none; it may be y). y = clamp(conv + bias +
+ * res, lo, hi). scratch: d->floats floats, zeroed before the first group
+ * it serves (the planes' borders are never written). */
 void nn_grouplanes_run(const nn_grouplanes_t *d, const float *x, const float *w,
                        const float *bias, float lo, float hi, const float *res, float *y,
-                       float *scratch);
+                       float *scratch, int b0, int b1);
 
 #endif

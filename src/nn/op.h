@@ -75,15 +75,20 @@ int nn_conv_winograd_weights(nn_isa_t isa, int tile, const float *w, int64_t M, 
 int nn_conv_winograd_fits(int64_t Ho, int64_t Wo);
 int nn_conv_winograd_tile(int64_t Ho, int64_t Wo);
 
-/* Whether a Conv with weights w, run with isa's kernels, takes them packed
- * once at load: where it multiplies them as a matrix by its input (1x1,
- * or unfolded) for nn_sgemm, or where its groups take grouplanes.h's
- * kernel; not for depthwise and narrow-group kernels. */
-int nn_conv_packs(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa);
-/* Floats of w packed, and the packing: group after group, each with
- * nn_sgemm_pack_a (or nn_grouplanes_pack). Conv takes them as its input 5. */
-size_t nn_conv_packed_floats(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa);
-void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa, float *dst);
+/* How a Conv's weights are packed once at load for isa's kernels (y: its
+ * output's shape, NULL where unknown): for nn_sgemm where it multiplies
+ * them as a matrix by its input (1x1, or unfolded), in grouplanes.h's
+ * layout where its groups (or a shallow dense convolution on a small map)
+ * take that kernel; not for depthwise and narrow-group kernels. */
+enum { NN_CONV_PACK_NONE, NN_CONV_PACK_SGEMM, NN_CONV_PACK_LANES };
+int nn_conv_packs(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa,
+                  const nn_tensor_t *y);
+/* The packed tensor's shape, whose rank tells the layout to Conv (its
+ * input 5): [floats] for nn_sgemm_pack_a group after group, [group,
+ * blocks of 16 output channels, Cg * taps, 16] for nn_grouplanes_pack.
+ * Returns the rank. */
+int nn_conv_packed_dims(const nn_node_t *n, const nn_tensor_t *w, int how, int64_t dims[4]);
+void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, int how, float *dst);
 
 /* Applies a fused activation to n floats in place, with isa's kernels. */
 void nn_apply_act(nn_isa_t isa, const nn_fusion_t *f, float *x, int64_t n);

@@ -2,6 +2,7 @@
  * it is shared; a pass that does not apply leaves the graph untouched. */
 #include "optimize.h"
 #include "convflat.h"
+#include "grouplanes.h"
 #include "sgemm.h"
 
 #include <math.h>
@@ -609,6 +610,11 @@ static int add_winograd_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
         if (nn_sgemm_has(g->isa) && shallow && n->fusion.residual < 0 &&
             y->dims[2] * y->dims[3] >= NN_CONVFLAT_OVER_WINOGRAD_OUTPUTS)
             continue;
+        /* Few output or input channels on a small map: grouplanes.h's
+         * direct kernel beats the transforms (NN_LANES_OVER_WINOGRAD_M). */
+        if ((w->dims[0] <= NN_LANES_OVER_WINOGRAD_M || w->dims[1] <= NN_LANES_OVER_WINOGRAD_C) &&
+            nn_grouplanes_suits(g->isa, 1, w->dims[1], w->dims[0], 9, y->dims[2] * y->dims[3]))
+            continue;
         const int tile = nn_conv_winograd_tile(y->dims[2], y->dims[3]);
         int64_t dims[3] = {(tile + 2) * (tile + 2), nn_conv_winograd_rows(g->isa, w->dims[0]),
                            w->dims[1]};
@@ -769,7 +775,8 @@ static int fuse_matmul_bias(nn_graph_t *g, const nn_tensor_t *const *shapes,
  * kernel, when the graph's instruction set has them; the Conv takes them
  * as input 5 and W keeps only its shape. Runs
  * last: the passes before change weights. */
-static int add_packed_weights(nn_graph_t *g, nn_error_t *err)
+static int add_packed_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
+                              nn_error_t *err)
 {
     if (!nn_sgemm_has(g->isa))
         return 0;
@@ -786,19 +793,23 @@ static int add_packed_weights(nn_graph_t *g, nn_error_t *err)
             continue;
         int wv = n->inputs[1];
         const nn_tensor_t *w = &g->values[wv].t;
-        if (u.uses[wv] != 1 || g->values[wv].is_output || !nn_conv_packs(n, w, g->isa))
+        const int how = nn_conv_packs(n, w, g->isa, shapes[n->outputs[0]]);
+        if (u.uses[wv] != 1 || g->values[wv].is_output || how == NN_CONV_PACK_NONE)
             continue;
-        size_t floats = nn_conv_packed_floats(n, w, g->isa);
+        int64_t dims[4];
+        const int rank = nn_conv_packed_dims(n, w, how, dims);
+        size_t floats = 1;
+        for (int d = 0; d < rank; d++)
+            floats *= (size_t)dims[d];
         float *t = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
         if (!t) {
             rc = nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
             break;
         }
-        nn_conv_pack_weights(n, w, g->isa, t);
+        nn_conv_pack_weights(n, w, how, t);
         char name[512];
         snprintf(name, sizeof name, "%s/packed_weight", n->name);
-        int64_t dims[1] = {(int64_t)floats};
-        int id = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, dims, t);
+        int id = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, rank, dims, t);
         if (id < 0) {
             rc = nn_fail(err, -id, "out of memory optimising the graph");
             break;
@@ -831,7 +842,7 @@ int nn_optimize_with_shapes(nn_graph_t *g, const nn_tensor_t *const *shapes,
     int wino = add_winograd_weights(g, shapes, err);
     if (wino < 0)
         return wino;
-    int packed = add_packed_weights(g, err);
+    int packed = add_packed_weights(g, shapes, err);
     if (packed < 0)
         return packed;
     return fused || wino || packed;

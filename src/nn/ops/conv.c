@@ -58,6 +58,10 @@ enum {
     NN_CONV_WINOGRAD
 };
 
+/* (image, group) pairs below which grouplanes.h's kernel splits a group's
+ * output channels into items of two blocks. */
+#define NN_CONV_LANES_MIN_ITEMS 8
+
 /* Narrow groups (RegNet's 8 channels) take the direct grouped kernel
  * where grouplanes.h's is not there (below AVX-512). */
 #define NN_GROUPED_MAX_WIDTH 16
@@ -83,6 +87,8 @@ typedef struct nn_conv_params {
                             per row block for all of them (nn_conv_images) */
     int flat;            /* packed, shallow, large map: direct over flat
                             planes (nn_conv_flat, convflat.h) */
+    int gl_chunk;        /* grouped lanes: output blocks of 16 an item takes */
+    int gl_items;        /* grouped lanes: items per (image, group) */
     int by_image;        /* several images on a small map, small weights:
                             each thread runs whole images (nn_conv_by_image) */
     size_t image_scratch; /* by_image: bytes of one image's scratch slot */
@@ -184,49 +190,67 @@ static void nn_conv_groups(const nn_node_t *n, const nn_tensor_t *w, int64_t *gr
     *Mg = *group >= 1 ? w->dims[0] / *group : 0;
 }
 
-int nn_conv_packs(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa)
+int nn_conv_packs(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa,
+                  const nn_tensor_t *y)
 {
     if (w->rank < 3 || w->rank > 4 || !w->data || w->dtype != NN_DTYPE_FLOAT)
-        return 0;
+        return NN_CONV_PACK_NONE;
     int64_t group, Cg, Mg;
     nn_conv_groups(n, w, &group, &Cg, &Mg);
     if (group < 1 || w->dims[0] % group != 0)
-        return 0;
-    if (nn_grouplanes_suits(isa, group, Cg, Mg))
-        return 1;
+        return NN_CONV_PACK_NONE;
+    const int64_t taps = nn_tensor_elems(w) / (w->dims[0] * Cg);
+    int64_t outputs = y && y->rank == w->rank ? 1 : -1; /* of one output plane */
+    for (int i = 2; outputs > 0 && i < y->rank; i++)
+        outputs *= y->dims[i] > 0 ? y->dims[i] : -1;
+    if (nn_grouplanes_suits(isa, group, Cg, Mg, taps, outputs))
+        return NN_CONV_PACK_LANES;
     if (!nn_sgemm_has(isa))
-        return 0;
+        return NN_CONV_PACK_NONE;
     const int64_t *v;
     int k = nn_attr_ints(n, "strides", &v);
     int64_t sw = k > 0 ? v[k - 1] : 1;
     k = nn_attr_ints(n, "dilations", &v);
     int64_t dw = k > 0 ? v[k - 1] : 1;
-    return !(group > 1 && Cg == 1) && !nn_conv_narrow_groups(group, Cg, Mg, sw, dw);
+    return !(group > 1 && Cg == 1) && !nn_conv_narrow_groups(group, Cg, Mg, sw, dw)
+               ? NN_CONV_PACK_SGEMM
+               : NN_CONV_PACK_NONE;
 }
 
-void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa, float *dst)
+int nn_conv_packed_dims(const nn_node_t *n, const nn_tensor_t *w, int how, int64_t dims[4])
 {
     int64_t group, Cg, Mg;
     nn_conv_groups(n, w, &group, &Cg, &Mg);
-    int K = (int)(nn_tensor_elems(w) / w->dims[0]);
-    const size_t per = nn_conv_packed_floats(n, w, isa) / (size_t)group;
+    const int64_t K = nn_tensor_elems(w) / w->dims[0];
+    if (how == NN_CONV_PACK_LANES) {
+        dims[0] = group;
+        dims[1] = (Mg + NN_GROUPLANES_BLOCK - 1) / NN_GROUPLANES_BLOCK;
+        dims[2] = K;
+        dims[3] = NN_GROUPLANES_BLOCK;
+        return 4;
+    }
+    dims[0] = group * (int64_t)nn_sgemm_packed_floats((int)Mg, (int)K);
+    return 1;
+}
+
+void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, int how, float *dst)
+{
+    int64_t group, Cg, Mg, dims[4];
+    nn_conv_groups(n, w, &group, &Cg, &Mg);
+    const int K = (int)(nn_tensor_elems(w) / w->dims[0]);
+    const int rank = nn_conv_packed_dims(n, w, how, dims);
+    int64_t per = 1;
+    for (int i = 1; i < rank; i++)
+        per *= dims[i];
+    if (rank == 1)
+        per = dims[0] / group;
     for (int g = 0; g < group; g++) {
         const float *wg = (const float *)w->data + (size_t)g * Mg * K;
-        if (nn_grouplanes_suits(isa, group, Cg, Mg))
+        if (how == NN_CONV_PACK_LANES)
             nn_grouplanes_pack(wg, (int)Cg, (int)Mg, (int)(K / Cg), dst + (size_t)g * per);
         else
             nn_sgemm_pack_a(wg, K, (int)Mg, K, dst + (size_t)g * per);
     }
-}
-
-size_t nn_conv_packed_floats(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa)
-{
-    int64_t group, Cg, Mg;
-    nn_conv_groups(n, w, &group, &Cg, &Mg);
-    const int K = (int)(nn_tensor_elems(w) / w->dims[0]);
-    if (nn_grouplanes_suits(isa, group, Cg, Mg))
-        return (size_t)group * nn_grouplanes_weight_floats((int)Cg, (int)Mg, (int)(K / Cg));
-    return (size_t)group * nn_sgemm_packed_floats((int)Mg, K);
 }
 
 /* Maps this small (14x14 and below) run the products of several images
@@ -401,7 +425,7 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
     const nn_tensor_t *PW = call->n_in > 5 ? call->in[5] : NULL;
     if (p->group > 1 && p->Cg == 1)
         p->kind = NN_CONV_DEPTHWISE;
-    else if (PW && PW->data && nn_grouplanes_suits(call->isa, p->group, p->Cg, p->Mg))
+    else if (PW && PW->data && PW->rank == 4) /* nn_conv_packed_dims' lanes layout */
         p->kind = NN_CONV_GROUPED_LANES;
     else if (nn_conv_narrow_groups(p->group, p->Cg, p->Mg, p->sw, p->dw))
         p->kind = NN_CONV_GROUPED;
@@ -444,15 +468,24 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
         nn_grouplanes_t gl;
         const nn_dwconv_geom_t dg = nn_dw_geom(p);
         const size_t floats = nn_grouplanes_init(&gl, &dg, p->Cg, p->Mg);
-        if (floats == 0 ||
-            nn_tensor_elems(PW) !=
-                (int64_t)p->group * (int64_t)nn_grouplanes_weight_floats(p->Cg, p->Mg, p->kh * p->kw))
+        const int64_t want[4] = {p->group, (p->Mg + NN_GROUPLANES_BLOCK - 1) / NN_GROUPLANES_BLOCK,
+                                 p->K, NN_GROUPLANES_BLOCK};
+        if (floats == 0 || call->isa < NN_ISA_AVX512 || memcmp(PW->dims, want, sizeof want) != 0)
             return nn_node_fail(err, node, NN_EUNSUPPORTED,
                                 "weights were kept only packed for the %s grouped "
                                 "kernel, which this convolution cannot use",
                                 nn_isa_name(call->isa));
-        /* One slot a (image, group): a thread's chunk uses its first. */
-        call->scratch_bytes = (size_t)N * p->group * floats * sizeof(float);
+        /* Fewer (image, group) pairs than a few a thread (a dense
+         * convolution of one image): items of two output blocks (one
+         * where there are few), each padding its own copy of the input
+         * planes. */
+        const int blocks = (int)want[1];
+        p->gl_chunk = (int64_t)N * p->group >= NN_CONV_LANES_MIN_ITEMS ? blocks
+                      : blocks >= NN_CONV_LANES_MIN_ITEMS                ? 2
+                                                                          : 1;
+        p->gl_items = (blocks + p->gl_chunk - 1) / p->gl_chunk;
+        /* One slot an item: a thread's chunk of items uses its first. */
+        call->scratch_bytes = (size_t)N * p->group * p->gl_items * floats * sizeof(float);
     } else if (PW && PW->data) {
         /* The optimiser packed W (nn_conv_packs) for this call's kernels. */
         if ((p->kind != NN_CONV_POINTWISE && p->kind != NN_CONV_IM2COL) ||
@@ -1546,8 +1579,9 @@ static void nn_conv_grouped(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
-/* Items are (image, group), with weights packed by nn_grouplanes_pack. A
- * chunk reuses the scratch slot of its first item, zeroed once. */
+/* Items are (image, group, output blocks), with weights packed by
+ * nn_grouplanes_pack. A chunk reuses the scratch slot of its first item,
+ * zeroed once. */
 static void nn_conv_grouped_lanes(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -1561,14 +1595,19 @@ static void nn_conv_grouped_lanes(void *arg, int64_t begin, int64_t end, int tid
     float *scratch = j->scratch + (size_t)begin * d->floats;
     memset(scratch, 0, d->floats * sizeof *scratch);
     for (int64_t it = begin; it < end; it++) {
-        const int n = (int)(it / p->group), g = (int)(it % p->group);
+        const int64_t ng = it / p->gl_items;
+        const int n = (int)(ng / p->group), g = (int)(ng % p->group);
+        const int b0 = (int)(it % p->gl_items) * p->gl_chunk, b1 = b0 + p->gl_chunk;
         const size_t out = (size_t)n * p->M + (size_t)g * p->Mg;
         float *y = j->y + out * P;
         nn_grouplanes_run(d, j->x + ((size_t)n * p->C + (size_t)g * p->Cg) * HW,
                           j->pw + (size_t)g * wg, j->bias ? j->bias + (size_t)g * p->Mg : NULL,
-                          lo, hi, j->res ? j->res + out * P : NULL, y, scratch);
-        if (post)
-            nn_apply_act(j->isa, j->fusion, y, (int64_t)p->Mg * (int64_t)P);
+                          lo, hi, j->res ? j->res + out * P : NULL, y, scratch, b0, b1);
+        if (post) {
+            const int m0 = b0 * NN_GROUPLANES_BLOCK, m1 = b1 * NN_GROUPLANES_BLOCK;
+            nn_apply_act(j->isa, j->fusion, y + (size_t)m0 * P,
+                         (int64_t)((m1 < p->Mg ? m1 : p->Mg) - m0) * (int64_t)P);
+        }
     }
 }
 
@@ -2045,7 +2084,7 @@ void nn_op_conv_exec(const nn_call_t *call)
         const nn_dwconv_geom_t dg = nn_dw_geom(p);
         nn_grouplanes_init(&gl, &dg, p->Cg, p->Mg);
         j.grp_lanes = &gl;
-        nn_pool_for(pool, (int64_t)p->N * p->group, nn_conv_grouped_lanes, &j);
+        nn_pool_for(pool, (int64_t)p->N * p->group * p->gl_items, nn_conv_grouped_lanes, &j);
         return;
     }
     if (p->kind == NN_CONV_WINOGRAD) {

@@ -35,6 +35,33 @@ static float *tc_alloc_rand(size_t n)
     return p;
 }
 
+/* How a model's load would pack t's weights (input 1) for an output of
+ * rank dims yd (NULL: unknown). */
+static int tc_conv_packs(tc_t *t, int rank, const int64_t *yd)
+{
+    nn_tensor_t y;
+    memset(&y, 0, sizeof y);
+    y.rank = rank;
+    for (int i = 0; yd && i < rank; i++)
+        y.dims[i] = yd[i];
+    return nn_conv_packs(&t->node, &t->ins[1], t->call.isa, yd ? &y : NULL);
+}
+
+/* Packs t's weights as input 5 (how: nn_conv_packs); the caller frees. */
+static float *tc_conv_pack(tc_t *t, int how)
+{
+    int64_t pd[4];
+    const int rank = nn_conv_packed_dims(&t->node, &t->ins[1], how, pd);
+    size_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= (size_t)pd[i];
+    float *pw = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    ck_assert_ptr_nonnull(pw);
+    nn_conv_pack_weights(&t->node, &t->ins[1], how, pw);
+    tc_in(t, 5, NN_DTYPE_FLOAT, rank, pd, pw);
+    return pw;
+}
+
 /* ---- conv cases ----------------------------------------------------------------- */
 
 typedef struct conv_case {
@@ -182,13 +209,10 @@ static void run_conv_case(const conv_case_t *c, nn_pool_t *pool, int packed)
     if (c->residual)
         tc_in(t, 3, NN_DTYPE_FLOAT, rank, yd, c->alias ? y : res);
     float *pw = NULL;
-    if (packed && !c->winograd && nn_conv_packs(&t->node, &t->ins[1], t->call.isa)) {
-        int64_t pd[1] = {(int64_t)nn_conv_packed_floats(&t->node, &t->ins[1], t->call.isa)};
-        pw = aligned_alloc(64, ((size_t)pd[0] * sizeof(float) + 63) / 64 * 64);
-        ck_assert_ptr_nonnull(pw);
-        nn_conv_pack_weights(&t->node, &t->ins[1], t->call.isa, pw);
+    const int how = packed && !c->winograd ? tc_conv_packs(t, rank, yd) : NN_CONV_PACK_NONE;
+    if (how != NN_CONV_PACK_NONE) {
+        pw = tc_conv_pack(t, how);
         tc_in(t, 1, NN_DTYPE_FLOAT, rank, wd, NULL);
-        tc_in(t, 5, NN_DTYPE_FLOAT, 1, pd, pw);
     }
     float *u = NULL;
     if (c->winograd) {
@@ -317,6 +341,13 @@ static const conv_case_t conv_cases[] = {
     {1, 2, 32, 1, 30, 32, 1, 5, 1, 1, 1, 1, {2, 2, 0, 0}, NULL, 2, 1, 1, 0, 0, 0},
     {2, 2, 32, 20, 20, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 8, 1, 1, 0, 0, 0},
     {2, 1, 64, 28, 28, 64, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 8, 1, 0, 0, 0, 0},
+    /* ... and dense convolutions on small maps, items of two output blocks
+     * (SqueezeNet's 13x13 expand), of one (DenseNet's 128 -> 32 on 7x7, a
+     * partial last block at stride 2, batch 2), the residual aliased */
+    {2, 1, 64, 13, 13, 256, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0},
+    {2, 1, 128, 7, 7, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, 0, 0, 0, 0},
+    {2, 2, 20, 14, 15, 40, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 0, 0, 0},
+    {2, 1, 16, 10, 10, 16, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 1, 0, 0},
     /* shallow products on large maps, direct over flat planes (packed,
      * AVX-512): a stem (3x3 and 7x7 stride 2, odd pads), stride 1 with
      * dilation, output channels not whole tiles, batch 2, the last tile
@@ -615,13 +646,9 @@ static void bench_conv(const char *label, const conv_case_t *c, nn_pool_t *pool)
         ck_assert_ptr_nonnull(u);
         ck_assert_int_eq(nn_conv_winograd_weights(t->call.isa, tile, w, c->M, c->C, u), 0);
         tc_in(t, 4, NN_DTYPE_FLOAT, 3, ud, u);
-    } else if (nn_sgemm_has(t->call.isa) && nn_conv_packs(&t->node, &t->ins[1], t->call.isa)) {
-        /* Packed as a model loads it where the own products exist. */
-        int64_t pd[1] = {(int64_t)nn_conv_packed_floats(&t->node, &t->ins[1], t->call.isa)};
-        pw = aligned_alloc(64, ((size_t)pd[0] * sizeof(float) + 63) / 64 * 64);
-        ck_assert_ptr_nonnull(pw);
-        nn_conv_pack_weights(&t->node, &t->ins[1], t->call.isa, pw);
-        tc_in(t, 5, NN_DTYPE_FLOAT, 1, pd, pw);
+    } else if (tc_conv_packs(t, 4, NULL) != NN_CONV_PACK_NONE) {
+        /* Packed as a model loads it where the own kernels exist. */
+        pw = tc_conv_pack(t, tc_conv_packs(t, 4, NULL));
     }
     if (tc_prepare(t) != 0) {
         printf("%s: %s\n", label, t->err.msg);
