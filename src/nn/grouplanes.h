@@ -48,12 +48,14 @@ typedef struct nn_grouplanes {
  * 1) of at most NN_GROUPLANES_DENSE_MAX_CG input channels with taps > 1
  * on a map of at most NN_GROUPLANES_DENSE_MAX_OUTPUTS outputs (outputs <
  * 0: unknown): SqueezeNet's 13x13 expands, DenseNet's and GoogLeNet's
- * 14x14 and 7x7 3x3s. On larger maps each item's padded planes (zeroed
+ * 14x14 and 7x7 3x3s, ResNet's 7x7 ones. On larger maps each item's padded planes (zeroed
  * and filled per item) cost more than the kernel saves: DenseNet's
  * 128 -> 32 on 56x56 and 28x28 ran 4.2 -> 7.2 and 2.1 -> 3.5 ms a block
  * against convflat.h's kernel. Decided at load: the kernel works for
  * every map size, stride, dilation and padding. */
-#define NN_GROUPLANES_DENSE_MAX_CG 256
+/* (ResNet's 512 -> 512 on 7x7: 0.90-0.94 -> 0.80-0.86 ms, ORT 0.80;
+ * resnet18 batch 1 11.25 -> 10.75 ms.) */
+#define NN_GROUPLANES_DENSE_MAX_CG 512
 #define NN_GROUPLANES_DENSE_MAX_OUTPUTS 400
 /* Stride-1 3x3s this kernel takes rather than Winograd's (optimize.c):
  * those of at most this many output channels, or input channels

@@ -343,11 +343,13 @@ static const conv_case_t conv_cases[] = {
     {2, 1, 64, 28, 28, 64, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 8, 1, 0, 0, 0, 0},
     /* ... and dense convolutions on small maps, items of two output blocks
      * (SqueezeNet's 13x13 expand), of one (DenseNet's 128 -> 32 on 7x7, a
-     * partial last block at stride 2, batch 2), the residual aliased */
+     * partial last block at stride 2, batch 2), the residual aliased,
+     * 300 input channels */
     {2, 1, 64, 13, 13, 256, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0},
     {2, 1, 128, 7, 7, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, 0, 0, 0, 0},
     {2, 2, 20, 14, 15, 40, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 0, 0, 0},
     {2, 1, 16, 10, 10, 16, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 1, 0, 0},
+    {2, 1, 300, 7, 7, 40, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 0, 0, 0},
     /* shallow products on large maps, direct over flat planes (packed,
      * AVX-512): a stem (3x3 and 7x7 stride 2, odd pads), stride 1 with
      * dilation, output channels not whole tiles, batch 2, the last tile
