@@ -76,13 +76,13 @@ static inline __attribute__((always_inline)) NN_AVX512 void nn_transpose16(__m51
 }
 
 /* Pixels of 16 channels (out: P of them, 16 floats each, 64-byte aligned
- * and readable up to 15 pixels past P) back into planes [0, n) of y (P
- * floats apart), with the residual planes res added (NULL: none; it may
- * be y) and the clamp [lo, hi] (CLAMP 0: as they are, a NaN kept). FULL
- * and CLAMP are constants in the callers. */
+ * and readable up to 15 pixels past P) back into planes [0, n) of y
+ * (stride floats apart), with the residual planes res (as y) added (NULL:
+ * none; it may be y) and the clamp [lo, hi] (CLAMP 0: as they are, a NaN
+ * kept). FULL and CLAMP are constants in the callers. */
 static inline __attribute__((always_inline)) NN_AVX512 void
-nn_lanes_to_planes(const float *out, int P, int n, float lo, float hi, const float *res,
-                   float *y, const int FULL, const int CLAMP)
+nn_lanes_to_planes(const float *out, int P, size_t stride, int n, float lo, float hi,
+                   const float *res, float *y, const int FULL, const int CLAMP)
 {
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     for (int q0 = 0; q0 < P; q0 += 16) {
@@ -98,10 +98,10 @@ nn_lanes_to_planes(const float *out, int P, int n, float lo, float hi, const flo
                 break;
             __m512 v = r[c];
             if (res) /* read before the store: res may be y */
-                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + (size_t)c * P + q0));
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + c * stride + q0));
             if (CLAMP)
                 v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
-            _mm512_mask_storeu_ps(y + (size_t)c * P + q0, m, v);
+            _mm512_mask_storeu_ps(y + c * stride + q0, m, v);
         }
     }
 }

@@ -68,7 +68,8 @@ static inline __attribute__((always_inline)) NN_AVX512 void
 from_outputs(const nn_dwlanes_t *d, int n, const float *out, float lo, float hi,
              const float *res, float *y, const int FULL, const int CLAMP)
 {
-    nn_lanes_to_planes(out, d->g.Ho * d->g.Wo, n, lo, hi, res, y, FULL, CLAMP);
+    const int P = d->g.Ho * d->g.Wo;
+    nn_lanes_to_planes(out, P, (size_t)P, n, lo, hi, res, y, FULL, CLAMP);
 }
 
 /* The taps over the map into out, ROW_GROUP pixels of a row at a time

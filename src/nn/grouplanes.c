@@ -17,7 +17,8 @@ int nn_grouplanes_suits(nn_isa_t isa, long group, long Cg, long Mg, long taps, l
     if (group > 1)
         return Cg <= NN_GROUPLANES_MAX_CG && Mg >= NN_GROUPLANES_MIN_MG;
     return group == 1 && Cg <= NN_GROUPLANES_DENSE_MAX_CG && taps > 1 &&
-           Mg >= NN_GROUPLANES_BLOCK && outputs > 0 && outputs <= NN_GROUPLANES_DENSE_MAX_OUTPUTS;
+           Mg >= NN_GROUPLANES_BLOCK && outputs > 0 &&
+           outputs <= NN_GROUPLANES_DENSE_MAX_OUTPUTS;
 #else
     (void)isa, (void)group, (void)Cg, (void)Mg, (void)taps, (void)outputs;
     return 0;
@@ -65,37 +66,52 @@ size_t nn_grouplanes_init(nn_grouplanes_t *d, const nn_dwconv_geom_t *g, int Cg,
     d->Cg = Cg;
     d->Mg = Mg;
     d->taps = g->kh * g->kw;
-    d->Hq = (g->Ho - 1) * g->sh + (g->kh - 1) * g->dh + 1;
     d->Wq = (g->Wo - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    const size_t all = (size_t)Cg * d->Wq * ((g->Ho - 1) * g->sh + (g->kh - 1) * g->dh + 1);
+    const size_t row = (size_t)Cg * d->Wq * g->sh; /* floats an output row adds */
+    d->band = all <= NN_GROUPLANES_BAND_FLOATS ? g->Ho : (int)(NN_GROUPLANES_BAND_FLOATS / row);
+    if (d->band < 1)
+        d->band = 1;
+    if (d->band > g->Ho)
+        d->band = g->Ho;
+    d->bands = (g->Ho + d->band - 1) / d->band;
+    d->Hb = (d->band - 1) * g->sh + (g->kh - 1) * g->dh + 1;
     d->px[1] = pick_px(g->Wo, one, 3);
     d->px[2] = pick_px(g->Wo, two, 2);
-    d->plane = (size_t)d->Hq * d->Wq;
+    d->plane = (size_t)d->Hb * d->Wq;
     /* A row's last tile reads up to MAX_PX - 1 pixels (times the stride)
      * past the row: on the last row of the last plane, past the planes. */
     d->planes = ((size_t)Cg * d->plane + (size_t)MAX_PX * g->sw + 15) / 16 * 16;
     /* The last tile's overshoot and the transposition's last 16 pixels. */
-    d->out = ((size_t)g->Ho * g->Wo + 2 * 16) * NN_GROUPLANES_BLOCK;
+    d->out = ((size_t)d->band * g->Wo + 2 * 16) * NN_GROUPLANES_BLOCK;
     d->floats = d->planes + 2 * d->out;
     return d->floats;
 }
 
 #if defined(__x86_64__)
 
-/* The group's input planes into the padded planes (borders stay zero):
- * pixel (iy, ix) at (iy + pt, ix + pl); what the taps never reach is left
- * out. */
-static void to_planes(const nn_grouplanes_t *d, const float *x, float *planes)
+/* The rows of the group's input planes that band rows from oy0 reach into
+ * the padded planes: plane row r holds input row oy0 * sh - pt + r, pixel
+ * ix at column ix + pl; what the taps never reach is left out. Rows
+ * outside the input are zeroed (another band may have filled them); the
+ * columns of the padding are never written, so stay as the caller zeroed
+ * them. */
+static void to_planes(const nn_grouplanes_t *d, const float *x, float *planes, int oy0)
 {
     const nn_dwconv_geom_t *g = &d->g;
-    const int rows = g->H < d->Hq - g->pt ? g->H : d->Hq - g->pt;
-    const int cols = g->W < d->Wq - g->pl ? g->W : d->Wq - g->pl;
-    if (rows <= 0 || cols <= 0)
+    const int Wq = d->Wq, cols = g->W < Wq - g->pl ? g->W : Wq - g->pl;
+    if (cols <= 0)
         return;
     for (int c = 0; c < d->Cg; c++) {
         const float *src = x + (size_t)c * g->H * g->W;
-        float *dst = planes + (size_t)c * d->plane + (size_t)g->pt * d->Wq + g->pl;
-        for (int iy = 0; iy < rows; iy++)
-            memcpy(dst + (size_t)iy * d->Wq, src + (size_t)iy * g->W, (size_t)cols * sizeof *src);
+        float *dst = planes + (size_t)c * d->plane;
+        for (int r = 0; r < d->Hb; r++, dst += Wq) {
+            const int iy = oy0 * g->sh - g->pt + r;
+            if (iy < 0 || iy >= g->H)
+                memset(dst + g->pl, 0, (size_t)cols * sizeof *dst);
+            else
+                memcpy(dst + g->pl, src + (size_t)iy * g->W, (size_t)cols * sizeof *src);
+        }
     }
 }
 
@@ -107,7 +123,8 @@ static void to_planes(const nn_grouplanes_t *d, const float *x, float *planes)
  * one. */
 static inline __attribute__((always_inline)) NN_AVX512 void
 tiles_body(const nn_grouplanes_t *d, const float *planes, const float *w, const __m512 *bias,
-           float *out, const int OB, const int PX, const int KH, const int KW, const int S)
+           float *out, int rows, const int OB, const int PX, const int KH, const int KW,
+           const int S)
 {
     const nn_dwconv_geom_t *g = &d->g;
     const int kh = KH ? KH : g->kh, kw = KW ? KW : g->kw;
@@ -117,7 +134,7 @@ tiles_body(const nn_grouplanes_t *d, const float *planes, const float *w, const 
     const size_t Wq = (size_t)d->Wq;
     /* floats of one block's weights */
     const size_t wb = (size_t)d->Cg * taps * NN_GROUPLANES_BLOCK;
-    for (int oy = 0; oy < g->Ho; oy++) {
+    for (int oy = 0; oy < rows; oy++) {
         for (int ox = 0; ox < g->Wo; ox += PX) {
             __m512 acc[2][MAX_PX];
 #pragma GCC unroll 14
@@ -160,13 +177,13 @@ tiles_body(const nn_grouplanes_t *d, const float *planes, const float *w, const 
 }
 
 typedef void (*tiles_fn)(const nn_grouplanes_t *d, const float *planes, const float *w,
-                         const __m512 *bias, float *out);
+                         const __m512 *bias, float *out, int rows);
 
 #define TILES(name, OB, PX, KH, KW, S)                                                   \
     static NN_AVX512 void name(const nn_grouplanes_t *d, const float *planes,            \
-                               const float *w, const __m512 *bias, float *out)           \
+                               const float *w, const __m512 *bias, float *out, int rows) \
     {                                                                                     \
-        tiles_body(d, planes, w, bias, out, OB, PX, KH, KW, S);                           \
+        tiles_body(d, planes, w, bias, out, rows, OB, PX, KH, KW, S);                     \
     }
 /* Per geometry: one block x 14, 8 or 7 pixels, two blocks x 8 or 7. */
 #define TILES_OF(geom, KH, KW, S)                                                         \
@@ -187,10 +204,12 @@ TILES_OF(kany, 0, 0, 0)
 
 static NN_AVX512 void run_avx512(const nn_grouplanes_t *d, const float *x, const float *w,
                                  const float *bias, float lo, float hi, const float *res,
-                                 float *y, float *scratch, int b0, int blocks)
+                                 float *y, float *scratch, int b0, int blocks, int band)
 {
     const nn_dwconv_geom_t *g = &d->g;
-    const int P = g->Ho * g->Wo;
+    const size_t P = (size_t)g->Ho * g->Wo;
+    const int oy0 = band * d->band;
+    const int rows = g->Ho - oy0 < d->band ? g->Ho - oy0 : d->band, Pb = rows * g->Wo;
     const int plain = g->dh == 1 && g->dw == 1 && g->kh == 3 && g->kw == 3 && g->sh == g->sw;
     tiles_fn (*const tiles)(int, int) = plain && g->sh == 1   ? k3s1_tiles
                                         : plain && g->sh == 2 ? k3s2_tiles
@@ -198,7 +217,7 @@ static NN_AVX512 void run_avx512(const nn_grouplanes_t *d, const float *x, const
     const int clamp = lo != -INFINITY || hi != INFINITY;
     const size_t wb = (size_t)d->Cg * d->taps * NN_GROUPLANES_BLOCK;
     float *planes = scratch, *out = scratch + d->planes;
-    to_planes(d, x, planes);
+    to_planes(d, x, planes, oy0);
     for (int b = b0; b < blocks;) {
         const int ob = blocks - b >= 2 ? 2 : 1;
         __m512 vb[2];
@@ -207,21 +226,22 @@ static NN_AVX512 void run_avx512(const nn_grouplanes_t *d, const float *x, const
             vb[o] = bias ? _mm512_maskz_loadu_ps(nn_lanes(d->Mg - m0), bias + m0)
                          : _mm512_setzero_ps();
         }
-        tiles(ob, d->px[ob])(d, planes, w + (size_t)b * wb, vb, out);
+        tiles(ob, d->px[ob])(d, planes, w + (size_t)b * wb, vb, out, rows);
         for (int o = 0; o < ob; o++, b++) {
             const int m0 = b * NN_GROUPLANES_BLOCK;
             const int n = d->Mg - m0 < NN_GROUPLANES_BLOCK ? d->Mg - m0 : NN_GROUPLANES_BLOCK;
-            const float *r = res ? res + (size_t)m0 * P : NULL;
-            float *yb = y + (size_t)m0 * P;
+            const size_t first = (size_t)m0 * P + (size_t)oy0 * g->Wo;
+            const float *r = res ? res + first : NULL;
+            float *yb = y + first;
             const float *ob_out = out + (size_t)o * d->out;
             if (n == NN_GROUPLANES_BLOCK && clamp)
-                nn_lanes_to_planes(ob_out, P, n, lo, hi, r, yb, 1, 1);
+                nn_lanes_to_planes(ob_out, Pb, P, n, lo, hi, r, yb, 1, 1);
             else if (n == NN_GROUPLANES_BLOCK)
-                nn_lanes_to_planes(ob_out, P, n, lo, hi, r, yb, 1, 0);
+                nn_lanes_to_planes(ob_out, Pb, P, n, lo, hi, r, yb, 1, 0);
             else if (clamp)
-                nn_lanes_to_planes(ob_out, P, n, lo, hi, r, yb, 0, 1);
+                nn_lanes_to_planes(ob_out, Pb, P, n, lo, hi, r, yb, 0, 1);
             else
-                nn_lanes_to_planes(ob_out, P, n, lo, hi, r, yb, 0, 0);
+                nn_lanes_to_planes(ob_out, Pb, P, n, lo, hi, r, yb, 0, 0);
         }
     }
 }
@@ -230,13 +250,13 @@ static NN_AVX512 void run_avx512(const nn_grouplanes_t *d, const float *x, const
 
 void nn_grouplanes_run(const nn_grouplanes_t *d, const float *x, const float *w,
                        const float *bias, float lo, float hi, const float *res, float *y,
-                       float *scratch, int b0, int b1)
+                       float *scratch, int b0, int b1, int band)
 {
 #if defined(__x86_64__)
     const int blocks = (d->Mg + NN_GROUPLANES_BLOCK - 1) / NN_GROUPLANES_BLOCK;
-    run_avx512(d, x, w, bias, lo, hi, res, y, scratch, b0, b1 < blocks ? b1 : blocks);
+    run_avx512(d, x, w, bias, lo, hi, res, y, scratch, b0, b1 < blocks ? b1 : blocks, band);
 #else
     (void)d, (void)x, (void)w, (void)bias, (void)lo, (void)hi, (void)res, (void)y,
-        (void)scratch, (void)b0, (void)b1;
+        (void)scratch, (void)b0, (void)b1, (void)band;
 #endif
 }

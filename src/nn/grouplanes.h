@@ -32,15 +32,22 @@
 #define NN_GROUPLANES_MIN_MG 4  /* narrower groups keep conv.c's grouped kernel */
 #define NN_GROUPLANES_MAX_CG 64 /* wider ones stay products (their weights fill L1) */
 
+/* Rows of output an item takes on large maps: as many as keep its padded
+ * planes within this many floats (in L2), so that the scratch stays small
+ * on any input size and an item computes on what it just copied. Smaller
+ * maps are one band. */
+#define NN_GROUPLANES_BAND_FLOATS (64 * 1024)
+
 typedef struct nn_grouplanes {
     nn_dwconv_geom_t g;
     int Cg, Mg, taps;
-    int Hq, Wq;      /* padded planes: rows and columns the taps reach */
+    int band, bands; /* output rows a band takes (the last may take fewer), bands */
+    int Hb, Wq;      /* a band's padded planes: rows and columns the taps reach */
     int px[3];       /* pixels a tile of 1 and 2 output blocks takes (px[1], px[2]) */
     size_t plane;    /* floats of one padded plane */
     size_t planes;   /* floats of the group's planes and the slack tiles read */
     size_t out;      /* floats of one output block's tile buffer */
-    size_t floats;   /* scratch of one group: planes, then two output blocks */
+    size_t floats;   /* scratch of one item: planes, then two output blocks */
 } nn_grouplanes_t;
 
 /* Whether isa has this kernel for groups of Cg input and Mg output
@@ -48,10 +55,10 @@ typedef struct nn_grouplanes {
  * 1) of at most NN_GROUPLANES_DENSE_MAX_CG input channels with taps > 1
  * on a map of at most NN_GROUPLANES_DENSE_MAX_OUTPUTS outputs (outputs <
  * 0: unknown): SqueezeNet's 13x13 expands, DenseNet's and GoogLeNet's
- * 14x14 and 7x7 3x3s, ResNet's 7x7 ones. On larger maps each item's padded planes (zeroed
- * and filled per item) cost more than the kernel saves: DenseNet's
- * 128 -> 32 on 56x56 and 28x28 ran 4.2 -> 7.2 and 2.1 -> 3.5 ms a block
- * against convflat.h's kernel. Decided at load: the kernel works for
+ * 14x14 and 7x7 3x3s, ResNet's 7x7 ones. On larger maps convflat.h's
+ * kernel does as well: DenseNet's 128 -> 32 on 56x56 and 28x28, 4.4 and
+ * 2.5 ms a block either way in bands of rows (4.2 -> 7.2 and 2.1 -> 3.5
+ * before, when each item zeroed and filled 1.7 MB of planes). Decided at load: the kernel works for
  * every map size, stride, dilation and padding. */
 /* (ResNet's 512 -> 512 on 7x7: 0.90-0.94 -> 0.80-0.86 ms, ORT 0.80;
  * resnet18 batch 1 11.25 -> 10.75 ms.) */
@@ -76,14 +83,15 @@ void nn_grouplanes_pack(const float *w, int Cg, int Mg, int taps, float *dst);
  * 0 where the geometry cannot take it (negative pads). */
 size_t nn_grouplanes_init(nn_grouplanes_t *d, const nn_dwconv_geom_t *g, int Cg, int Mg);
 
-/* Output blocks [b0, b1) (of 16 channels; the last may be partial) of one
- * group of one image: x points at its Cg input planes (H x W), w at its
- * packed weights, bias at its Mg biases (NULL: none), res and y at its Mg
- * output planes (res NULL: none; it may be y). y = clamp(conv + bias +
- * res, lo, hi). scratch: d->floats floats, zeroed before the first group
- * it serves (the planes' borders are never written). */
+/* Output blocks [b0, b1) (of 16 channels; the last may be partial) of
+ * band `band` of output rows of one group of one image: x points at its
+ * Cg input planes (H x W), w at its packed weights, bias at its Mg biases
+ * (NULL: none), res and y at its Mg output planes (res NULL: none; it
+ * may be y). y = clamp(conv + bias + res, lo, hi). scratch: d->floats
+ * floats, 64-byte aligned, zeroed before the first item it serves (the
+ * padding's columns are never written). */
 void nn_grouplanes_run(const nn_grouplanes_t *d, const float *x, const float *w,
                        const float *bias, float lo, float hi, const float *res, float *y,
-                       float *scratch, int b0, int b1);
+                       float *scratch, int b0, int b1, int band);
 
 #endif

@@ -480,10 +480,11 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
          * where there are few), each padding its own copy of the input
          * planes. */
         const int blocks = (int)want[1];
-        p->gl_chunk = (int64_t)N * p->group >= NN_CONV_LANES_MIN_ITEMS ? blocks
-                      : blocks >= NN_CONV_LANES_MIN_ITEMS                ? 2
-                                                                          : 1;
-        p->gl_items = (blocks + p->gl_chunk - 1) / p->gl_chunk;
+        const int64_t pairs = (int64_t)N * p->group * gl.bands;
+        p->gl_chunk = pairs >= NN_CONV_LANES_MIN_ITEMS    ? blocks
+                      : blocks >= NN_CONV_LANES_MIN_ITEMS ? 2
+                                                          : 1;
+        p->gl_items = (blocks + p->gl_chunk - 1) / p->gl_chunk * gl.bands;
         /* One slot an item: a thread's chunk of items uses its first. */
         call->scratch_bytes = (size_t)N * p->group * p->gl_items * floats * sizeof(float);
     } else if (PW && PW->data) {
@@ -1579,9 +1580,9 @@ static void nn_conv_grouped(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
-/* Items are (image, group, output blocks), with weights packed by
- * nn_grouplanes_pack. A chunk reuses the scratch slot of its first item,
- * zeroed once. */
+/* Items are (image, group, output blocks, band of rows), with weights
+ * packed by nn_grouplanes_pack. A chunk reuses the scratch slot of its
+ * first item, zeroed once. */
 static void nn_conv_grouped_lanes(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -1597,16 +1598,20 @@ static void nn_conv_grouped_lanes(void *arg, int64_t begin, int64_t end, int tid
     for (int64_t it = begin; it < end; it++) {
         const int64_t ng = it / p->gl_items;
         const int n = (int)(ng / p->group), g = (int)(ng % p->group);
-        const int b0 = (int)(it % p->gl_items) * p->gl_chunk, b1 = b0 + p->gl_chunk;
+        const int k = (int)(it % p->gl_items), band = k % d->bands;
+        const int b0 = k / d->bands * p->gl_chunk, b1 = b0 + p->gl_chunk;
         const size_t out = (size_t)n * p->M + (size_t)g * p->Mg;
         float *y = j->y + out * P;
         nn_grouplanes_run(d, j->x + ((size_t)n * p->C + (size_t)g * p->Cg) * HW,
                           j->pw + (size_t)g * wg, j->bias ? j->bias + (size_t)g * p->Mg : NULL,
-                          lo, hi, j->res ? j->res + out * P : NULL, y, scratch, b0, b1);
+                          lo, hi, j->res ? j->res + out * P : NULL, y, scratch, b0, b1, band);
         if (post) {
-            const int m0 = b0 * NN_GROUPLANES_BLOCK, m1 = b1 * NN_GROUPLANES_BLOCK;
-            nn_apply_act(j->isa, j->fusion, y + (size_t)m0 * P,
-                         (int64_t)((m1 < p->Mg ? m1 : p->Mg) - m0) * (int64_t)P);
+            const int m0 = b0 * NN_GROUPLANES_BLOCK;
+            const int m1 = b1 * NN_GROUPLANES_BLOCK < p->Mg ? b1 * NN_GROUPLANES_BLOCK : p->Mg;
+            const int oy0 = band * d->band, rows = p->Ho - oy0 < d->band ? p->Ho - oy0 : d->band;
+            for (int m = m0; m < m1; m++)
+                nn_apply_act(j->isa, j->fusion, y + (size_t)m * P + (size_t)oy0 * p->Wo,
+                             (int64_t)rows * p->Wo);
         }
     }
 }
