@@ -778,6 +778,7 @@ typedef struct nn_conv_job {
     const nn_dwconv_flat_t *dw_flat; /* depthwise on flat planes, or NULL */
     const nn_dwlanes_t *dw_lanes;    /* depthwise, channels in the lanes, or NULL */
     const nn_grouplanes_t *grp_lanes; /* grouped, output channels in the lanes */
+    int gl_chunk, gl_items;          /* ... its output blocks an item, items a group */
 } nn_conv_job_t;
 
 /* y[i] += r[i] + b (r may be NULL). */
@@ -1596,10 +1597,10 @@ static void nn_conv_grouped_lanes(void *arg, int64_t begin, int64_t end, int tid
     float *scratch = j->scratch + (size_t)begin * d->floats;
     memset(scratch, 0, d->floats * sizeof *scratch);
     for (int64_t it = begin; it < end; it++) {
-        const int64_t ng = it / p->gl_items;
+        const int64_t ng = it / j->gl_items;
         const int n = (int)(ng / p->group), g = (int)(ng % p->group);
-        const int k = (int)(it % p->gl_items), band = k % d->bands;
-        const int b0 = k / d->bands * p->gl_chunk, b1 = b0 + p->gl_chunk;
+        const int k = (int)(it % j->gl_items), band = k % d->bands;
+        const int b0 = k / d->bands * j->gl_chunk, b1 = b0 + j->gl_chunk;
         const size_t out = (size_t)n * p->M + (size_t)g * p->Mg;
         float *y = j->y + out * P;
         nn_grouplanes_run(d, j->x + ((size_t)n * p->C + (size_t)g * p->Cg) * HW,
@@ -2089,7 +2090,12 @@ void nn_op_conv_exec(const nn_call_t *call)
         const nn_dwconv_geom_t dg = nn_dw_geom(p);
         nn_grouplanes_init(&gl, &dg, p->Cg, p->Mg);
         j.grp_lanes = &gl;
-        nn_pool_for(pool, (int64_t)p->N * p->group * p->gl_items, nn_conv_grouped_lanes, &j);
+        /* One thread (as each of a by-image split's): whole groups an item,
+         * each padding its planes once. */
+        const int blocks = (p->Mg + NN_GROUPLANES_BLOCK - 1) / NN_GROUPLANES_BLOCK;
+        j.gl_chunk = nt > 1 ? p->gl_chunk : blocks;
+        j.gl_items = nt > 1 ? p->gl_items : gl.bands;
+        nn_pool_for(pool, (int64_t)p->N * p->group * j.gl_items, nn_conv_grouped_lanes, &j);
         return;
     }
     if (p->kind == NN_CONV_WINOGRAD) {
