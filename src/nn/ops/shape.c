@@ -767,20 +767,58 @@ int nn_op_concat_prepare(nn_call_t *call, nn_error_t *err)
     return 0;
 }
 
+/* Bytes a Concat item copies at most: the copies of large maps (SqueezeNet's
+ * and DenseNet's 1 to 12 MB at batch 8) are cut so that every thread
+ * copies, in order, a share of each image. */
+#define NN_CAT_PIECE (64 * 1024)
+
+typedef struct nn_cat_job {
+    const nn_call_t *call;
+    int64_t per_outer; /* items of one outer index: pieces of every input */
+} nn_cat_job_t;
+
+static size_t nn_cat_row(const nn_call_t *call, int i)
+{
+    const nn_cat_params_t *p = NN_PARAMS(call, const nn_cat_params_t);
+    return (size_t)(call->in[i]->dims[p->axis] * p->inner) * p->esize;
+}
+
+/* Items are (outer index, piece of an input's row). */
+static void nn_cat_chunk(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_cat_job_t *j = arg;
+    const nn_call_t *call = j->call;
+    unsigned char *dst = call->out[0]->data;
+    const nn_cat_params_t *p = NN_PARAMS(call, const nn_cat_params_t);
+    const size_t orow = (size_t)(call->out[0]->dims[p->axis] * p->inner) * p->esize;
+    for (int64_t it = begin; it < end; it++) {
+        const int64_t o = it / j->per_outer;
+        int64_t k = it % j->per_outer;
+        size_t at = 0;
+        for (int i = 0; i < call->n_in; i++) {
+            const size_t row = nn_cat_row(call, i);
+            const int64_t pieces = (int64_t)((row + NN_CAT_PIECE - 1) / NN_CAT_PIECE);
+            if (k < pieces) {
+                const size_t off = (size_t)k * NN_CAT_PIECE;
+                const size_t n = row - off < NN_CAT_PIECE ? row - off : NN_CAT_PIECE;
+                memcpy(dst + (size_t)o * orow + at + off,
+                       (const unsigned char *)call->in[i]->data + (size_t)o * row + off, n);
+                break;
+            }
+            k -= pieces;
+            at += row;
+        }
+    }
+}
+
 void nn_op_concat_exec(const nn_call_t *call)
 {
     const nn_cat_params_t *p = NN_PARAMS(call, const nn_cat_params_t);
-    unsigned char *dst = call->out[0]->data;
-    size_t orow = (size_t)(call->out[0]->dims[p->axis] * p->inner) * p->esize;
-    size_t at = 0;
-    for (int i = 0; i < call->n_in; i++) {
-        const unsigned char *src = call->in[i]->data;
-        size_t row = (size_t)(call->in[i]->dims[p->axis] * p->inner) * p->esize;
-        if (row)
-            for (int64_t o = 0; o < p->outer; o++)
-                memcpy(dst + (size_t)o * orow + at, src + (size_t)o * row, row);
-        at += row;
-    }
+    nn_cat_job_t j = {call, 0};
+    for (int i = 0; i < call->n_in; i++)
+        j.per_outer += (int64_t)((nn_cat_row(call, i) + NN_CAT_PIECE - 1) / NN_CAT_PIECE);
+    nn_pool_maybe(call, nn_tensor_bytes(call->out[0]), p->outer * j.per_outer, nn_cat_chunk, &j);
 }
 
 int nn_op_split_prepare(nn_call_t *call, nn_error_t *err)

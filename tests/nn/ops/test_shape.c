@@ -383,6 +383,32 @@ START_TEST(test_concat)
                 ck_assert_float_eq(o[(n * 5 + ch) * 20 + k], e);
             }
     tc_free(t);
+    /* large planes, in pieces over two threads; an empty input between */
+    {
+        const int C1 = 40, C2 = 25, HW = 33 * 37;
+        float *u = rand_f((size_t)3 * C1 * HW, &s), *v = rand_f((size_t)3 * C2 * HW, &s);
+        nn_pool_t *pool;
+        ck_assert_int_eq(nn_pool_create(&pool, 2), 0);
+        t = tc_new("Concat", 13, 1);
+        tc_attr_i(t, "axis", 1);
+        tc_in(t, 0, NN_DTYPE_FLOAT, 4, I64(3, C1, 33, 37), u);
+        tc_in(t, 1, NN_DTYPE_FLOAT, 4, I64(3, 0, 33, 37), v);
+        tc_in(t, 2, NN_DTYPE_FLOAT, 4, I64(3, C2, 33, 37), v);
+        ck_assert_int_eq(tc_prepare(t), 0);
+        tc_exec(t, pool, 0);
+        const float *q = t->outs[0].data;
+        for (int n = 0; n < 3; n++)
+            for (int ch = 0; ch < C1 + C2; ch++)
+                for (int k = 0; k < HW; k++) {
+                    float e = ch < C1 ? u[((size_t)n * C1 + ch) * HW + k]
+                                      : v[((size_t)n * C2 + ch - C1) * HW + k];
+                    ck_assert_float_eq(q[((size_t)n * (C1 + C2) + ch) * HW + k], e);
+                }
+        tc_free(t);
+        nn_pool_free(pool);
+        free(u);
+        free(v);
+    }
     /* errors */
     t = tc_new("Concat", 13, 1);
     tc_attr_i(t, "axis", 1);
