@@ -76,6 +76,7 @@ size_t nn_grouplanes_init(nn_grouplanes_t *d, const nn_dwconv_geom_t *g, int Cg,
         d->band = g->Ho;
     d->bands = (g->Ho + d->band - 1) / d->band;
     d->Hb = (d->band - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    d->cb = NN_GROUPLANES_PASS_CHANNELS;
     d->px[1] = pick_px(g->Wo, one, 3);
     d->px[2] = pick_px(g->Wo, two, 2);
     d->plane = (size_t)d->Hb * d->Wq;
@@ -134,18 +135,23 @@ tiles_body(const nn_grouplanes_t *d, const float *planes, const float *w, const 
     const size_t Wq = (size_t)d->Wq;
     /* floats of one block's weights */
     const size_t wb = (size_t)d->Cg * taps * NN_GROUPLANES_BLOCK;
+    for (int c0 = 0; c0 < d->Cg; c0 += d->cb) {
+    const int c1 = d->Cg - c0 < d->cb ? d->Cg : c0 + d->cb;
     for (int oy = 0; oy < rows; oy++) {
         for (int ox = 0; ox < g->Wo; ox += PX) {
+            float *o = out + ((size_t)oy * g->Wo + ox) * NN_GROUPLANES_BLOCK;
+            const int n = g->Wo - ox < PX ? g->Wo - ox : PX;
             __m512 acc[2][MAX_PX];
 #pragma GCC unroll 14
             for (int i = 0; i < PX; i++) {
-                acc[0][i] = bias[0];
+                acc[0][i] = c0 ? _mm512_load_ps(o + (size_t)i * NN_GROUPLANES_BLOCK) : bias[0];
                 if (OB > 1)
-                    acc[1][i] = bias[1];
+                    acc[1][i] = c0 ? _mm512_load_ps(o + d->out + (size_t)i * NN_GROUPLANES_BLOCK)
+                                   : bias[1];
             }
-            const float *s = planes + (size_t)oy * sh * Wq + (size_t)ox * sw;
-            const float *wc = w;
-            for (int c = 0; c < d->Cg; c++, s += d->plane, wc += taps * NN_GROUPLANES_BLOCK) {
+            const float *s = planes + (size_t)c0 * d->plane + (size_t)oy * sh * Wq + (size_t)ox * sw;
+            const float *wc = w + (size_t)c0 * taps * NN_GROUPLANES_BLOCK;
+            for (int c = c0; c < c1; c++, s += d->plane, wc += taps * NN_GROUPLANES_BLOCK) {
 #pragma GCC unroll 3
                 for (int ky = 0; ky < kh; ky++) {
                     const float *row = s + (size_t)ky * dh * Wq;
@@ -165,14 +171,18 @@ tiles_body(const nn_grouplanes_t *d, const float *planes, const float *w, const 
                     }
                 }
             }
-            float *o = out + ((size_t)oy * g->Wo + ox) * NN_GROUPLANES_BLOCK;
+            /* Pixels past the row's end are not stored: they would land on
+             * the next row's partial sums. */
 #pragma GCC unroll 14
             for (int i = 0; i < PX; i++) {
+                if (i >= n)
+                    break;
                 _mm512_store_ps(o + (size_t)i * NN_GROUPLANES_BLOCK, acc[0][i]);
                 if (OB > 1)
                     _mm512_store_ps(o + d->out + (size_t)i * NN_GROUPLANES_BLOCK, acc[1][i]);
             }
         }
+    }
     }
 }
 

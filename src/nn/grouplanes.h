@@ -38,12 +38,20 @@
  * maps are one band. */
 #define NN_GROUPLANES_BAND_FLOATS (64 * 1024)
 
+/* Input channels one pass over a band's tiles takes: deeper groups run in
+ * passes that add onto the tiles' partial sums, so that the weights and
+ * planes a pass reads stay in L2 (ResNet-50's 512 -> 512 3x3s on 7x7,
+ * 0.85-0.89 -> 0.80-0.95 ms; 14x14 -> 7x7 stride 2 0.98-1.09 ->
+ * 0.95-0.98; 2 threads, Zen 5). */
+#define NN_GROUPLANES_PASS_CHANNELS 64
+
 typedef struct nn_grouplanes {
     nn_dwconv_geom_t g;
     int Cg, Mg, taps;
     int band, bands; /* output rows a band takes (the last may take fewer), bands */
     int Hb, Wq;      /* a band's padded planes: rows and columns the taps reach */
     int px[3];       /* pixels a tile of 1 and 2 output blocks takes (px[1], px[2]) */
+    int cb;          /* input channels a pass over the tiles takes */
     size_t plane;    /* floats of one padded plane */
     size_t planes;   /* floats of the group's planes and the slack tiles read */
     size_t out;      /* floats of one output block's tile buffer */

@@ -350,12 +350,14 @@ static const conv_case_t conv_cases[] = {
     /* ... and dense convolutions on small maps, items of two output blocks
      * (SqueezeNet's 13x13 expand), of one (DenseNet's 128 -> 32 on 7x7, a
      * partial last block at stride 2, batch 2), the residual aliased,
-     * 300 input channels */
+     * 300 input channels; passes of 64 input channels over tiles past
+     * the row's end (10 wide) */
     {2, 1, 64, 13, 13, 256, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0, 0},
     {2, 1, 128, 7, 7, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, 0, 0, 0, 0, 0},
     {2, 2, 20, 14, 15, 40, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 0, 0, 0, 0},
     {2, 1, 16, 10, 10, 16, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 1, 0, 0, 0},
     {2, 1, 300, 7, 7, 40, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 0, 0, 0, 0},
+    {2, 1, 96, 10, 10, 48, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 1, 0, 0, 0},
     /* ... a fused SiLU on items of one and two blocks (a partial last one),
      * grouped too; large maps in bands of rows (the last band short), with
      * a residual, stride 2, a SiLU */
