@@ -106,6 +106,22 @@ nn_lanes_to_planes(const float *out, int P, size_t stride, int n, float lo, floa
     }
 }
 
+/* The same for n and clamp known only at run time: each of the four
+ * variants compiled once. */
+static inline NN_AVX512 void nn_lanes_to_planes_any(const float *out, int P, size_t stride, int n,
+                                                    float lo, float hi, const float *res,
+                                                    float *y, int clamp)
+{
+    if (n == 16 && clamp)
+        nn_lanes_to_planes(out, P, stride, n, lo, hi, res, y, 1, 1);
+    else if (n == 16)
+        nn_lanes_to_planes(out, P, stride, n, lo, hi, res, y, 1, 0);
+    else if (clamp)
+        nn_lanes_to_planes(out, P, stride, n, lo, hi, res, y, 0, 1);
+    else
+        nn_lanes_to_planes(out, P, stride, n, lo, hi, res, y, 0, 0);
+}
+
 #endif
 
 #endif

@@ -63,15 +63,6 @@ to_map(const nn_dwlanes_t *d, int n, const float *x, float *map, const int FULL)
     }
 }
 
-/* The outputs back into planes [0, n) of y (avx512.h). */
-static inline __attribute__((always_inline)) NN_AVX512 void
-from_outputs(const nn_dwlanes_t *d, int n, const float *out, float lo, float hi,
-             const float *res, float *y, const int FULL, const int CLAMP)
-{
-    const int P = d->g.Ho * d->g.Wo;
-    nn_lanes_to_planes(out, P, (size_t)P, n, lo, hi, res, y, FULL, CLAMP);
-}
-
 /* The taps over the map into out, ROW_GROUP pixels of a row at a time
  * (the last group of a row runs on past it: its extra pixels land on the
  * next row's first ones, written again after, or on the slack). KH, KW, S
@@ -154,14 +145,8 @@ static NN_AVX512 void run_block(const nn_dwlanes_t *d, int n, const float *x, ta
     else
         to_map(d, n, x, map, 0);
     taps(d, map, wv, bias, out);
-    if (n == 16 && clamp)
-        from_outputs(d, n, out, lo, hi, res, y, 1, 1);
-    else if (clamp)
-        from_outputs(d, n, out, lo, hi, res, y, 0, 1);
-    else if (n == 16)
-        from_outputs(d, n, out, lo, hi, res, y, 1, 0);
-    else
-        from_outputs(d, n, out, lo, hi, res, y, 0, 0);
+    const int P = d->g.Ho * d->g.Wo;
+    nn_lanes_to_planes_any(out, P, (size_t)P, n, lo, hi, res, y, clamp);
 }
 
 static NN_AVX512 void block_avx512(const nn_dwlanes_t *d, int n, const float *x,

@@ -243,15 +243,7 @@ static NN_AVX512 void run_avx512(const nn_grouplanes_t *d, const float *x, const
             const size_t first = (size_t)m0 * P + (size_t)oy0 * g->Wo;
             const float *r = res ? res + first : NULL;
             float *yb = y + first;
-            const float *ob_out = out + (size_t)o * d->out;
-            if (n == NN_GROUPLANES_BLOCK && clamp)
-                nn_lanes_to_planes(ob_out, Pb, P, n, lo, hi, r, yb, 1, 1);
-            else if (n == NN_GROUPLANES_BLOCK)
-                nn_lanes_to_planes(ob_out, Pb, P, n, lo, hi, r, yb, 1, 0);
-            else if (clamp)
-                nn_lanes_to_planes(ob_out, Pb, P, n, lo, hi, r, yb, 0, 1);
-            else
-                nn_lanes_to_planes(ob_out, Pb, P, n, lo, hi, r, yb, 0, 0);
+            nn_lanes_to_planes_any(out + (size_t)o * d->out, Pb, P, n, lo, hi, r, yb, clamp);
         }
     }
 }
