@@ -76,7 +76,6 @@ size_t nn_grouplanes_init(nn_grouplanes_t *d, const nn_dwconv_geom_t *g, int Cg,
         d->band = g->Ho;
     d->bands = (g->Ho + d->band - 1) / d->band;
     d->Hb = (d->band - 1) * g->sh + (g->kh - 1) * g->dh + 1;
-    d->cb = NN_GROUPLANES_PASS_CHANNELS;
     d->px[1] = pick_px(g->Wo, one, 3);
     d->px[2] = pick_px(g->Wo, two, 2);
     d->plane = (size_t)d->Hb * d->Wq;
@@ -116,16 +115,16 @@ static void to_planes(const nn_grouplanes_t *d, const float *x, float *planes, i
     }
 }
 
-/* Tiles of OB output blocks x PX pixels of a row over the padded planes
- * into out (pixels of 16 channels; block o at out + o * d->out). A row's
- * last tile runs on past it: its extra pixels land on the next row's
- * first ones, written again after, or on the slack. KH, KW, S are
- * constants in the common callers (the taps unroll), 0 in the general
- * one. */
+/* Input channels [c0, c1) of tiles of OB output blocks x PX pixels of a
+ * row over the padded planes, added onto out (pixels of 16 channels; block
+ * o at out + o * d->out) or, for c0 = 0, onto the bias. A row's last tile
+ * runs on past the row but stores only the row's pixels (the rest would
+ * land on the next row's partial sums). KH, KW, S are constants in the
+ * common callers (the taps unroll), 0 in the general one. */
 static inline __attribute__((always_inline)) NN_AVX512 void
 tiles_body(const nn_grouplanes_t *d, const float *planes, const float *w, const __m512 *bias,
-           float *out, int rows, const int OB, const int PX, const int KH, const int KW,
-           const int S)
+           float *out, int rows, int c0, int c1, const int OB, const int PX, const int KH,
+           const int KW, const int S)
 {
     const nn_dwconv_geom_t *g = &d->g;
     const int kh = KH ? KH : g->kh, kw = KW ? KW : g->kw;
@@ -135,8 +134,6 @@ tiles_body(const nn_grouplanes_t *d, const float *planes, const float *w, const 
     const size_t Wq = (size_t)d->Wq;
     /* floats of one block's weights */
     const size_t wb = (size_t)d->Cg * taps * NN_GROUPLANES_BLOCK;
-    for (int c0 = 0; c0 < d->Cg; c0 += d->cb) {
-    const int c1 = d->Cg - c0 < d->cb ? d->Cg : c0 + d->cb;
     for (int oy = 0; oy < rows; oy++) {
         for (int ox = 0; ox < g->Wo; ox += PX) {
             float *o = out + ((size_t)oy * g->Wo + ox) * NN_GROUPLANES_BLOCK;
@@ -171,8 +168,6 @@ tiles_body(const nn_grouplanes_t *d, const float *planes, const float *w, const 
                     }
                 }
             }
-            /* Pixels past the row's end are not stored: they would land on
-             * the next row's partial sums. */
 #pragma GCC unroll 14
             for (int i = 0; i < PX; i++) {
                 if (i >= n)
@@ -183,17 +178,17 @@ tiles_body(const nn_grouplanes_t *d, const float *planes, const float *w, const 
             }
         }
     }
-    }
 }
 
 typedef void (*tiles_fn)(const nn_grouplanes_t *d, const float *planes, const float *w,
-                         const __m512 *bias, float *out, int rows);
+                         const __m512 *bias, float *out, int rows, int c0, int c1);
 
 #define TILES(name, OB, PX, KH, KW, S)                                                   \
     static NN_AVX512 void name(const nn_grouplanes_t *d, const float *planes,            \
-                               const float *w, const __m512 *bias, float *out, int rows) \
+                               const float *w, const __m512 *bias, float *out, int rows, \
+                               int c0, int c1)                                           \
     {                                                                                     \
-        tiles_body(d, planes, w, bias, out, rows, OB, PX, KH, KW, S);                     \
+        tiles_body(d, planes, w, bias, out, rows, c0, c1, OB, PX, KH, KW, S);             \
     }
 /* Per geometry: one block x 14, 8 or 7 pixels, two blocks x 8 or 7. */
 #define TILES_OF(geom, KH, KW, S)                                                         \
@@ -236,7 +231,12 @@ static NN_AVX512 void run_avx512(const nn_grouplanes_t *d, const float *x, const
             vb[o] = bias ? _mm512_maskz_loadu_ps(nn_lanes(d->Mg - m0), bias + m0)
                          : _mm512_setzero_ps();
         }
-        tiles(ob, d->px[ob])(d, planes, w + (size_t)b * wb, vb, out, rows);
+        const tiles_fn run = tiles(ob, d->px[ob]);
+        for (int c0 = 0; c0 < d->Cg; c0 += NN_GROUPLANES_PASS_CHANNELS) {
+            const int c1 = d->Cg - c0 < NN_GROUPLANES_PASS_CHANNELS ? d->Cg
+                                                                   : c0 + NN_GROUPLANES_PASS_CHANNELS;
+            run(d, planes, w + (size_t)b * wb, vb, out, rows, c0, c1);
+        }
         for (int o = 0; o < ob; o++, b++) {
             const int m0 = b * NN_GROUPLANES_BLOCK;
             const int n = d->Mg - m0 < NN_GROUPLANES_BLOCK ? d->Mg - m0 : NN_GROUPLANES_BLOCK;

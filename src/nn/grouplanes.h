@@ -51,7 +51,6 @@ typedef struct nn_grouplanes {
     int band, bands; /* output rows a band takes (the last may take fewer), bands */
     int Hb, Wq;      /* a band's padded planes: rows and columns the taps reach */
     int px[3];       /* pixels a tile of 1 and 2 output blocks takes (px[1], px[2]) */
-    int cb;          /* input channels a pass over the tiles takes */
     size_t plane;    /* floats of one padded plane */
     size_t planes;   /* floats of the group's planes and the slack tiles read */
     size_t out;      /* floats of one output block's tile buffer */
