@@ -58,9 +58,6 @@ enum {
     NN_CONV_WINOGRAD
 };
 
-/* (image, group) pairs below which grouplanes.h's kernel splits a group's
- * output channels into items of two blocks. */
-#define NN_CONV_LANES_MIN_ITEMS 8
 
 /* Narrow groups (RegNet's 8 channels) take the direct grouped kernel
  * where grouplanes.h's is not there (below AVX-512). */
@@ -87,8 +84,6 @@ typedef struct nn_conv_params {
                             per row block for all of them (nn_conv_images) */
     int flat;            /* packed, shallow, large map: direct over flat
                             planes (nn_conv_flat, convflat.h) */
-    int gl_chunk;        /* grouped lanes: output blocks of 16 an item takes */
-    int gl_items;        /* grouped lanes: items per (image, group) */
     int by_image;        /* several images on a small map, small weights:
                             each thread runs whole images (nn_conv_by_image) */
     size_t image_scratch; /* by_image: bytes of one image's scratch slot */
@@ -239,11 +234,10 @@ void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, int how, flo
     nn_conv_groups(n, w, &group, &Cg, &Mg);
     const int K = (int)(nn_tensor_elems(w) / w->dims[0]);
     const int rank = nn_conv_packed_dims(n, w, how, dims);
-    int64_t per = 1;
-    for (int i = 1; i < rank; i++)
+    int64_t per = 1; /* floats of one group's packing */
+    for (int i = 0; i < rank; i++)
         per *= dims[i];
-    if (rank == 1)
-        per = dims[0] / group;
+    per /= group;
     for (int g = 0; g < group; g++) {
         const float *wg = (const float *)w->data + (size_t)g * Mg * K;
         if (how == NN_CONV_PACK_LANES)
@@ -251,6 +245,28 @@ void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, int how, flo
         else
             nn_sgemm_pack_a(wg, K, (int)Mg, K, dst + (size_t)g * per);
     }
+}
+
+/* (image, group, band) triples below which grouplanes.h's kernel splits a
+ * group's output channels into items of two blocks. */
+#define NN_CONV_LANES_MIN_ITEMS 8
+
+/* How exec cuts a grouplanes.h call on `threads` threads: output blocks
+ * an item takes and items a (image, group). On one thread (each of a
+ * by-image split's) an item takes a whole band of a group, padding its
+ * planes once; on several, where there are fewer (image, group, band)
+ * triples than a few a thread (a dense convolution of one image), items
+ * of two output blocks (one where there are few), each padding its own
+ * copy of the planes. */
+static void nn_conv_lanes_split(const nn_conv_params_t *p, const nn_grouplanes_t *gl,
+                                int threads, int *chunk, int *items)
+{
+    const int blocks = (p->Mg + NN_GROUPLANES_BLOCK - 1) / NN_GROUPLANES_BLOCK;
+    const int64_t triples = (int64_t)p->N * p->group * gl->bands;
+    *chunk = threads < 2 || triples >= NN_CONV_LANES_MIN_ITEMS ? blocks
+             : blocks >= NN_CONV_LANES_MIN_ITEMS              ? 2
+                                                              : 1;
+    *items = (blocks + *chunk - 1) / *chunk * gl->bands;
 }
 
 /* Maps this small (14x14 and below) run the products of several images
@@ -468,25 +484,18 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
         nn_grouplanes_t gl;
         const nn_dwconv_geom_t dg = nn_dw_geom(p);
         const size_t floats = nn_grouplanes_init(&gl, &dg, p->Cg, p->Mg);
-        const int64_t want[4] = {p->group, (p->Mg + NN_GROUPLANES_BLOCK - 1) / NN_GROUPLANES_BLOCK,
-                                 p->K, NN_GROUPLANES_BLOCK};
+        int64_t want[4];
+        nn_conv_packed_dims(node, Wt, NN_CONV_PACK_LANES, want);
         if (floats == 0 || call->isa < NN_ISA_AVX512 || memcmp(PW->dims, want, sizeof want) != 0)
             return nn_node_fail(err, node, NN_EUNSUPPORTED,
                                 "weights were kept only packed for the %s grouped "
                                 "kernel, which this convolution cannot use",
                                 nn_isa_name(call->isa));
-        /* Fewer (image, group) pairs than a few a thread (a dense
-         * convolution of one image): items of two output blocks (one
-         * where there are few), each padding its own copy of the input
-         * planes. */
-        const int blocks = (int)want[1];
-        const int64_t pairs = (int64_t)N * p->group * gl.bands;
-        p->gl_chunk = pairs >= NN_CONV_LANES_MIN_ITEMS    ? blocks
-                      : blocks >= NN_CONV_LANES_MIN_ITEMS ? 2
-                                                          : 1;
-        p->gl_items = (blocks + p->gl_chunk - 1) / p->gl_chunk * gl.bands;
-        /* One slot an item: a thread's chunk of items uses its first. */
-        call->scratch_bytes = (size_t)N * p->group * p->gl_items * floats * sizeof(float);
+        /* One slot an item (a thread's chunk of items uses its first), for
+         * the finest split exec makes. */
+        int chunk, items;
+        nn_conv_lanes_split(p, &gl, 2, &chunk, &items);
+        call->scratch_bytes = (size_t)N * p->group * items * floats * sizeof(float);
     } else if (PW && PW->data) {
         /* The optimiser packed W (nn_conv_packs) for this call's kernels. */
         if ((p->kind != NN_CONV_POINTWISE && p->kind != NN_CONV_IM2COL) ||
@@ -2090,11 +2099,7 @@ void nn_op_conv_exec(const nn_call_t *call)
         const nn_dwconv_geom_t dg = nn_dw_geom(p);
         nn_grouplanes_init(&gl, &dg, p->Cg, p->Mg);
         j.grp_lanes = &gl;
-        /* One thread (as each of a by-image split's): whole groups an item,
-         * each padding its planes once. */
-        const int blocks = (p->Mg + NN_GROUPLANES_BLOCK - 1) / NN_GROUPLANES_BLOCK;
-        j.gl_chunk = nt > 1 ? p->gl_chunk : blocks;
-        j.gl_items = nt > 1 ? p->gl_items : gl.bands;
+        nn_conv_lanes_split(p, &gl, nt, &j.gl_chunk, &j.gl_items);
         nn_pool_for(pool, (int64_t)p->N * p->group * j.gl_items, nn_conv_grouped_lanes, &j);
         return;
     }
