@@ -3,16 +3,21 @@
  * Loop order, for rows [m0, m1): for each panel of columns (when K takes
  * more than one block: as many columns as keep the panel's C in L2), for
  * each block of K (sized so that the A panels it spans, rows x kb, stay
- * in L2), for each strip of NR columns of B, pack the strip's block (kb x
- * NR, zero-padded past N) into the thread's buffer, where it stays in L1
- * while every MR-row panel of A runs its microkernel against it. C's
- * tiles are revisited once per K block, in L2; A is read once per column
- * panel. */
+ * in L2), for each group of up to STRIP_GROUP strips of NR columns of
+ * B, pack the group's block (kb x NR a strip, zero-padded past N) into the
+ * thread's buffer, where it stays in L1 and L2 while every 8-row tile of A
+ * runs its microkernel against each strip of the group in turn. C's tiles
+ * are revisited once per K block, in L2; A is read once per column panel.
+ * The group lets a tile row write (and read its residual from) a run of
+ * group x NR columns of each of its rows rather than NR: one strip at a
+ * time, a 256-row product kept 768 rows of C streaming at once, more than
+ * the prefetchers follow (bench/README.md, "Strip groups"). */
 #include "sgemm.h"
 
 #include "avx512.h"
 
-#define KC_MAX (NN_SGEMM_BUFFER_FLOATS / NN_SGEMM_NR) /* deepest K block */
+#define KC_MAX 256         /* deepest K block: a strip of 48 KiB */
+#define STRIP_GROUP 8       /* most strips packed and swept together */
 #define KC_MIN 64
 #define A_BLOCK_BYTES (512 * 1024) /* A's panels per K block: half of L2 */
 #define C_PANEL_BYTES (256 * 1024) /* C revisited by K blocks: a quarter of L2 */
@@ -60,11 +65,7 @@ static int k_block(int rows, int K)
  * the copy). */
 static NN_AVX512 void pack_strip(const float *B, int ldb, int kb, int nb, float *dst)
 {
-    __mmask16 m[3];
-    for (int v = 0; v < 3; v++) {
-        int valid = nb - 16 * v;
-        m[v] = valid >= 16 ? 0xffff : valid > 0 ? (__mmask16)((1u << valid) - 1) : 0;
-    }
+    const __mmask16 m[3] = {nn_lanes(nb), nn_lanes(nb - 16), nn_lanes(nb - 32)};
     for (int k = 0; k < kb; k++) {
         const float *b = B + (size_t)k * ldb;
         _mm512_store_ps(dst, _mm512_maskz_loadu_ps(m[0], b));
@@ -305,7 +306,7 @@ static void narrow_product(int m0, int m1, int N, int K, const float *pa, const 
 /* Columns [c0, c1) of rows [m0, m1), K blocks of kc outermost: a block's
  * panels of A (rows x kc, sized for L2) serve every strip before the next
  * block is read. */
-static void panel_avx512(int m0, int m1, int c0, int c1, int K, int kc, const float *pa,
+static NN_AVX512 void panel_avx512(int m0, int m1, int c0, int c1, int K, int kc, const float *pa,
                          const float *B, int ldb, float *C, int ldc,
                          const nn_sgemm_epilogue_t *epi, const nn_sgemm_images_t *im,
                          float *buf)
@@ -319,32 +320,36 @@ static void panel_avx512(int m0, int m1, int c0, int c1, int K, int kc, const fl
             const float *Bi = B + (size_t)i * im->bstride;
             float *Ci = C + (size_t)i * im->cstride;
             const float *Ri = epi->res ? epi->res + (size_t)i * im->rstride : NULL;
-            for (int n0 = c0; n0 < c1; n0 += NN_SGEMM_NR) {
-                const int nb = c1 - n0 < NN_SGEMM_NR ? c1 - n0 : NN_SGEMM_NR;
-                for (int v = 0; v < 3; v++) {
-                    int valid = nb - 16 * v;
-                    t.mask[v] = valid >= 16 ? 0xffff
-                                : valid > 0 ? (__mmask16)((1u << valid) - 1)
-                                            : 0;
-                }
-                const int nv = (nb + 15) / 16;
-                pack_strip(Bi + (size_t)k0 * ldb + n0, ldb, t.kb, nb, buf);
-                t.b = buf;
-                t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
+            /* As many strips a group as the buffer holds at this depth. */
+            const int fit = NN_SGEMM_BUFFER_FLOATS / (t.kb * NN_SGEMM_NR);
+            const int group = (fit < STRIP_GROUP ? fit : STRIP_GROUP) * NN_SGEMM_NR;
+            for (int g0 = c0; g0 < c1; g0 += group) {
+                const int g1 = c1 - g0 < group ? c1 : g0 + group;
+                for (int n0 = g0; n0 < g1; n0 += NN_SGEMM_NR)
+                    pack_strip(Bi + (size_t)k0 * ldb + n0, ldb, t.kb,
+                               g1 - n0 < NN_SGEMM_NR ? g1 - n0 : NN_SGEMM_NR,
+                               buf + (size_t)(n0 - g0) * t.kb);
                 for (int m = m0; m < m1; m += TILE_ROWS) {
                     /* The half of its panel row m starts. */
                     t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K +
                           (size_t)k0 * NN_SGEMM_MR + m % NN_SGEMM_MR;
-                    t.c = Ci + (size_t)m * ldc + n0;
                     t.bias = epi->bias ? epi->bias + m : NULL;
-                    t.res = Ri ? Ri + (size_t)m * epi->ldr + n0 : NULL;
                     t.rows = m1 - m < TILE_ROWS ? m1 - m : TILE_ROWS;
-                    if (nv == 3)
-                        tile_3(&t);
-                    else if (nv == 2)
-                        tile_2(&t);
-                    else
-                        tile_1(&t);
+                    for (int n0 = g0; n0 < g1; n0 += NN_SGEMM_NR) {
+                        const int nb = g1 - n0 < NN_SGEMM_NR ? g1 - n0 : NN_SGEMM_NR;
+                        for (int v = 0; v < 3; v++)
+                            t.mask[v] = nn_lanes(nb - 16 * v);
+                        t.b = buf + (size_t)(n0 - g0) * t.kb;
+                        t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
+                        t.c = Ci + (size_t)m * ldc + n0;
+                        t.res = Ri ? Ri + (size_t)m * epi->ldr + n0 : NULL;
+                        if (nb > 32)
+                            tile_3(&t);
+                        else if (nb > 16)
+                            tile_2(&t);
+                        else
+                            tile_1(&t);
+                    }
                 }
             }
         }

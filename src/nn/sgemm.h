@@ -36,9 +36,9 @@ size_t nn_sgemm_packed_floats(int M, int K);
 /* Packs A (M x K, row stride lda) into dst (nn_sgemm_packed_floats). */
 void nn_sgemm_pack_a(const float *A, int lda, int M, int K, float *dst);
 
-/* Floats of the per-thread buffer nn_sgemm takes (B's strips: 48 KiB,
- * small enough for a thread's stack). */
-#define NN_SGEMM_BUFFER_FLOATS (256 * NN_SGEMM_NR)
+/* Floats of the per-thread buffer nn_sgemm takes (a group of B's strips:
+ * 192 KiB, within L2 and well within a thread's stack). */
+#define NN_SGEMM_BUFFER_FLOATS (1024 * NN_SGEMM_NR)
 
 /* What is added to each output before it is stored: bias[m] (NULL: none),
  * col_bias[n] (NULL: none), R[m * ldr + n] (NULL: none), then clamped to

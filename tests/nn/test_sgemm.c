@@ -142,6 +142,24 @@ START_TEST(column_panels)
 }
 END_TEST
 
+/* Wide products on shallow K: strips packed and swept in groups, the
+ * last group and its last strip partial, with every epilogue term, row
+ * ranges and strides, over several images. */
+START_TEST(strip_groups)
+{
+    static const shape_t shapes[] = {
+        {.M = 40, .N = 1000, .K = 64, .m0 = 0, .m1 = 40, .bias = 1, .res = 1, .clamp = 1},
+        {.M = 24, .N = 777, .K = 130, .m0 = 16, .m1 = 24, .accumulate = 1, .ldb_pad = 7,
+         .ldc_pad = 3},
+        {.M = 17, .N = 3136, .K = 9, .m0 = 0, .m1 = 17, .res = 1, .images = 2},
+        {.M = 33, .N = 400, .K = 256, .m0 = 0, .m1 = 33, .bias = 1, .res = 1, .clamp = 1,
+         .ldb_pad = 5, .images = 2},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        check_shape(&shapes[i]);
+}
+END_TEST
+
 /* Products sharing A over several images, on each path: one column,
  * narrow tiles, strips, deep ones in column panels; residuals and C read
  * back at their own strides. */
@@ -238,6 +256,7 @@ int main(void)
     printf("products on %s\n", nn_isa_name(isa));
     tcase_add_test(tc, shapes_at_the_edges);
     tcase_add_test(tc, column_panels);
+    tcase_add_test(tc, strip_groups);
     tcase_add_test(tc, images);
     tcase_add_test(tc, epilogues);
     tcase_add_test(tc, row_ranges_and_strides);
