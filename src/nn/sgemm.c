@@ -194,12 +194,13 @@ static NN_AVX512 void column_avx512(int m0, int m1, int K, const float *pa, cons
 #define NARROW_MAX_N 208
 
 typedef struct narrow {
-    const float *a;       /* the first panel; the second follows MR * kb on */
+    const float *a;       /* the first panel at the block's first k; the second
+                             follows MR * K on */
     const float *b;       /* B at the tile's first column, row stride ldp */
     float *c;             /* C at the tile's first row and column */
     const float *bias, *res;
     const float *cbias;   /* at the tile's first column, or NULL */
-    int ldc, ldr, ldp, kb, rows, cols, load_c, last;
+    int ldc, ldr, ldp, K, kb, rows, cols, load_c, last;
     float lo, hi;
 } narrow_t;
 
@@ -212,7 +213,7 @@ narrow_body(const narrow_t *t, const int NP, const int full)
 #pragma GCC unroll 12
     for (int j = 0; j < NARROW_NC; j++)
         acc[0][j] = acc[1][j] = _mm512_setzero_ps();
-    const float *a0 = t->a, *a1 = NP > 1 ? t->a + (size_t)NN_SGEMM_MR * t->kb : t->a;
+    const float *a0 = t->a, *a1 = NP > 1 ? t->a + (size_t)NN_SGEMM_MR * t->K : t->a;
     const float *b = t->b;
     const int cols = t->cols;
     for (int k = 0; k < t->kb; k++) {
@@ -269,35 +270,47 @@ static NN_AVX512 void narrow_pair_tail(const narrow_t *t) { narrow_body(t, 2, 0)
 static NN_AVX512 void narrow_one(const narrow_t *t) { narrow_body(t, 1, 1); }
 static NN_AVX512 void narrow_one_tail(const narrow_t *t) { narrow_body(t, 1, 0); }
 
-/* All of K at once, B read in place (a narrow product's B is small and
- * its rows contiguous): the tile is stored once. */
+/* B read in place (a narrow product's B is small and its rows
+ * contiguous), in blocks of K of at most NARROW_KC: a pair of panels'
+ * block (16 KiB) stays in L1 while every column tile and image uses it.
+ * Over all of K at once, each tile streamed the pair from L2: on an Intel
+ * Xeon (Ice Lake), ResNet-50's unfolded 3x3 on 14x14 (K 2304) ran at 56
+ * GFLOP/s on one thread, 90 in blocks of 128 (bench/README.md, "Strip
+ * groups"). */
+#define NARROW_KC 128
+
 static void narrow_product(int m0, int m1, int N, int K, const float *pa, const float *B,
                            int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi,
                            const nn_sgemm_images_t *im)
 {
-    narrow_t t = {.ldc = ldc, .ldr = epi->ldr, .ldp = ldb, .kb = K, .lo = epi->lo,
-                  .hi = epi->hi, .load_c = epi->accumulate, .last = 1};
-    /* Each pair of panels serves every image while it is in L2. */
+    narrow_t t = {.ldc = ldc, .ldr = epi->ldr, .ldp = ldb, .K = K, .lo = epi->lo,
+                  .hi = epi->hi};
+    const int blocks = (K + NARROW_KC - 1) / NARROW_KC, kc = (K + blocks - 1) / blocks;
     for (int m = m0; m < m1; m += 2 * NN_SGEMM_MR) {
-        for (int i = 0; i < im->count; i++) {
-            t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K;
-            t.rows = m1 - m < 2 * NN_SGEMM_MR ? m1 - m : 2 * NN_SGEMM_MR;
-            const int pair = t.rows > NN_SGEMM_MR;
-            t.bias = epi->bias ? epi->bias + m : NULL;
-            const float *Bi = B + (size_t)i * im->bstride;
-            float *Ci = C + (size_t)i * im->cstride;
-            const float *Ri = epi->res ? epi->res + (size_t)i * im->rstride : NULL;
-            for (int n0 = 0; n0 < N; n0 += NARROW_NC) {
-                t.b = Bi + n0;
-                t.c = Ci + (size_t)m * ldc + n0;
-                t.res = Ri ? Ri + (size_t)m * epi->ldr + n0 : NULL;
-                t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
-                t.cols = N - n0 < NARROW_NC ? N - n0 : NARROW_NC;
-                const int full = t.cols == NARROW_NC;
-                if (pair)
-                    (full ? narrow_pair : narrow_pair_tail)(&t);
-                else
-                    (full ? narrow_one : narrow_one_tail)(&t);
+        t.rows = m1 - m < 2 * NN_SGEMM_MR ? m1 - m : 2 * NN_SGEMM_MR;
+        t.bias = epi->bias ? epi->bias + m : NULL;
+        const int pair = t.rows > NN_SGEMM_MR;
+        for (int k0 = 0; k0 < K; k0 += kc) {
+            t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K + (size_t)k0 * NN_SGEMM_MR;
+            t.kb = K - k0 < kc ? K - k0 : kc;
+            t.load_c = k0 > 0 || epi->accumulate;
+            t.last = k0 + t.kb == K;
+            for (int i = 0; i < im->count; i++) {
+                const float *Bi = B + (size_t)i * im->bstride + (size_t)k0 * ldb;
+                float *Ci = C + (size_t)i * im->cstride;
+                const float *Ri = epi->res ? epi->res + (size_t)i * im->rstride : NULL;
+                for (int n0 = 0; n0 < N; n0 += NARROW_NC) {
+                    t.b = Bi + n0;
+                    t.c = Ci + (size_t)m * ldc + n0;
+                    t.res = Ri ? Ri + (size_t)m * epi->ldr + n0 : NULL;
+                    t.cbias = epi->col_bias ? epi->col_bias + n0 : NULL;
+                    t.cols = N - n0 < NARROW_NC ? N - n0 : NARROW_NC;
+                    const int full = t.cols == NARROW_NC;
+                    if (pair)
+                        (full ? narrow_pair : narrow_pair_tail)(&t);
+                    else
+                        (full ? narrow_one : narrow_one_tail)(&t);
+                }
             }
         }
     }
