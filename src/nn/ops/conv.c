@@ -80,6 +80,7 @@ typedef struct nn_conv_params {
     int wt;              /* Winograd: output tile (2: F(2x2,3x3), 4: F(4x4,3x3)) */
     int th, tw;          /* Winograd: rows and columns of output tiles */
     int wgroup;          /* Winograd: images whose tiles share the products */
+    int wband;           /* Winograd: tile rows a pass takes (th: all) */
     int images;          /* packed, small map, several images: one product
                             per row block for all of them (nn_conv_images) */
     int flat;            /* packed, shallow, large map: direct over flat
@@ -276,6 +277,13 @@ static void nn_conv_lanes_split(const nn_conv_params_t *p, const nn_grouplanes_t
 
 #define NN_WINO_COLUMNS 384                     /* tile columns a group aims at */
 #define NN_WINO_GROUP_BYTES ((size_t)16 << 20) /* scratch a group may take */
+/* One image's transformed tiles (V and the products' O) in passes of tile
+ * rows whose V and O fit this, where they outweigh the transformed
+ * weights U (which every pass reads again) NN_WINO_BAND_OVER_U times:
+ * ResNet-50's 64 -> 64 on 56x56 has 3.6 MB of V and O, 0.6 MB of U.
+ * Whole, V and O went through L3 (bench/README.md, "Winograd bands"). */
+#define NN_WINO_BAND_BYTES ((size_t)768 << 10)
+#define NN_WINO_BAND_OVER_U 4
 
 static int nn_conv_plan_by_image(nn_call_t *call, nn_error_t *err);
 
@@ -473,6 +481,13 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
         if (group > (size_t)p->N)
             group = (size_t)p->N;
         p->wgroup = group > 1 ? (int)group : 1;
+        p->wband = p->th;
+        const size_t u = nx * (size_t)p->C * (size_t)p->M * sizeof(float);
+        if (p->wgroup == 1 && image > NN_WINO_BAND_BYTES && image > NN_WINO_BAND_OVER_U * u) {
+            const size_t row = image / (size_t)p->th; /* one tile row's share */
+            p->wband = NN_WINO_BAND_BYTES / row > 0 ? (int)(NN_WINO_BAND_BYTES / row) : 1;
+            image = row * (size_t)p->wband;
+        }
         call->scratch_bytes = image * (size_t)p->wgroup;
     } else if (!Wt->data && call->n_in > 4 && call->in[4]) {
         return nn_node_fail(err, node, NN_EUNSUPPORTED,
@@ -1750,7 +1765,8 @@ typedef struct nn_wino_job {
     const float *x, *u, *bias, *res;
     float *y;
     float *v, *o; /* [NX][C][NT] and [NX][M][NT], NX = (wt + 2)^2 */
-    int nt;       /* tiles of one image */
+    int ti0, ti1; /* the pass's tile rows */
+    int nt;       /* tiles of one image in the pass: (ti1 - ti0) x tw */
     int NT;       /* columns of the products: nt per image of the group */
     int n0;       /* the group's first image */
     nn_isa_t isa;
@@ -1788,6 +1804,15 @@ NN_ISA_BODY void nn_wino_store_rows(const nn_conv_params_t *p,
     }
 }
 
+/* The fused activation over the output rows of the pass's tile rows. */
+static void nn_wino_act_rows(const nn_wino_job_t *j, float *y)
+{
+    const nn_conv_params_t *p = j->p;
+    const int r0 = j->ti0 * p->wt, r1 = j->ti1 * p->wt < p->Ho ? j->ti1 * p->wt : p->Ho;
+    if (j->fusion->act != NN_ACT_NONE)
+        nn_apply_act(j->isa, j->fusion, y + (size_t)r0 * p->Wo, (int64_t)(r1 - r0) * p->Wo);
+}
+
 /* V = B^T d B for the items [b, e) of the group: image it / C, input
  * channel it % C. */
 NN_ISA_BODY void nn_wino_input_channels_body(const nn_wino_job_t *j, int64_t b,
@@ -1801,7 +1826,7 @@ NN_ISA_BODY void nn_wino_input_channels_body(const nn_wino_job_t *j, int64_t b,
     for (int64_t it = b; it < e; it++) {
         const int64_t g = it / C, c = it % C;
         const float *x = j->x + ((size_t)(j->n0 + g) * C + c) * H * W;
-        for (int ti = 0; ti < p->th; ti++) {
+        for (int ti = j->ti0; ti < j->ti1; ti++) {
             nn_wino_load_rows(p, x, 2 * ti, 4, len, rows);
             for (int q = 0; q < len; q++) { /* B^T d, whole rows */
                 t[0][q] = rows[0][q] - rows[2][q];
@@ -1809,7 +1834,7 @@ NN_ISA_BODY void nn_wino_input_channels_body(const nn_wino_job_t *j, int64_t b,
                 t[2][q] = rows[2][q] - rows[1][q];
                 t[3][q] = rows[1][q] - rows[3][q];
             }
-            float *out = j->v + (size_t)c * j->NT + (size_t)(g * j->nt + ti * tw);
+            float *out = j->v + (size_t)c * j->NT + (size_t)(g * j->nt + (ti - j->ti0) * tw);
             for (int r = 0; r < 4; r++) { /* (.) B, stride-2 over tiles */
                 const float *tr = t[r];
                 float *o0 = out + (size_t)(r * 4 + 0) * stride;
@@ -1848,7 +1873,7 @@ NN_ISA_BODY void nn_wino4_input_channels_body(const nn_wino_job_t *j, int64_t b,
     for (int64_t it = b; it < e; it++) {
         const int64_t g = it / C, c = it % C;
         const float *x = j->x + ((size_t)(j->n0 + g) * C + c) * H * W;
-        for (int ti = 0; ti < p->th; ti++) {
+        for (int ti = j->ti0; ti < j->ti1; ti++) {
             nn_wino_load_rows(p, x, 4 * ti, 6, len, rows);
             for (int q = 0; q < len; q++) { /* B^T d, whole rows */
                 const float d0 = rows[0][q], d1 = rows[1][q], d2 = rows[2][q],
@@ -1860,7 +1885,7 @@ NN_ISA_BODY void nn_wino4_input_channels_body(const nn_wino_job_t *j, int64_t b,
                 t[4][q] = 2.0f * (d1 - d3) - d2 + d4;
                 t[5][q] = 4.0f * d1 - 5.0f * d3 + d5;
             }
-            float *out = j->v + (size_t)c * j->NT + (size_t)(g * j->nt + ti * tw);
+            float *out = j->v + (size_t)c * j->NT + (size_t)(g * j->nt + (ti - j->ti0) * tw);
             for (int r = 0; r < 6; r++) { /* (.) B, stride-4 over tiles */
                 const float *tr = t[r];
                 float *o0 = out + (size_t)(r * 6 + 0) * stride;
@@ -1933,8 +1958,8 @@ NN_ISA_BODY void nn_wino_output_channels_body(const nn_wino_job_t *j, int64_t b,
         float *y = j->y + plane;
         const float *res = j->res ? j->res + plane : NULL;
         const float bias = j->bias ? j->bias[m] : 0.0f;
-        for (int ti = 0; ti < p->th; ti++) {
-            const float *in = j->o + (size_t)m * j->NT + (size_t)(g * j->nt + ti * tw);
+        for (int ti = j->ti0; ti < j->ti1; ti++) {
+            const float *in = j->o + (size_t)m * j->NT + (size_t)(g * j->nt + (ti - j->ti0) * tw);
             for (int c = 0; c < 4; c++) { /* A^T m, per tile column c */
                 const float *q0 = in + (size_t)c * stride;
                 const float *q1 = in + (size_t)(4 + c) * stride;
@@ -1952,8 +1977,7 @@ NN_ISA_BODY void nn_wino_output_channels_body(const nn_wino_job_t *j, int64_t b,
                 }
             nn_wino_store_rows(p, yrow, 2 * ti, 2, res, y);
         }
-        if (j->fusion->act != NN_ACT_NONE)
-            nn_apply_act(j->isa, j->fusion, y, (int64_t)Ho * Wo);
+        nn_wino_act_rows(j, y);
     }
 }
 NN_ISA_DISPATCH(nn_wino_output_channels, (const nn_wino_job_t *j, int64_t b, int64_t e),
@@ -1977,8 +2001,8 @@ NN_ISA_BODY void nn_wino4_output_channels_body(const nn_wino_job_t *j, int64_t b
         float *y = j->y + plane;
         const float *res = j->res ? j->res + plane : NULL;
         const float bias = j->bias ? j->bias[m] : 0.0f;
-        for (int ti = 0; ti < p->th; ti++) {
-            const float *in = j->o + (size_t)m * j->NT + (size_t)(g * j->nt + ti * tw);
+        for (int ti = j->ti0; ti < j->ti1; ti++) {
+            const float *in = j->o + (size_t)m * j->NT + (size_t)(g * j->nt + (ti - j->ti0) * tw);
             for (int c = 0; c < 6; c++) { /* A^T m, per tile column c */
                 const float *q0 = in + (size_t)c * stride;
                 const float *q1 = in + (size_t)(6 + c) * stride;
@@ -2008,8 +2032,7 @@ NN_ISA_BODY void nn_wino4_output_channels_body(const nn_wino_job_t *j, int64_t b
                 }
             nn_wino_store_rows(p, yrow, 4 * ti, 4, res, y);
         }
-        if (j->fusion->act != NN_ACT_NONE)
-            nn_apply_act(j->isa, j->fusion, y, (int64_t)Ho * Wo);
+        nn_wino_act_rows(j, y);
     }
 }
 NN_ISA_DISPATCH(nn_wino4_output_channels, (const nn_wino_job_t *j, int64_t b, int64_t e),
@@ -2029,18 +2052,21 @@ static void nn_conv_winograd(const nn_conv_job_t *cj, const float *u,
                              nn_pool_t *pool)
 {
     const nn_conv_params_t *p = cj->p;
-    int nt = p->th * p->tw;
     const int nx = (p->wt + 2) * (p->wt + 2);
     float *v = cj->scratch;
-    float *o = v + (size_t)nx * p->C * nt * p->wgroup;
+    float *o = v + (size_t)nx * p->C * p->wband * p->tw * p->wgroup;
     nn_wino_job_t j = {p, cj->fusion, cj->x, u, cj->bias, cj->res, cj->y,
-                       v, o, nt, 0, 0, cj->isa};
+                       v, o, 0, 0, 0, 0, 0, cj->isa};
     for (j.n0 = 0; j.n0 < p->N; j.n0 += p->wgroup) {
         const int group = p->N - j.n0 < p->wgroup ? p->N - j.n0 : p->wgroup;
-        j.NT = group * nt;
-        nn_pool_for(pool, (int64_t)group * p->C, nn_wino_input, &j);
-        nn_pool_for(pool, nx, nn_wino_gemm, &j);
-        nn_pool_for(pool, (int64_t)group * p->M, nn_wino_output, &j);
+        for (j.ti0 = 0; j.ti0 < p->th; j.ti0 = j.ti1) {
+            j.ti1 = p->th - j.ti0 < p->wband ? p->th : j.ti0 + p->wband;
+            j.nt = (j.ti1 - j.ti0) * p->tw;
+            j.NT = group * j.nt;
+            nn_pool_for(pool, (int64_t)group * p->C, nn_wino_input, &j);
+            nn_pool_for(pool, nx, nn_wino_gemm, &j);
+            nn_pool_for(pool, (int64_t)group * p->M, nn_wino_output, &j);
+        }
     }
 }
 

@@ -294,6 +294,11 @@ static const conv_case_t conv_cases[] = {
      * (28x28: 2 images a group with F(2x2), 8 with F(4x4); 60x60: 2) */
     {2, 5, 8, 28, 28, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 0, 0, 1, 0},
     {2, 3, 4, 60, 60, 4, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 1, 0, 1, 0},
+    /* one image's tiles in passes of tile rows (V and O large next to U),
+     * the last pass short: a fused residual + relu over each pass's rows,
+     * batch 2; the residual aliasing y, no bias */
+    {2, 2, 16, 57, 55, 16, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 1, 0, 0, 1, 0},
+    {2, 1, 40, 30, 33, 24, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 0, 1, 1, 0, 1, 0},
     /* depthwise, multiplier 1 and 2 */
     {2, 1, 8, 17, 19, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 8, 1, 0, 0, 0, 0, 0},
     {2, 2, 8, 17, 40, 8, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 8, 1, 1, 0, 0, 0, 0},
