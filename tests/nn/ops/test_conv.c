@@ -784,7 +784,10 @@ START_TEST(conv_bench)
     };
     nn_pool_t *pool = NULL;
     ck_assert_int_eq(nn_pool_create(&pool, 2), 0);
+    const char *only = getenv("IMGCLASS_BENCH_CASE"); /* a part of the labels to run */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (only && !strstr(cases[i].label, only))
+            continue;
         bench_conv(cases[i].label, &cases[i].c, NULL);
         bench_conv(cases[i].label, &cases[i].c, pool);
     }
