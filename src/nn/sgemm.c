@@ -10,8 +10,9 @@
  * are revisited once per K block, in L2; A is read once per column panel.
  * The group lets a tile row write (and read its residual from) a run of
  * group x NR columns of each of its rows rather than NR: one strip at a
- * time, a 256-row product kept 768 rows of C streaming at once, more than
- * the prefetchers follow (bench/README.md, "Strip groups"). */
+ * time, a 256-row product touched 768 scattered lines of C (and as many of
+ * the residual) a strip, more than the prefetchers follow
+ * (bench/README.md, "Intel Xeon (Ice Lake server)"). */
 #include "sgemm.h"
 
 #include "avx512.h"
@@ -274,9 +275,9 @@ static NN_AVX512 void narrow_one_tail(const narrow_t *t) { narrow_body(t, 1, 0);
  * contiguous), in blocks of K of at most NARROW_KC: a pair of panels'
  * block (16 KiB) stays in L1 while every column tile and image uses it.
  * Over all of K at once, each tile streamed the pair from L2: on an Intel
- * Xeon (Ice Lake), ResNet-50's unfolded 3x3 on 14x14 (K 2304) ran at 56
- * GFLOP/s on one thread, 90 in blocks of 128 (bench/README.md, "Strip
- * groups"). */
+ * Xeon (Ice Lake server), one thread, ResNet-50's 512 -> 512 3x3 on 7x7
+ * unfolded (K 4608) ran at 46-50 GFLOP/s, 62-63 in blocks of 128
+ * (bench/README.md, "Intel Xeon (Ice Lake server)"). */
 #define NARROW_KC 128
 
 static void narrow_product(int m0, int m1, int N, int K, const float *pa, const float *B,

@@ -281,7 +281,8 @@ static void nn_conv_lanes_split(const nn_conv_params_t *p, const nn_grouplanes_t
  * rows whose V and O fit this, where they outweigh the transformed
  * weights U (which every pass reads again) NN_WINO_BAND_OVER_U times:
  * ResNet-50's 64 -> 64 on 56x56 has 3.6 MB of V and O, 0.6 MB of U.
- * Whole, V and O went through L3 (bench/README.md, "Winograd bands"). */
+ * Whole, V and O went through L3 between the three phases
+ * (bench/README.md, "Intel Xeon (Ice Lake server)"). */
 #define NN_WINO_BAND_BYTES ((size_t)768 << 10)
 #define NN_WINO_BAND_OVER_U 4
 
@@ -2142,7 +2143,7 @@ void nn_op_conv_exec(const nn_call_t *call)
     /* Splitting rows pays when the output map is small next to the
      * weights: each thread then reads only its share of W. (ResNet-50's
      * 1024 -> 256 on 14x14, by columns: each thread read all 1 MB of W;
-     * by rows, 6% faster on an Intel Xeon, bench/README.md.) */
+     * by rows, 6% faster on an Intel Xeon: bench/README.md.) */
     int split_rows = nt > 1 && p->Mg >= 8 * nt &&
                      (P < 32 * nt || (P < 256 && p->Mg >= P));
     if (!split_rows) {
