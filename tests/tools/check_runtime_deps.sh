@@ -17,6 +17,19 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 fail=0
 err() { echo "check_runtime_deps: FAIL: $*"; fail=1; }
+# Matches in the shell, not by piping into grep -q: under pipefail, grep
+# quitting at its first match can fail the pipeline with the writer's
+# SIGPIPE (a CI run once failed "libprotobuf-c1 is not in the list" so).
+listed_has() { # ERE: whether a line of the list matches ^ERE$
+    local x
+    for x in "${listed[@]}"; do [[ $x =~ ^$1$ ]] && return 0; done
+    return 1
+}
+installed() { # whether dpkg has package $1 installed
+    local st
+    st=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+    [[ $st == *"ok installed"* ]]
+}
 
 STAGE=${1:-}
 if [ -z "$STAGE" ]; then
@@ -36,13 +49,13 @@ LIST=$STAGE/runtime-packages.txt
 mapfile -t listed <"$LIST"
 expected="libjansson4 libmicrohttpd12 libprotobuf-c1 libspng0 libsystemd0 libturbojpeg0 libuv1"
 for p in $expected; do
-    printf '%s\n' "${listed[@]}" | grep -qx "$p" || err "$p is not in runtime-packages.txt"
+    listed_has "$p" || err "$p is not in runtime-packages.txt"
 done
-printf '%s\n' "${listed[@]}" | grep -qE '^libopenblas0(-pthread|-openmp|-serial)?$' ||
+listed_has 'libopenblas0(-pthread|-openmp|-serial)?' ||
     err "no OpenBLAS runtime package in runtime-packages.txt"
 for p in "${listed[@]}"; do
     case $p in *-dev) err "$p is a development package" ;; esac
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+    installed "$p" ||
         err "$p (listed) is not installed here, so it cannot be checked"
 done
 
@@ -63,7 +76,7 @@ while [ ${#queue[@]} -gt 0 ]; do
         for a in "${alts[@]}"; do
             a=$(echo "$a" | sed 's/([^)]*)//g; s/:any//; s/[[:space:]]//g')
             [ -n "$a" ] || continue
-            if dpkg-query -W -f='${Status}' "$a" 2>/dev/null | grep -q 'ok installed'; then
+            if installed "$a"; then
                 queue+=("$a")
                 break
             fi

@@ -162,11 +162,14 @@ else
     IN journalctl -u imgclassd --no-pager | tail -5
 fi
 at_reload=$(IN curl -s http://127.0.0.1:8080/v1/models/mobilenet_v2 | head -c 60)
+# Answers are matched in the shell: under pipefail, grep -q quitting early
+# can fail a pipeline with the writer's SIGPIPE.
+served() { [[ $(IN curl -s http://127.0.0.1:8080/v1/models/mobilenet_v2) == *'"state":"ready"'* ]]; }
 for _ in $(seq 100); do
-    IN curl -s http://127.0.0.1:8080/v1/models/mobilenet_v2 | grep -q '"state":"ready"' && break
+    served && break
     sleep 0.1
 done
-IN curl -s http://127.0.0.1:8080/v1/models/mobilenet_v2 | grep -q '"state":"ready"' &&
+served &&
     ok "the model added before the reload is served (when systemctl reload returned: $at_reload)" ||
     bad "the added model was not loaded after the reload"
 [ "$(show MainPID)" = "$main" ] && ok "same main process after the reload" || bad "main PID changed"
@@ -192,7 +195,7 @@ for _ in $(seq 150); do
     if [ "$(show NRestarts)" -ge 1 ] && [ "$(show ActiveState)" = active ]; then restarted=1; break; fi
     sleep 0.1
 done
-if [ $restarted = 1 ] && IN journalctl -u imgclassd --no-pager | grep -q "Watchdog timeout"; then
+if [ $restarted = 1 ] && [[ $(IN journalctl -u imgclassd --no-pager) == *"Watchdog timeout"* ]]; then
     ok "SIGSTOPped daemon: watchdog timeout, SIGABRT, restarted ($(show NRestarts) restart)"
 else
     bad "no watchdog restart (NRestarts=$(show NRestarts), $(show ActiveState))"
