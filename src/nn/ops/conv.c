@@ -279,7 +279,9 @@ static void nn_conv_lanes_split(const nn_conv_params_t *p, const nn_grouplanes_t
 #define NN_WINO_GROUP_BYTES ((size_t)16 << 20) /* scratch a group may take */
 /* One image's transformed tiles (V and the products' O) in passes of tile
  * rows whose V and O fit this, where they outweigh the transformed
- * weights U (which every pass reads again) NN_WINO_BAND_OVER_U times:
+ * weights U (which every pass reads again) NN_WINO_BAND_OVER_U times and
+ * U is packed for the own products (OpenBLAS would pack it again for each
+ * pass's 36 products):
  * ResNet-50's 64 -> 64 on 56x56 has 3.6 MB of V and O, 0.6 MB of U.
  * Whole, V and O went through L3 between the three phases
  * (bench/README.md, "Intel Xeon (Ice Lake server)"). */
@@ -484,7 +486,8 @@ int nn_op_conv_prepare(nn_call_t *call, nn_error_t *err)
         p->wgroup = group > 1 ? (int)group : 1;
         p->wband = p->th;
         const size_t u = nx * (size_t)p->C * (size_t)p->M * sizeof(float);
-        if (p->wgroup == 1 && image > NN_WINO_BAND_BYTES && image > NN_WINO_BAND_OVER_U * u) {
+        if (p->wino_own && p->wgroup == 1 && image > NN_WINO_BAND_BYTES &&
+            image > NN_WINO_BAND_OVER_U * u) {
             const size_t row = image / (size_t)p->th; /* one tile row's share */
             p->wband = NN_WINO_BAND_BYTES / row > 0 ? (int)(NN_WINO_BAND_BYTES / row) : 1;
             image = row * (size_t)p->wband;
