@@ -5,13 +5,13 @@
  *
  * A (a layer's weights) is packed once, at load, into panels of
  * NN_SGEMM_MR rows, K-major, zero-padded to whole panels; B (activations,
- * row-major, row stride ldb) is packed as it is used, one strip of
- * NN_SGEMM_NR columns and a block of K at a time, into a buffer of the
+ * row-major, row stride ldb) is packed as it is used, a group of strips
+ * of NN_SGEMM_NR columns and a block of K at a time, into a buffer of the
  * caller's thread. The microkernel keeps an 8 x NR tile of C (half a
  * panel) in registers across a K block and applies bias, residual and
  * clamp before its last store, so each output is written once. Products
- * with few columns (7x7 maps) run along rows instead: whole 16-row panels
- * are vectors there.
+ * with few columns (14x14 and 7x7 maps) run along rows instead, B read
+ * in place and K in blocks: whole 16-row panels are vectors there.
  *
  * Only the instruction sets nn_sgemm_has() names have these kernels (the
  * others go through OpenBLAS): weights are packed for them at load when
