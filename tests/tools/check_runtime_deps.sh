@@ -20,7 +20,7 @@ err() { echo "check_runtime_deps: FAIL: $*"; fail=1; }
 # Matches in the shell, not by piping into grep -q: under pipefail, grep
 # quitting at its first match can fail the pipeline with the writer's
 # SIGPIPE (a CI run once failed "libprotobuf-c1 is not in the list" so).
-listed() { # whether package $1 is a line of the list
+on_list() { # whether package $1 is a line of the list
     local x
     for x in "${listed[@]}"; do [ "$x" = "$1" ] && return 0; done
     return 1
@@ -49,10 +49,10 @@ LIST=$STAGE/runtime-packages.txt
 mapfile -t listed <"$LIST"
 expected="libjansson4 libmicrohttpd12 libprotobuf-c1 libspng0 libsystemd0 libturbojpeg0 libuv1"
 for p in $expected; do
-    listed "$p" || err "$p is not in runtime-packages.txt"
+    on_list "$p" || err "$p is not in runtime-packages.txt"
 done
-listed libopenblas0 || listed libopenblas0-pthread || listed libopenblas0-openmp ||
-    listed libopenblas0-serial ||
+on_list libopenblas0 || on_list libopenblas0-pthread || on_list libopenblas0-openmp ||
+    on_list libopenblas0-serial ||
     err "no OpenBLAS runtime package in runtime-packages.txt"
 for p in "${listed[@]}"; do
     case $p in *-dev) err "$p is a development package" ;; esac
