@@ -32,6 +32,10 @@ typedef struct nn_call {
     nn_pool_t *pool;
     nn_isa_t isa;       /* the kernels to use (the graph's; GENERIC when zeroed) */
     int out_alias;      /* set by prepare: out[0] shares in[0]'s data (views) */
+    int out_joins;      /* set by prepare: out[0] is in[0], in[1], ... laid end
+                         * to end (Concat with nothing before its axis). The
+                         * plan may then have the inputs' producers write them
+                         * in place; exec copies only those that are not. */
     /* op-private parameters written by prepare, read by exec */
     _Alignas(16) unsigned char params[768];
 } nn_call_t;

@@ -19,7 +19,8 @@ struct nn_plan {
                              * optimiser may add values to it afterwards */
     nn_tensor_t *vals;      /* one per graph value */
     unsigned char *cls;     /* enum value_class per value */
-    int *root;              /* buffer owner for views (value id) */
+    int *root;              /* owner of the buffer a VAL_ACT value lives in */
+    size_t *sub;            /* bytes from its root's start to the value */
     size_t *offset;         /* arena offset for VAL_ACT roots */
     int n_in, n_out;
     int *in_ids, *out_ids;  /* the values fed and delivered at run time */
@@ -121,6 +122,7 @@ void nn_plan_free(nn_plan_t *p)
     free(p->vals);
     free(p->cls);
     free(p->root);
+    free(p->sub);
     free(p->offset);
     free(p->calls);
     free(p->io);
@@ -203,6 +205,62 @@ static void lifetimes(const nn_plan_t *p, int *first, int *last)
         last[p->root[p->out_ids[i]]] = p->n_calls;
 }
 
+/* Moves root r's buffer, with every value in it, to bytes at of root to. */
+static void move_buffer(nn_plan_t *p, int r, int to, size_t at)
+{
+    for (int v = 0; v < p->n_values; v++)
+        if (p->cls[v] == VAL_ACT && p->root[v] == r) {
+            p->root[v] = to;
+            p->sub[v] += at;
+        }
+}
+
+/* Concats whose output is their inputs end to end (out_joins): each input
+ * computed here moves into the output's buffer, so that its producer
+ * writes it in place and the Concat copies nothing (SqueezeNet's fire
+ * modules, GoogLeNet's inception arms at batch 1). Latest first: a
+ * DenseNet block's Concats each add one layer's output to the one before,
+ * so the last one takes every layer's output, and an earlier one, whose
+ * inputs then lie end to end in that buffer, becomes a view of them. An
+ * input stays where it is (and is copied) when it is a view, not ours,
+ * placed already, given twice, or would land off the arena's alignment. */
+static void place_joins(nn_plan_t *p)
+{
+    for (int c = p->n_calls - 1; c >= 0; c--) {
+        const nn_call_t *call = &p->calls[c];
+        const nn_node_t *n = call->node;
+        if (!call->out_joins || n->n_outputs < 1 || n->outputs[0] < 0)
+            continue;
+        const int o = n->outputs[0];
+        int all = p->cls[o] == VAL_ACT && p->root[o] == o;
+        size_t at = 0;
+        for (int i = 0; i < n->n_inputs && all; i++) {
+            const int u = n->inputs[i], u0 = n->inputs[0];
+            all = u >= 0 && p->cls[u] == VAL_ACT && p->root[u] == p->root[u0] &&
+                  p->root[u] != o && p->sub[u] == p->sub[u0] + at;
+            at += nn_tensor_bytes(&p->vals[u]);
+        }
+        if (all) { /* a view of its inputs */
+            move_buffer(p, o, p->root[n->inputs[0]], p->sub[n->inputs[0]]);
+            continue;
+        }
+        at = 0;
+        for (int i = 0; i < n->n_inputs; i++) {
+            const int u = n->inputs[i];
+            if (u < 0)
+                continue;
+            const size_t here = p->sub[o] + at;
+            at += nn_tensor_bytes(&p->vals[u]);
+            int once = 1;
+            for (int k = 0; k < n->n_inputs; k++)
+                once &= k == i || n->inputs[k] != u;
+            if (once && p->cls[u] == VAL_ACT && p->root[u] == u && u != p->root[o] &&
+                here % NN_ALIGN == 0)
+                move_buffer(p, u, p->root[o], here);
+        }
+    }
+}
+
 static int plan_memory(nn_plan_t *p, nn_error_t *err)
 {
     int nv = p->n_values;
@@ -279,13 +337,14 @@ int nn_plan_create_part(nn_plan_t **out, const nn_graph_t *g, int begin, int end
     p->vals = calloc((size_t)nv + 1, sizeof *p->vals);
     p->cls = calloc((size_t)nv + 1, 1);
     p->root = malloc(sizeof(int) * ((size_t)nv + 1));
+    p->sub = calloc((size_t)nv + 1, sizeof *p->sub);
     p->offset = calloc((size_t)nv + 1, sizeof *p->offset);
     p->calls = calloc((size_t)g->n_nodes + 1, sizeof *p->calls);
     p->io = calloc(n_io + 1, sizeof *p->io);
     p->in_ids = malloc(sizeof(int) * ((size_t)n_in + 1));
     p->out_ids = malloc(sizeof(int) * ((size_t)n_out + 1));
     p->producer = malloc(sizeof(int) * ((size_t)nv + 1));
-    if (!p->vals || !p->cls || !p->root || !p->offset || !p->calls || !p->io ||
+    if (!p->vals || !p->cls || !p->root || !p->sub || !p->offset || !p->calls || !p->io ||
         !p->in_ids || !p->out_ids || !p->producer) {
         nn_plan_free(p);
         return nn_fail(err, NN_ENOMEM, "out of memory compiling the model");
@@ -375,8 +434,10 @@ int nn_plan_create_part(nn_plan_t **out, const nn_graph_t *g, int begin, int end
         if (p->cls[out_ids[i]] == VAL_UNUSED)
             rc = nn_fail(err, NN_EFORMAT, "graph output '%s' is never produced",
                          g->values[out_ids[i]].name);
-    if (rc == 0)
+    if (rc == 0) {
+        place_joins(p);
         rc = plan_memory(p, err);
+    }
     if (rc) {
         nn_plan_free(p);
         return rc;
@@ -469,7 +530,7 @@ void nn_plan_bind(nn_plan_t *p, void *arena, void *scratch, nn_pool_t *pool)
 {
     for (int v = 0; v < p->n_values; v++)
         if (p->cls[v] == VAL_ACT)
-            p->vals[v].data = (char *)arena + p->offset[p->root[v]];
+            p->vals[v].data = (char *)arena + p->offset[p->root[v]] + p->sub[v];
     for (int c = 0; c < p->n_calls; c++) {
         p->calls[c].scratch = scratch;
         p->calls[c].pool = pool;

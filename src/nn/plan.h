@@ -3,7 +3,10 @@
  * Building a plan infers every tensor's shape (op prepare functions), folds
  * everything computable from constants and shapes alone (PyTorch's
  * Shape/Gather/Concat chains), and lays out the remaining activations in one
- * arena, reusing memory between tensors whose lifetimes do not overlap. A
+ * arena, reusing memory between tensors whose lifetimes do not overlap. The
+ * inputs of a Concat that joins them end to end (batch 1, channel axis)
+ * are laid out inside its output, so that their producers write them in
+ * place and the Concat copies nothing. A
  * plan borrows the graph, which must outlive it. A plan is used by one
  * thread at a time. */
 #ifndef NN_PLAN_H

@@ -1,5 +1,6 @@
 /* The engine's API contract: errors as values, graph optimisations really
  * applied, batch limits, and one model shared by concurrent contexts. */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "imgclass/nn.h"
 #include "nn/model.h"
+#include "util/onnxbuild.h"
 #include "util/testutil.h"
 #include "util/npy.h"
 
@@ -221,6 +223,152 @@ START_TEST(test_concurrent_contexts)
 }
 END_TEST
 
+/* Concats written in place (plan.c, place_joins). X [N,4,4,4], Y [N,3,3]:
+ *   A = Relu(X), B = 2X, E = Sigmoid(X)
+ *   C1 = [A, B], C2 = [A, B, E]     DenseNet's growing concats: at batch 1
+ *                                    A, B, E are written into C2's buffer
+ *                                    and C1 is a view of its start
+ *   G = 2 C1, Rb = Reshape(B)        readers of a view and of a member
+ *   F = [X, A, A]                    a graph input and one value twice: copied
+ *   K = [C3, E], C3 = [B, A]         a concat of a concat, whose inputs
+ *                                    lie in C2 in another order: copied
+ *   H = [Relu(Y), Sigmoid(Y)]        the second at 36 bytes: off alignment
+ * Outputs C2, G, Rb, F, K, H are checked against their definitions at
+ * batch 1 (placed) and 3 (copied), and at batch 1 the layout itself. */
+static Onnx__ModelProto *joins_model(void)
+{
+    Onnx__ModelProto *m = mk_model(13);
+    Onnx__GraphProto *g = m->graph;
+    static const float two = 2.0f;
+    static const int64_t flat[2] = {0, -1}, fd[1] = {2};
+    OB_PUSH(g->initializer, g->n_initializer, mk_tensor("two", 1, 0, NULL, &two, 1, 0));
+    OB_PUSH(g->initializer, g->n_initializer, mk_tensor("flat", 7, 1, fd, flat, 2, 0));
+    const int64_t xd[4] = {-1, 4, 4, 4}, yd[3] = {-1, 3, 3};
+    OB_PUSH(g->input, g->n_input, mk_vi("X", 1, 4, xd));
+    OB_PUSH(g->input, g->n_input, mk_vi("Y", 1, 3, yd));
+    static const char *const nodes[][5] = {
+        /* op, in0, in1, in2, out */
+        {"Relu", "X", NULL, NULL, "A"},     {"Mul", "X", "two", NULL, "B"},
+        {"Sigmoid", "X", NULL, NULL, "E"},  {"Concat", "A", "B", NULL, "C1"},
+        {"Mul", "C1", "two", NULL, "G"},    {"Reshape", "B", "flat", NULL, "Rb"},
+        {"Concat", "X", "A", "A", "F"},     {"Concat", "B", "A", NULL, "C3"},
+        {"Concat", "C3", "E", NULL, "K"},
+        {"Concat", "A", "B", "E", "C2"},    {"Relu", "Y", NULL, NULL, "U"},
+        {"Sigmoid", "Y", NULL, NULL, "V"},  {"Concat", "U", "V", NULL, "H"},
+    };
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        Onnx__NodeProto *n = mk_node(nodes[i][0], nodes[i][4], nodes[i][1], nodes[i][2],
+                                     nodes[i][3], nodes[i][4]);
+        if (strcmp(nodes[i][0], "Concat") == 0)
+            attr_int(n, "axis", 1);
+        OB_PUSH(g->node, g->n_node, n);
+    }
+    static const char *const outs[] = {"C2", "G", "Rb", "F", "K", "H"};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
+        OB_PUSH(g->output, g->n_output, mk_vi(outs[i], 1, -1, NULL));
+    return m;
+}
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* The expected value of output o (0..5, as joins_model lists them) at
+ * image n, element i, from the images' inputs x and y. */
+static float joins_expected(int o, const float *x, const float *y, int n, int i)
+{
+    const int X = 64, Y = 9; /* floats of an image's X and Y */
+    const float *xn = x + (size_t)n * X, *yn = y + (size_t)n * Y;
+    /* A, B, E of X element j */
+#define JA(j) (xn[j] > 0 ? xn[j] : 0.0f)
+#define JB(j) (2.0f * xn[j])
+#define JE(j) sigmoidf(xn[j])
+    switch (o) {
+    case 0: return i < X ? JA(i) : i < 2 * X ? JB(i - X) : JE(i - 2 * X);
+    case 1: return 2.0f * (i < X ? JA(i) : JB(i - X));
+    case 2: return JB(i);
+    case 3: return i < X ? xn[i] : JA(i % X);
+    case 4: return i < X ? JB(i) : i < 2 * X ? JA(i - X) : JE(i - 2 * X);
+    default: return i < Y ? (yn[i] > 0 ? yn[i] : 0.0f) : sigmoidf(yn[i - Y]);
+    }
+#undef JA
+#undef JB
+#undef JE
+}
+
+START_TEST(test_concat_in_place)
+{
+    size_t size;
+    Onnx__ModelProto *om = joins_model();
+    uint8_t *buf = ob_pack(om, &size);
+    ob_free(om);
+    nn_error_t err = {{0}};
+    nn_model_t *m = NULL;
+    ck_assert_msg(nn_model_load_buffer(&m, buf, size, NULL, &err) == 0, "%s", err.msg);
+    free(buf);
+
+    /* The layout at batch 1. */
+    const nn_graph_t *g = nn_model_graph(m);
+    nn_tensor_t in[2];
+    memset(in, 0, sizeof in);
+    const int64_t xd[4] = {1, 4, 4, 4}, yd[3] = {1, 3, 3};
+    nn_tensor_set_shape(&in[0], NN_DTYPE_FLOAT, 4, xd);
+    nn_tensor_set_shape(&in[1], NN_DTYPE_FLOAT, 3, yd);
+    nn_plan_t *plan = NULL;
+    ck_assert_msg(nn_plan_create(&plan, g, in, &err) == 0, "%s", err.msg);
+    void *arena = aligned_alloc(64, nn_plan_arena_bytes(plan) + 64);
+    void *scratch = aligned_alloc(64, nn_plan_scratch_bytes(plan) + 64);
+    ck_assert_ptr_nonnull(arena);
+    ck_assert_ptr_nonnull(scratch);
+    nn_plan_bind(plan, arena, scratch, NULL);
+#define AT(name) ((const char *)nn_plan_value(plan, nn_graph_find_value(g, name))->data)
+    const size_t img = 64 * sizeof(float);
+    ck_assert_ptr_eq(AT("A"), AT("C2"));
+    ck_assert_ptr_eq(AT("B"), AT("C2") + img);
+    ck_assert_ptr_eq(AT("E"), AT("C2") + 2 * img);
+    ck_assert_ptr_eq(AT("C1"), AT("C2"));
+    ck_assert_ptr_eq(AT("Rb"), AT("B"));
+    ck_assert_ptr_eq(AT("C3"), AT("K"));
+    ck_assert_ptr_eq(AT("U"), AT("H"));
+    ck_assert_ptr_ne(AT("V"), AT("H") + 9 * sizeof(float)); /* off alignment */
+    for (const char *f = AT("F"); f < AT("F") + 3 * img; f++) /* F holds no member */
+        ck_assert(f < AT("C2") || f >= AT("C2") + 3 * img);
+#undef AT
+    nn_plan_free(plan);
+    free(arena);
+    free(scratch);
+
+    /* The values, placed (batch 1) and copied (batch 3). */
+    nn_context_t *ctx = NULL;
+    ck_assert_msg(nn_context_create(&ctx, m, 3, 2, &err) == 0, "%s", err.msg);
+    for (int batch = 1; batch <= 3; batch += 2) {
+        float x[192], y[27];
+        for (int i = 0; i < 192; i++)
+            x[i] = (float)((i * 37) % 23 - 11) / 4.0f;
+        for (int i = 0; i < 27; i++)
+            y[i] = (float)((i * 11) % 7 - 3) / 2.0f;
+        const int per[6] = {192, 128, 64, 192, 192, 18};
+        float *out[6];
+        for (int o = 0; o < 6; o++) {
+            ck_assert_uint_eq(nn_model_output_elems(m, o, batch), (size_t)(per[o] * batch));
+            out[o] = malloc(sizeof(float) * (size_t)(per[o] * batch));
+            ck_assert_ptr_nonnull(out[o]);
+        }
+        const float *ins[2] = {x, y};
+        ck_assert_msg(nn_context_run(ctx, batch, ins, out, &err) == 0, "%s", err.msg);
+        for (int o = 0; o < 6; o++) {
+            for (int n = 0; n < batch; n++)
+                for (int i = 0; i < per[o]; i++)
+                    ck_assert_msg(fabsf(out[o][n * per[o] + i] - joins_expected(o, x, y, n, i)) <=
+                                      1e-6f,
+                                  "batch %d output %d image %d element %d: %g, not %g", batch, o,
+                                  n, i, out[o][n * per[o] + i], joins_expected(o, x, y, n, i));
+            free(out[o]);
+        }
+    }
+    nn_context_free(ctx);
+    nn_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("engine");
@@ -231,6 +379,7 @@ int main(void)
     tcase_add_test(tc, test_resnet18_optimised);
     tcase_add_test(tc, test_convnext_chains_fused);
     tcase_add_test(tc, test_densenet_preactivation_fused);
+    tcase_add_test(tc, test_concat_in_place);
     tu_add_shared_test(tc, test_batch_limits);
     tu_add_shared_test(tc, test_concurrent_contexts);
     suite_add_tcase(s, tc);

@@ -14,222 +14,17 @@
 #include "nn/onnx_load.h"
 #include "nn/op.h"
 #include "onnx.pb-c.h"
+#include "util/onnxbuild.h"
 
 #define ONNX_DATA "/usr/include/onnx/backend/test/data"
-
-/* ---- model builders (everything malloc'd so free_unpacked releases it) --- */
-
-#define PUSH(arr, n, item)                                                  \
-    do {                                                                    \
-        void *p_ = realloc((arr), ((n) + 1) * sizeof *(arr));               \
-        ck_assert_ptr_nonnull(p_);                                          \
-        (arr) = p_;                                                         \
-        (arr)[(n)++] = (item);                                              \
-    } while (0)
-
-static char *S(const char *s)
-{
-    char *c = strdup(s);
-    ck_assert_ptr_nonnull(c);
-    return c;
-}
-
-static void *zalloc(size_t n)
-{
-    void *p = calloc(1, n);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-static Onnx__TensorProto *mk_tensor(const char *name, int32_t dtype, int rank,
-                                    const int64_t *dims, const void *vals,
-                                    size_t n, int raw)
-{
-    Onnx__TensorProto *t = zalloc(sizeof *t);
-    onnx__tensor_proto__init(t);
-    t->name = S(name);
-    t->has_data_type = 1;
-    t->data_type = dtype;
-    for (int i = 0; i < rank; i++)
-        PUSH(t->dims, t->n_dims, dims[i]);
-    size_t es = dtype == 1 ? 4 : dtype == 6 ? 4 : 8;
-    if (raw) {
-        t->has_raw_data = 1;
-        t->raw_data.len = n * es;
-        t->raw_data.data = malloc(n * es + 1);
-        ck_assert_ptr_nonnull(t->raw_data.data);
-        memcpy(t->raw_data.data, vals, n * es);
-    } else if (dtype == 1) {
-        for (size_t i = 0; i < n; i++)
-            PUSH(t->float_data, t->n_float_data, ((const float *)vals)[i]);
-    } else if (dtype == 7) {
-        for (size_t i = 0; i < n; i++)
-            PUSH(t->int64_data, t->n_int64_data, ((const int64_t *)vals)[i]);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            PUSH(t->int32_data, t->n_int32_data, ((const int32_t *)vals)[i]);
-    }
-    return t;
-}
-
-static Onnx__StringStringEntryProto *mk_kv(const char *k, const char *v)
-{
-    Onnx__StringStringEntryProto *e = zalloc(sizeof *e);
-    onnx__string_string_entry_proto__init(e);
-    e->key = S(k);
-    e->value = S(v);
-    return e;
-}
-
-/* dims[i] < 0 -> dim_param "N" */
-static Onnx__ValueInfoProto *mk_vi(const char *name, int32_t elem, int rank,
-                                   const int64_t *dims)
-{
-    Onnx__ValueInfoProto *vi = zalloc(sizeof *vi);
-    onnx__value_info_proto__init(vi);
-    vi->name = S(name);
-    Onnx__TypeProto *tp = zalloc(sizeof *tp);
-    onnx__type_proto__init(tp);
-    Onnx__TypeProto__Tensor *tt = zalloc(sizeof *tt);
-    onnx__type_proto__tensor__init(tt);
-    tt->has_elem_type = 1;
-    tt->elem_type = elem;
-    if (rank >= 0) {
-        Onnx__TensorShapeProto *sh = zalloc(sizeof *sh);
-        onnx__tensor_shape_proto__init(sh);
-        for (int i = 0; i < rank; i++) {
-            Onnx__TensorShapeProto__Dimension *d = zalloc(sizeof *d);
-            onnx__tensor_shape_proto__dimension__init(d);
-            if (dims[i] >= 0) {
-                d->value_case =
-                    ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-                d->dim_value = dims[i];
-            } else {
-                d->value_case =
-                    ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-                d->dim_param = S("N");
-            }
-            PUSH(sh->dim, sh->n_dim, d);
-        }
-        tt->shape = sh;
-    }
-    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    tp->tensor_type = tt;
-    vi->type = tp;
-    return vi;
-}
-
-static Onnx__NodeProto *mk_node(const char *op, const char *name,
-                                const char *in0, const char *in1,
-                                const char *in2, const char *out)
-{
-    Onnx__NodeProto *n = zalloc(sizeof *n);
-    onnx__node_proto__init(n);
-    n->op_type = S(op);
-    if (name)
-        n->name = S(name);
-    const char *ins[3] = {in0, in1, in2};
-    for (int i = 0; i < 3; i++)
-        if (ins[i])
-            PUSH(n->input, n->n_input, S(ins[i]));
-    PUSH(n->output, n->n_output, S(out));
-    return n;
-}
-
-static Onnx__AttributeProto *mk_attr(Onnx__NodeProto *n, const char *name,
-                                     Onnx__AttributeProto__AttributeType type)
-{
-    Onnx__AttributeProto *a = zalloc(sizeof *a);
-    onnx__attribute_proto__init(a);
-    a->name = S(name);
-    a->has_type = 1;
-    a->type = type;
-    PUSH(n->attribute, n->n_attribute, a);
-    return a;
-}
-
-static void attr_int(Onnx__NodeProto *n, const char *name, int64_t v)
-{
-    Onnx__AttributeProto *a =
-        mk_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
-    a->has_i = 1;
-    a->i = v;
-}
-
-static void attr_float(Onnx__NodeProto *n, const char *name, float v)
-{
-    Onnx__AttributeProto *a =
-        mk_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
-    a->has_f = 1;
-    a->f = v;
-}
-
-static void attr_floats(Onnx__NodeProto *n, const char *name, int k,
-                        const float *v)
-{
-    Onnx__AttributeProto *a =
-        mk_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
-    for (int i = 0; i < k; i++)
-        PUSH(a->floats, a->n_floats, v[i]);
-}
-
-static void attr_ints(Onnx__NodeProto *n, const char *name, int k,
-                      const int64_t *v)
-{
-    Onnx__AttributeProto *a =
-        mk_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
-    for (int i = 0; i < k; i++)
-        PUSH(a->ints, a->n_ints, v[i]);
-}
-
-static void attr_string(Onnx__NodeProto *n, const char *name, const char *s)
-{
-    Onnx__AttributeProto *a =
-        mk_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
-    a->has_s = 1;
-    a->s.len = strlen(s);
-    a->s.data = (uint8_t *)S(s);
-}
-
-static Onnx__ModelProto *mk_model(int64_t opset)
-{
-    Onnx__ModelProto *m = zalloc(sizeof *m);
-    onnx__model_proto__init(m);
-    m->has_ir_version = 1;
-    m->ir_version = 8;
-    Onnx__OperatorSetIdProto *o = zalloc(sizeof *o);
-    onnx__operator_set_id_proto__init(o);
-    o->domain = S("");
-    o->has_version = 1;
-    o->version = opset;
-    PUSH(m->opset_import, m->n_opset_import, o);
-    m->graph = zalloc(sizeof *m->graph);
-    onnx__graph_proto__init(m->graph);
-    m->graph->name = S("g");
-    return m;
-}
-
-static uint8_t *pack(const Onnx__ModelProto *m, size_t *size)
-{
-    *size = onnx__model_proto__get_packed_size(m);
-    uint8_t *buf = malloc(*size + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(onnx__model_proto__pack(m, buf), *size);
-    return buf;
-}
-
-static void free_model(Onnx__ModelProto *m)
-{
-    onnx__model_proto__free_unpacked(m, NULL);
-}
 
 /* Packs, loads and frees the model; returns the load code, the graph in g. */
 static int load_model(Onnx__ModelProto *m, const char *base, nn_graph_t *g,
                       nn_error_t *err)
 {
     size_t size;
-    uint8_t *buf = pack(m, &size);
-    free_model(m);
+    uint8_t *buf = ob_pack(m, &size);
+    ob_free(m);
     memset(g, 0, sizeof *g);
     err->msg[0] = '\0';
     int rc = nn_onnx_load(g, buf, size, base, err);
@@ -247,32 +42,32 @@ static Onnx__ModelProto *tiny_model(int opset, int raw)
     static const float w[6] = {1, 2, 3, 4, 5, 6};
     static const float b[2] = {0.5f, -0.5f};
     int64_t wd[4] = {2, 3, 1, 1}, bd[1] = {2};
-    PUSH(g->initializer, g->n_initializer,
+    OB_PUSH(g->initializer, g->n_initializer,
          mk_tensor("W", 1, 4, wd, w, 6, raw));
-    PUSH(g->initializer, g->n_initializer,
+    OB_PUSH(g->initializer, g->n_initializer,
          mk_tensor("B", 1, 1, bd, b, 2, raw));
     int64_t xd[4] = {-1, 3, 4, 4};
-    PUSH(g->input, g->n_input, mk_vi("X", 1, 4, xd));
+    OB_PUSH(g->input, g->n_input, mk_vi("X", 1, 4, xd));
     /* IR 3 style: an initializer also listed as input */
-    PUSH(g->input, g->n_input, mk_vi("W", 1, 4, wd));
+    OB_PUSH(g->input, g->n_input, mk_vi("W", 1, 4, wd));
 
     Onnx__NodeProto *relu = mk_node("Relu", NULL, "Y", NULL, NULL, "Z");
-    PUSH(g->node, g->n_node, relu);
+    OB_PUSH(g->node, g->n_node, relu);
     Onnx__NodeProto *conv = mk_node("Conv", "conv1", "X", "W", "B", "Y");
     int64_t ks[2] = {1, 1};
     attr_ints(conv, "kernel_shape", 2, ks);
     attr_float(conv, "alpha", 0.25f);
     attr_string(conv, "auto_pad", "NOTSET");
     attr_int(conv, "group", 1);
-    PUSH(g->node, g->n_node, conv);
+    OB_PUSH(g->node, g->n_node, conv);
     Onnx__NodeProto *cst = mk_node("Constant", "c", NULL, NULL, NULL, "shape");
     int64_t sv[2] = {-1, 32};
     attr_ints(cst, "value_ints", 2, sv);
-    PUSH(g->node, g->n_node, cst);
-    PUSH(g->node, g->n_node,
+    OB_PUSH(g->node, g->n_node, cst);
+    OB_PUSH(g->node, g->n_node,
          mk_node("Reshape", "reshape", "Z", "shape", NULL, "R"));
     int64_t rd[2] = {-1, 32};
-    PUSH(g->output, g->n_output, mk_vi("R", 1, 2, rd));
+    OB_PUSH(g->output, g->n_output, mk_vi("R", 1, 2, rd));
     return m;
 }
 
@@ -320,7 +115,7 @@ static void add_node(nn_graph_t *g, const char *name, int in, int out)
     }
     nn_node_t *n = &g->nodes[g->n_nodes++];
     memset(n, 0, sizeof *n);
-    n->name = S(name);
+    n->name = ob_str(name);
     nn_node_set_op(n, NN_OP_RELU);
     n->n_inputs = n->n_outputs = 1;
     n->inputs = malloc(sizeof(int));
@@ -466,18 +261,18 @@ START_TEST(test_omitted_io)
     Onnx__ModelProto *m = mk_model(13);
     Onnx__GraphProto *gp = m->graph;
     int64_t xd[2] = {2, 3};
-    PUSH(gp->input, gp->n_input, mk_vi("X", 1, 2, xd));
+    OB_PUSH(gp->input, gp->n_input, mk_vi("X", 1, 2, xd));
     float mx = 6;
-    PUSH(gp->initializer, gp->n_initializer,
+    OB_PUSH(gp->initializer, gp->n_initializer,
          mk_tensor("max", 1, 0, NULL, &mx, 1, 1));
-    PUSH(gp->node, gp->n_node, mk_node("Clip", "clip", "X", "", "max", "C"));
+    OB_PUSH(gp->node, gp->n_node, mk_node("Clip", "clip", "X", "", "max", "C"));
     Onnx__NodeProto *d1 = mk_node("Dropout", "d1", "C", NULL, NULL, "D");
-    PUSH(d1->output, d1->n_output, S(""));
-    PUSH(gp->node, gp->n_node, d1);
+    OB_PUSH(d1->output, d1->n_output, ob_str(""));
+    OB_PUSH(gp->node, gp->n_node, d1);
     Onnx__NodeProto *d2 = mk_node("Dropout", "d2", "D", NULL, NULL, "");
-    PUSH(d2->output, d2->n_output, S("mask"));
-    PUSH(gp->node, gp->n_node, d2);
-    PUSH(gp->output, gp->n_output, mk_vi("mask", 1, -1, NULL));
+    OB_PUSH(d2->output, d2->n_output, ob_str("mask"));
+    OB_PUSH(gp->node, gp->n_node, d2);
+    OB_PUSH(gp->output, gp->n_output, mk_vi("mask", 1, -1, NULL));
     nn_graph_t g;
     nn_error_t err;
     int rc = load_model(m, NULL, &g, &err);
@@ -516,17 +311,17 @@ START_TEST(test_refusals)
     /* unsupported op */
     Onnx__ModelProto *m = tiny_model(13, 1);
     free(m->graph->node[3]->op_type);
-    m->graph->node[3]->op_type = S("FooBar");
+    m->graph->node[3]->op_type = ob_str("FooBar");
     expect_fail(m, NULL, NN_EUNSUPPORTED,
                 "node 'reshape' (FooBar): operator not supported");
     /* unnamed unsupported node */
     m = tiny_model(13, 1);
     free(m->graph->node[0]->op_type);
-    m->graph->node[0]->op_type = S("Elu");
+    m->graph->node[0]->op_type = ob_str("Elu");
     expect_fail(m, NULL, NN_EUNSUPPORTED, "node 'Elu_0' (Elu)");
     /* other domain */
     m = tiny_model(13, 1);
-    m->graph->node[0]->domain = S("com.microsoft");
+    m->graph->node[0]->domain = ob_str("com.microsoft");
     expect_fail(m, NULL, NN_EUNSUPPORTED, "domain 'com.microsoft'");
     /* opsets */
     expect_fail(tiny_model(5, 1), NULL, NN_EUNSUPPORTED, "opset 5");
@@ -542,7 +337,7 @@ START_TEST(test_refusals)
     m = tiny_model(13, 1);
     int32_t iv[2] = {1, 2};
     int64_t d1[1] = {2};
-    PUSH(m->graph->initializer, m->graph->n_initializer,
+    OB_PUSH(m->graph->initializer, m->graph->n_initializer,
          mk_tensor("w", 6, 1, d1, iv, 2, 0));
     expect_fail(m, NULL, NN_EUNSUPPORTED,
                 "initializer 'w': dtype INT32 is not supported (float32 and "
@@ -569,7 +364,7 @@ START_TEST(test_refusals)
     /* an output produced twice */
     m = tiny_model(13, 1);
     free(m->graph->node[0]->output[0]);
-    m->graph->node[0]->output[0] = S("Y");
+    m->graph->node[0]->output[0] = ob_str("Y");
     expect_fail(m, NULL, NN_EFORMAT, "produced twice");
     /* missing graph */
     m = tiny_model(13, 1);
@@ -579,18 +374,18 @@ START_TEST(test_refusals)
     /* Constant with an unsupported attribute */
     m = tiny_model(13, 1);
     free(m->graph->node[2]->attribute[0]->name);
-    m->graph->node[2]->attribute[0]->name = S("sparse_value");
+    m->graph->node[2]->attribute[0]->name = ob_str("sparse_value");
     expect_fail(m, NULL, NN_EUNSUPPORTED,
                 "node 'c' (Constant): attribute 'sparse_value'");
     /* input read but never produced */
     m = tiny_model(13, 1);
     free(m->graph->node[3]->input[1]);
-    m->graph->node[3]->input[1] = S("ghost");
+    m->graph->node[3]->input[1] = ob_str("ghost");
     expect_fail(m, NULL, NN_EFORMAT, "'ghost'");
     /* cycle */
     m = tiny_model(13, 1);
     free(m->graph->node[1]->input[0]);
-    m->graph->node[1]->input[0] = S("Z");
+    m->graph->node[1]->input[0] = ob_str("Z");
     expect_fail(m, NULL, NN_EFORMAT, "cycle");
     /* graph input with an unsupported dtype, and with too many dims */
     m = tiny_model(13, 1);
@@ -625,12 +420,12 @@ static Onnx__ModelProto *external_model(const char *loc, const char *offset,
     t->has_raw_data = 0;
     t->has_data_location = 1;
     t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
-    PUSH(t->external_data, t->n_external_data, mk_kv("location", loc));
+    OB_PUSH(t->external_data, t->n_external_data, mk_kv("location", loc));
     if (offset)
-        PUSH(t->external_data, t->n_external_data, mk_kv("offset", offset));
+        OB_PUSH(t->external_data, t->n_external_data, mk_kv("offset", offset));
     if (length)
-        PUSH(t->external_data, t->n_external_data, mk_kv("length", length));
-    PUSH(t->external_data, t->n_external_data, mk_kv("checksum", "abc"));
+        OB_PUSH(t->external_data, t->n_external_data, mk_kv("length", length));
+    OB_PUSH(t->external_data, t->n_external_data, mk_kv("checksum", "abc"));
     return m;
 }
 
@@ -639,8 +434,8 @@ static Onnx__ModelProto *external_model(const char *loc, const char *offset,
 static int load_constant(Onnx__NodeProto *n, nn_graph_t *g, nn_error_t *err)
 {
     Onnx__ModelProto *m = mk_model(13);
-    PUSH(m->graph->node, m->graph->n_node, n);
-    PUSH(m->graph->output, m->graph->n_output, mk_vi("y", 0, -1, NULL));
+    OB_PUSH(m->graph->node, m->graph->n_node, n);
+    OB_PUSH(m->graph->output, m->graph->n_output, mk_vi("y", 0, -1, NULL));
     return load_model(m, NULL, g, err);
 }
 
@@ -764,8 +559,8 @@ START_TEST(test_truncation_and_flips)
 {
     size_t size;
     Onnx__ModelProto *m = tiny_model(13, 1);
-    uint8_t *buf = pack(m, &size);
-    free_model(m);
+    uint8_t *buf = ob_pack(m, &size);
+    ob_free(m);
     int ok = 0;
     for (size_t len = 0; len < size; len++) {
         /* a copy of exactly len bytes, so ASan sees any over-read */

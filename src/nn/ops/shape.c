@@ -764,6 +764,7 @@ int nn_op_concat_prepare(nn_call_t *call, nn_error_t *err)
         p->inner *= dims[d];
     p->esize = nn_dtype_size(a->dtype);
     call->flops = 0;
+    call->out_joins = p->outer == 1;
     return 0;
 }
 
@@ -802,8 +803,11 @@ static void nn_cat_chunk(void *arg, int64_t begin, int64_t end, int tid)
             if (k < pieces) {
                 const size_t off = (size_t)k * NN_CAT_PIECE;
                 const size_t n = row - off < NN_CAT_PIECE ? row - off : NN_CAT_PIECE;
-                memcpy(dst + (size_t)o * orow + at + off,
-                       (const unsigned char *)call->in[i]->data + (size_t)o * row + off, n);
+                unsigned char *d = dst + (size_t)o * orow + at + off;
+                const unsigned char *s = (const unsigned char *)call->in[i]->data +
+                                         (size_t)o * row + off;
+                if (d != s) /* written in place by its producer (out_joins) */
+                    memcpy(d, s, n);
                 break;
             }
             k -= pieces;
@@ -816,6 +820,14 @@ void nn_op_concat_exec(const nn_call_t *call)
 {
     const nn_cat_params_t *p = NN_PARAMS(call, const nn_cat_params_t);
     nn_cat_job_t j = {call, 0};
+    if (call->out_joins) { /* nothing to do when every input is in place */
+        const unsigned char *at = call->out[0]->data;
+        int i = 0;
+        for (; i < call->n_in && call->in[i]->data == at; i++)
+            at += nn_cat_row(call, i);
+        if (i == call->n_in)
+            return;
+    }
     for (int i = 0; i < call->n_in; i++)
         j.per_outer += (int64_t)((nn_cat_row(call, i) + NN_CAT_PIECE - 1) / NN_CAT_PIECE);
     nn_pool_maybe(call, nn_tensor_bytes(call->out[0]), p->outer * j.per_outer, nn_cat_chunk, &j);
