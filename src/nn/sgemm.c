@@ -15,6 +15,8 @@
  * (bench/README.md, "Intel Xeon (Ice Lake server)"). */
 #include "sgemm.h"
 
+#include <math.h>
+
 #include "avx512.h"
 
 #define KC_MAX 256         /* deepest K block: a strip of 48 KiB */
@@ -192,7 +194,7 @@ static NN_AVX512 void column_avx512(int m0, int m1, int K, const float *pa, cons
  * runs mostly empty (196 = 4 x 48 + 4); read in place with rows in the
  * lanes, ResNet-50's stride-2 3x3 to 14x14 ran 0.97 -> 0.66 ms on 2
  * threads. On 28x28 maps (784) the strips do as well. */
-#define NARROW_MAX_N 208
+#define NARROW_MAX_N NN_SGEMM_NARROW_N
 
 typedef struct narrow {
     const float *a;       /* the first panel at the block's first k; the second
@@ -280,22 +282,24 @@ static NN_AVX512 void narrow_one_tail(const narrow_t *t) { narrow_body(t, 1, 0);
  * (bench/README.md, "Intel Xeon (Ice Lake server)"). */
 #define NARROW_KC 128
 
-static void narrow_product(int m0, int m1, int N, int K, const float *pa, const float *B,
-                           int ldb, float *C, int ldc, const nn_sgemm_epilogue_t *epi,
-                           const nn_sgemm_images_t *im)
+/* Over columns [kbeg, kend) of A's K (all of them but in nn_sgemm_part). */
+static void narrow_product(int m0, int m1, int N, int K, int kbeg, int kend, const float *pa,
+                           const float *B, int ldb, float *C, int ldc,
+                           const nn_sgemm_epilogue_t *epi, const nn_sgemm_images_t *im)
 {
     narrow_t t = {.ldc = ldc, .ldr = epi->ldr, .ldp = ldb, .K = K, .lo = epi->lo,
                   .hi = epi->hi};
-    const int blocks = (K + NARROW_KC - 1) / NARROW_KC, kc = (K + blocks - 1) / blocks;
+    const int depth = kend - kbeg;
+    const int blocks = (depth + NARROW_KC - 1) / NARROW_KC, kc = (depth + blocks - 1) / blocks;
     for (int m = m0; m < m1; m += 2 * NN_SGEMM_MR) {
         t.rows = m1 - m < 2 * NN_SGEMM_MR ? m1 - m : 2 * NN_SGEMM_MR;
         t.bias = epi->bias ? epi->bias + m : NULL;
         const int pair = t.rows > NN_SGEMM_MR;
-        for (int k0 = 0; k0 < K; k0 += kc) {
+        for (int k0 = kbeg; k0 < kend; k0 += kc) {
             t.a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * K + (size_t)k0 * NN_SGEMM_MR;
-            t.kb = K - k0 < kc ? K - k0 : kc;
-            t.load_c = k0 > 0 || epi->accumulate;
-            t.last = k0 + t.kb == K;
+            t.kb = kend - k0 < kc ? kend - k0 : kc;
+            t.load_c = k0 > kbeg || epi->accumulate;
+            t.last = k0 + t.kb == kend;
             for (int i = 0; i < im->count; i++) {
                 const float *Bi = B + (size_t)i * im->bstride + (size_t)k0 * ldb;
                 float *Ci = C + (size_t)i * im->cstride;
@@ -384,7 +388,7 @@ static void product_avx512(int m0, int m1, int N, int K, const float *pa, const 
         return;
     }
     if (N <= NARROW_MAX_N) {
-        narrow_product(m0, m1, N, K, pa, B, ldb, C, ldc, epi, im);
+        narrow_product(m0, m1, N, K, 0, K, pa, B, ldb, C, ldc, epi, im);
         return;
     }
     const int kc = k_block(m1 - m0, K);
@@ -506,4 +510,18 @@ void nn_sgemm(int m0, int m1, int N, int K, const float *pa, const float *B, int
 {
     const nn_sgemm_images_t one = {.count = 1};
     nn_sgemm_images(m0, m1, N, K, pa, B, ldb, C, ldc, epi, &one, buf);
+}
+
+void nn_sgemm_part(int m0, int m1, int N, int K, int k0, int k1, const float *pa,
+                   const float *B, int ldb, float *C, int ldc)
+{
+#if defined(__x86_64__)
+    const nn_sgemm_epilogue_t plain = {.lo = -INFINITY, .hi = INFINITY};
+    const nn_sgemm_images_t one = {.count = 1};
+    if (m0 < m1 && N > 0 && N <= NARROW_MAX_N && k0 < k1)
+        narrow_product(m0, m1, N, K, k0, k1, pa, B, ldb, C, ldc, &plain, &one);
+#else
+    (void)m0, (void)m1, (void)N, (void)K, (void)k0, (void)k1, (void)pa, (void)B, (void)ldb,
+        (void)C, (void)ldc;
+#endif
 }

@@ -62,6 +62,17 @@ typedef struct nn_sgemm_epilogue {
 void nn_sgemm(int m0, int m1, int N, int K, const float *pa, const float *B, int ldb,
               float *C, int ldc, const nn_sgemm_epilogue_t *epi, float *buf);
 
+/* Products at most this wide run along rows (the narrow products above). */
+#define NN_SGEMM_NARROW_N 208
+
+/* Part of a narrow product (N <= NN_SGEMM_NARROW_N): rows [m0, m1) of
+ * A[:, k0:k1] * B[k0:k1, :], stored as they are (no epilogue). pa is A
+ * packed for all K columns, B its row 0. Threads that each take a share
+ * of a deep product's K (the channels their own core wrote) sum their
+ * parts after. */
+void nn_sgemm_part(int m0, int m1, int N, int K, int k0, int k1, const float *pa,
+                   const float *B, int ldb, float *C, int ldc);
+
 /* Products that share A, one per image: image i reads B + i * bstride,
  * writes C + i * cstride and adds epi's residual at res + i * rstride
  * (bias and col_bias are the same for all). Each block of A serves every

@@ -412,6 +412,17 @@ static const conv_case_t conv_cases[] = {
     {1, 1, 8, 0, 50, 16, 0, 1, 0, 1, 0, 1, {0, 0}, NULL, 1, 1, 0, 0, 0, 0, 0},
 };
 
+/* Deep 1x1 products on small maps, split along K over the threads
+ * (conv.c, nn_conv_deep) where the own products run: K not a whole number
+ * of 16-channel blocks a part, rows not a whole panel, a residual + relu
+ * (aliasing the output too), no bias, a map just under the narrow limit. */
+static const conv_case_t deep_cases[] = {
+    {2, 1, 200, 7, 7, 20, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 1, 0, 0, 0, 0},
+    {2, 1, 576, 14, 14, 96, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 1, 1, 0, 0, 0},
+    {2, 1, 300, 13, 15, 40, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 0, 0, 0, 0, 0, 0},
+    {2, 1, 1030, 2, 3, 130, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 0, 0, 0, 0, 0},
+};
+
 static void run_all_conv(nn_pool_t *pool)
 {
     /* Unpacked, then packed where this machine has the own products. */
@@ -424,7 +435,24 @@ static void run_all_conv(nn_pool_t *pool)
                 run_conv_case(&c4, pool, packed);
             }
         }
+    for (size_t i = 0; i < sizeof deep_cases / sizeof deep_cases[0]; i++)
+        run_conv_case(&deep_cases[i], pool, nn_sgemm_has(tc_isa_best()));
 }
+
+/* The deep products' parts on more threads: 3 parts, and 4 parts of two
+ * row blocks each. */
+START_TEST(conv_deep_parts)
+{
+    static const int threads[] = {3, 8};
+    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+        nn_pool_t *pool;
+        ck_assert_int_eq(nn_pool_create(&pool, threads[t]), 0);
+        for (size_t i = 0; i < sizeof deep_cases / sizeof deep_cases[0]; i++)
+            run_conv_case(&deep_cases[i], pool, nn_sgemm_has(tc_isa_best()));
+        nn_pool_free(pool);
+    }
+}
+END_TEST
 
 START_TEST(conv_single_thread)
 {
@@ -782,6 +810,9 @@ START_TEST(conv_bench)
         {"mobilenet dw3x3 384 @14 b8", {2, 8, 384, 14, 14, 384, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 384, 1, 0, 0, 0, 0, 0}},
         {"densenet 3x3 128->32 @7 (batch 1)", {2, 1, 128, 7, 7, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0, 0}},
         {"densenet 3x3 128->32 @7 (batch 4)", {2, 4, 128, 7, 7, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0, 0}},
+        {"mobilenet 1x1 576->96 @14 +res", {2, 1, 576, 14, 14, 96, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 1, 0, 0, 0, 0}},
+        {"mobilenet 1x1 96->576 @14", {2, 1, 96, 14, 14, 576, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 0, 0, 0, 0, 0}},
+        {"mobilenet 1x1 384->64 @14 +res", {2, 1, 384, 14, 14, 64, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 1, 0, 0, 0, 0}},
         {"regnet grp3x3 104 g13 @28", {2, 1, 104, 28, 28, 104, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 13, 1, 0, 0, 0, 0, 0}},
     };
     nn_pool_t *pool = NULL;
@@ -811,6 +842,7 @@ int main(void)
         tcase_add_test(tc, conv_bench);
     tcase_add_test(tc, conv_single_thread);
     tcase_add_test(tc, conv_two_threads);
+    tcase_add_test(tc, conv_deep_parts);
     tcase_add_test(tc, conv_random);
     tcase_add_test(tc, conv_bad_attrs);
     tcase_add_test(tc, batchnorm);
