@@ -33,9 +33,15 @@ typedef struct nn_call {
     nn_isa_t isa;       /* the kernels to use (the graph's; GENERIC when zeroed) */
     int out_alias;      /* set by prepare: out[0] shares in[0]'s data (views) */
     int out_joins;      /* set by prepare: out[0] is in[0], in[1], ... laid end
-                         * to end (Concat with nothing before its axis). The
-                         * plan may then have the inputs' producers write them
-                         * in place; exec copies only those that are not. */
+                         * to end, all of it (1: Concat with nothing before its
+                         * axis) or within each index of dimension 0 (2: along
+                         * the channels of a batch). The plan may then have the
+                         * inputs' producers write them in place; exec copies
+                         * only those that are not. */
+    int out_strided;    /* set by prepare: exec writes out[0]'s images
+                         * out_stride floats apart when the plan sets that */
+    size_t out_stride;  /* set by the plan: 0 (out[0] as it is), or the
+                         * floats from one image of out[0] to the next */
     /* op-private parameters written by prepare, read by exec */
     _Alignas(16) unsigned char params[768];
 } nn_call_t;

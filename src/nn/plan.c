@@ -218,20 +218,55 @@ static void move_buffer(nn_plan_t *p, int r, int to, size_t at)
 /* Concats whose output is their inputs end to end (out_joins): each input
  * computed here moves into the output's buffer, so that its producer
  * writes it in place and the Concat copies nothing (SqueezeNet's fire
- * modules, GoogLeNet's inception arms at batch 1). Latest first: a
- * DenseNet block's Concats each add one layer's output to the one before,
- * so the last one takes every layer's output, and an earlier one, whose
+ * modules, GoogLeNet's inception arms). Latest first: a DenseNet block's
+ * Concats each add one layer's output to the one before, so at batch 1
+ * the last one takes every layer's output, and an earlier one, whose
  * inputs then lie end to end in that buffer, becomes a view of them. An
  * input stays where it is (and is copied) when it is a view, not ours,
- * placed already, given twice, or would land off the arena's alignment. */
-static void place_joins(nn_plan_t *p)
+ * placed already, given twice, or would land off the arena's alignment.
+ * Along the channels of a batch (out_joins 2) an input's images lie apart
+ * in the output: only a producer that writes them so (out_strided) is
+ * given that, and only for a value nothing else reads. */
+static int place_joins(nn_plan_t *p, nn_error_t *err)
 {
+    int *uses = calloc((size_t)p->n_values + 1, sizeof *uses);
+    if (!uses)
+        return nn_fail(err, NN_ENOMEM, "out of memory planning activations");
+    for (int c = 0; c < p->n_calls; c++)
+        for (int i = 0; i < p->calls[c].node->n_inputs; i++)
+            if (p->calls[c].node->inputs[i] >= 0)
+                uses[p->calls[c].node->inputs[i]]++;
+    for (int i = 0; i < p->n_out; i++)
+        uses[p->out_ids[i]]++;
     for (int c = p->n_calls - 1; c >= 0; c--) {
         const nn_call_t *call = &p->calls[c];
         const nn_node_t *n = call->node;
         if (!call->out_joins || n->n_outputs < 1 || n->outputs[0] < 0)
             continue;
         const int o = n->outputs[0];
+        if (call->out_joins == 2) {
+            const nn_tensor_t *t = &p->vals[o];
+            if (p->cls[o] != VAL_ACT || p->root[o] != o || t->rank < 1 || t->dims[0] < 1)
+                continue;
+            const size_t img = nn_tensor_bytes(t) / (size_t)t->dims[0];
+            size_t at = 0;
+            for (int i = 0; i < n->n_inputs; i++) {
+                const int u = n->inputs[i];
+                if (u < 0)
+                    continue;
+                const size_t here = at;
+                at += nn_tensor_bytes(&p->vals[u]) / (size_t)t->dims[0];
+                const int prod = p->producer[u];
+                if (uses[u] == 1 && p->cls[u] == VAL_ACT && p->root[u] == u && prod >= 0 &&
+                    p->calls[prod].out_strided && p->calls[prod].node->outputs[0] == u &&
+                    p->vals[u].dtype == NN_DTYPE_FLOAT && here % NN_ALIGN == 0 &&
+                    img % sizeof(float) == 0) {
+                    move_buffer(p, u, o, here);
+                    p->calls[prod].out_stride = img / sizeof(float);
+                }
+            }
+            continue;
+        }
         int all = p->cls[o] == VAL_ACT && p->root[o] == o;
         size_t at = 0;
         for (int i = 0; i < n->n_inputs && all; i++) {
@@ -259,6 +294,8 @@ static void place_joins(nn_plan_t *p)
                 move_buffer(p, u, p->root[o], here);
         }
     }
+    free(uses);
+    return 0;
 }
 
 static int plan_memory(nn_plan_t *p, nn_error_t *err)
@@ -434,10 +471,10 @@ int nn_plan_create_part(nn_plan_t **out, const nn_graph_t *g, int begin, int end
         if (p->cls[out_ids[i]] == VAL_UNUSED)
             rc = nn_fail(err, NN_EFORMAT, "graph output '%s' is never produced",
                          g->values[out_ids[i]].name);
-    if (rc == 0) {
-        place_joins(p);
+    if (rc == 0)
+        rc = place_joins(p, err);
+    if (rc == 0)
         rc = plan_memory(p, err);
-    }
     if (rc) {
         nn_plan_free(p);
         return rc;

@@ -4,9 +4,10 @@
  * everything computable from constants and shapes alone (PyTorch's
  * Shape/Gather/Concat chains), and lays out the remaining activations in one
  * arena, reusing memory between tensors whose lifetimes do not overlap. The
- * inputs of a Concat that joins them end to end (batch 1, channel axis)
- * are laid out inside its output, so that their producers write them in
- * place and the Concat copies nothing. A
+ * inputs of a Concat along the channels are laid out inside its output, so
+ * that their producers write them in place and the Concat copies nothing
+ * (at batch 1 any producer; on a batch, Convs, which write their images
+ * apart). A
  * plan borrows the graph, which must outlive it. A plan is used by one
  * thread at a time. */
 #ifndef NN_PLAN_H

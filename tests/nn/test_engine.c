@@ -233,8 +233,14 @@ END_TEST
  *   K = [C3, E], C3 = [B, A]         a concat of a concat, whose inputs
  *                                    lie in C2 in another order: copied
  *   H = [Relu(Y), Sigmoid(Y)]        the second at 36 bytes: off alignment
- * Outputs C2, G, Rb, F, K, H are checked against their definitions at
- * batch 1 (placed) and 3 (copied), and at batch 1 the layout itself. */
+ *   J = [Conv1x1(X), Conv3x3(X)]     SqueezeNet's fire module: in place at
+ *                                    every batch, the convolutions writing
+ *                                    their images apart
+ * Outputs C2, G, Rb, F, K, H, J are checked against their definitions at
+ * batch 1 (placed), 2 and 3 (J placed: images a thread, and one image at
+ * a time; the others copied), and the layout itself at batch 1 and 3. */
+static float joins_weight(int i) { return (float)((i * 7) % 11 - 5) / 8.0f; }
+
 static Onnx__ModelProto *joins_model(void)
 {
     Onnx__ModelProto *m = mk_model(13);
@@ -243,6 +249,14 @@ static Onnx__ModelProto *joins_model(void)
     static const int64_t flat[2] = {0, -1}, fd[1] = {2};
     OB_PUSH(g->initializer, g->n_initializer, mk_tensor("two", 1, 0, NULL, &two, 1, 0));
     OB_PUSH(g->initializer, g->n_initializer, mk_tensor("flat", 7, 1, fd, flat, 2, 0));
+    float w1[16], w3[144];
+    for (int i = 0; i < 16; i++)
+        w1[i] = joins_weight(i);
+    for (int i = 0; i < 144; i++)
+        w3[i] = joins_weight(100 + i);
+    const int64_t w1d[4] = {4, 4, 1, 1}, w3d[4] = {4, 4, 3, 3};
+    OB_PUSH(g->initializer, g->n_initializer, mk_tensor("W1", 1, 4, w1d, w1, 16, 0));
+    OB_PUSH(g->initializer, g->n_initializer, mk_tensor("W3", 1, 4, w3d, w3, 144, 0));
     const int64_t xd[4] = {-1, 4, 4, 4}, yd[3] = {-1, 3, 3};
     OB_PUSH(g->input, g->n_input, mk_vi("X", 1, 4, xd));
     OB_PUSH(g->input, g->n_input, mk_vi("Y", 1, 3, yd));
@@ -255,15 +269,21 @@ static Onnx__ModelProto *joins_model(void)
         {"Concat", "C3", "E", NULL, "K"},
         {"Concat", "A", "B", "E", "C2"},    {"Relu", "Y", NULL, NULL, "U"},
         {"Sigmoid", "Y", NULL, NULL, "V"},  {"Concat", "U", "V", NULL, "H"},
+        {"Conv", "X", "W1", NULL, "P1"},    {"Conv", "X", "W3", NULL, "P3"},
+        {"Concat", "P1", "P3", NULL, "J"},
     };
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
         Onnx__NodeProto *n = mk_node(nodes[i][0], nodes[i][4], nodes[i][1], nodes[i][2],
                                      nodes[i][3], nodes[i][4]);
         if (strcmp(nodes[i][0], "Concat") == 0)
             attr_int(n, "axis", 1);
+        if (strcmp(nodes[i][4], "P3") == 0) {
+            static const int64_t pads[4] = {1, 1, 1, 1};
+            attr_ints(n, "pads", 4, pads);
+        }
         OB_PUSH(g->node, g->n_node, n);
     }
-    static const char *const outs[] = {"C2", "G", "Rb", "F", "K", "H"};
+    static const char *const outs[] = {"C2", "G", "Rb", "F", "K", "H", "J"};
     for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
         OB_PUSH(g->output, g->n_output, mk_vi(outs[i], 1, -1, NULL));
     return m;
@@ -271,7 +291,7 @@ static Onnx__ModelProto *joins_model(void)
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* The expected value of output o (0..5, as joins_model lists them) at
+/* The expected value of output o (0..6, as joins_model lists them) at
  * image n, element i, from the images' inputs x and y. */
 static float joins_expected(int o, const float *x, const float *y, int n, int i)
 {
@@ -287,8 +307,25 @@ static float joins_expected(int o, const float *x, const float *y, int n, int i)
     case 2: return JB(i);
     case 3: return i < X ? xn[i] : JA(i % X);
     case 4: return i < X ? JB(i) : i < 2 * X ? JA(i - X) : JE(i - 2 * X);
-    default: return i < Y ? (yn[i] > 0 ? yn[i] : 0.0f) : sigmoidf(yn[i - Y]);
+    case 5: return i < Y ? (yn[i] > 0 ? yn[i] : 0.0f) : sigmoidf(yn[i - Y]);
     }
+    /* J: channel m < 4 of the 1x1, else of the 3x3 (pads 1) */
+    const int m = i / 16, oy = i / 4 % 4, ox = i % 4;
+    float v = 0.0f;
+    for (int c = 0; c < 4; c++) {
+        if (m < 4) {
+            v += joins_weight(m * 4 + c) * xn[c * 16 + oy * 4 + ox];
+            continue;
+        }
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) {
+                const int iy = oy + ky - 1, ix = ox + kx - 1;
+                if (iy >= 0 && iy < 4 && ix >= 0 && ix < 4)
+                    v += joins_weight(100 + (((m - 4) * 4 + c) * 3 + ky) * 3 + kx) *
+                         xn[c * 16 + iy * 4 + ix];
+            }
+    }
+    return v;
 #undef JA
 #undef JB
 #undef JE
@@ -305,60 +342,69 @@ START_TEST(test_concat_in_place)
     ck_assert_msg(nn_model_load_buffer(&m, buf, size, NULL, &err) == 0, "%s", err.msg);
     free(buf);
 
-    /* The layout at batch 1. */
+    /* The layout at batch 1 (everything placed) and 3 (J only). */
     const nn_graph_t *g = nn_model_graph(m);
-    nn_tensor_t in[2];
-    memset(in, 0, sizeof in);
-    const int64_t xd[4] = {1, 4, 4, 4}, yd[3] = {1, 3, 3};
-    nn_tensor_set_shape(&in[0], NN_DTYPE_FLOAT, 4, xd);
-    nn_tensor_set_shape(&in[1], NN_DTYPE_FLOAT, 3, yd);
-    nn_plan_t *plan = NULL;
-    ck_assert_msg(nn_plan_create(&plan, g, in, &err) == 0, "%s", err.msg);
-    void *arena = aligned_alloc(64, nn_plan_arena_bytes(plan) + 64);
-    void *scratch = aligned_alloc(64, nn_plan_scratch_bytes(plan) + 64);
-    ck_assert_ptr_nonnull(arena);
-    ck_assert_ptr_nonnull(scratch);
-    nn_plan_bind(plan, arena, scratch, NULL);
+    for (int batch = 1; batch <= 3; batch += 2) {
+        nn_tensor_t in[2];
+        memset(in, 0, sizeof in);
+        const int64_t xd[4] = {batch, 4, 4, 4}, yd[3] = {batch, 3, 3};
+        nn_tensor_set_shape(&in[0], NN_DTYPE_FLOAT, 4, xd);
+        nn_tensor_set_shape(&in[1], NN_DTYPE_FLOAT, 3, yd);
+        nn_plan_t *plan = NULL;
+        ck_assert_msg(nn_plan_create(&plan, g, in, &err) == 0, "%s", err.msg);
+        void *arena = aligned_alloc(64, nn_plan_arena_bytes(plan) + 64);
+        void *scratch = aligned_alloc(64, nn_plan_scratch_bytes(plan) + 64);
+        ck_assert_ptr_nonnull(arena);
+        ck_assert_ptr_nonnull(scratch);
+        nn_plan_bind(plan, arena, scratch, NULL);
 #define AT(name) ((const char *)nn_plan_value(plan, nn_graph_find_value(g, name))->data)
-    const size_t img = 64 * sizeof(float);
-    ck_assert_ptr_eq(AT("A"), AT("C2"));
-    ck_assert_ptr_eq(AT("B"), AT("C2") + img);
-    ck_assert_ptr_eq(AT("E"), AT("C2") + 2 * img);
-    ck_assert_ptr_eq(AT("C1"), AT("C2"));
-    ck_assert_ptr_eq(AT("Rb"), AT("B"));
-    ck_assert_ptr_eq(AT("C3"), AT("K"));
-    ck_assert_ptr_eq(AT("U"), AT("H"));
-    ck_assert_ptr_ne(AT("V"), AT("H") + 9 * sizeof(float)); /* off alignment */
-    for (const char *f = AT("F"); f < AT("F") + 3 * img; f++) /* F holds no member */
-        ck_assert(f < AT("C2") || f >= AT("C2") + 3 * img);
+        const size_t img = 64 * sizeof(float);
+        ck_assert_ptr_eq(AT("P1"), AT("J"));
+        ck_assert_ptr_eq(AT("P3"), AT("J") + img);
+        if (batch == 1) {
+            ck_assert_ptr_eq(AT("A"), AT("C2"));
+            ck_assert_ptr_eq(AT("B"), AT("C2") + img);
+            ck_assert_ptr_eq(AT("E"), AT("C2") + 2 * img);
+            ck_assert_ptr_eq(AT("C1"), AT("C2"));
+            ck_assert_ptr_eq(AT("Rb"), AT("B"));
+            ck_assert_ptr_eq(AT("C3"), AT("K"));
+            ck_assert_ptr_eq(AT("U"), AT("H"));
+            ck_assert_ptr_ne(AT("V"), AT("H") + 9 * sizeof(float)); /* off alignment */
+            for (const char *f = AT("F"); f < AT("F") + 3 * img; f++) /* F holds no member */
+                ck_assert(f < AT("C2") || f >= AT("C2") + 3 * img);
+        } else { /* A, B, E have other readers: copied */
+            ck_assert_ptr_ne(AT("A"), AT("C2"));
+            ck_assert_ptr_ne(AT("C1"), AT("C2"));
+        }
 #undef AT
-    nn_plan_free(plan);
-    free(arena);
-    free(scratch);
+        nn_plan_free(plan);
+        free(arena);
+        free(scratch);
+    }
 
-    /* The values, placed (batch 1) and copied (batch 3). */
+    /* The values, at every batch. */
     nn_context_t *ctx = NULL;
     ck_assert_msg(nn_context_create(&ctx, m, 3, 2, &err) == 0, "%s", err.msg);
-    for (int batch = 1; batch <= 3; batch += 2) {
+    for (int batch = 1; batch <= 3; batch++) {
         float x[192], y[27];
         for (int i = 0; i < 192; i++)
             x[i] = (float)((i * 37) % 23 - 11) / 4.0f;
         for (int i = 0; i < 27; i++)
             y[i] = (float)((i * 11) % 7 - 3) / 2.0f;
-        const int per[6] = {192, 128, 64, 192, 192, 18};
-        float *out[6];
-        for (int o = 0; o < 6; o++) {
+        const int per[7] = {192, 128, 64, 192, 192, 18, 128};
+        float *out[7];
+        for (int o = 0; o < 7; o++) {
             ck_assert_uint_eq(nn_model_output_elems(m, o, batch), (size_t)(per[o] * batch));
             out[o] = malloc(sizeof(float) * (size_t)(per[o] * batch));
             ck_assert_ptr_nonnull(out[o]);
         }
         const float *ins[2] = {x, y};
         ck_assert_msg(nn_context_run(ctx, batch, ins, out, &err) == 0, "%s", err.msg);
-        for (int o = 0; o < 6; o++) {
+        for (int o = 0; o < 7; o++) {
             for (int n = 0; n < batch; n++)
                 for (int i = 0; i < per[o]; i++)
                     ck_assert_msg(fabsf(out[o][n * per[o] + i] - joins_expected(o, x, y, n, i)) <=
-                                      1e-6f,
+                                      1e-5f * (1.0f + fabsf(joins_expected(o, x, y, n, i))),
                                   "batch %d output %d image %d element %d: %g, not %g", batch, o,
                                   n, i, out[o][n * per[o] + i], joins_expected(o, x, y, n, i));
             free(out[o]);

@@ -630,6 +630,7 @@ static void nn_conv_image_call(nn_conv_image_call_t *c, const nn_call_t *call)
     c->call.in = c->in;
     c->call.out = c->out;
     c->call.pool = NULL;
+    c->call.out_stride = 0; /* one image: its own place */
 }
 
 static int nn_conv_plan_by_image(nn_call_t *call, nn_error_t *err)
@@ -647,6 +648,7 @@ static int nn_conv_plan_by_image(nn_call_t *call, nn_error_t *err)
     cp->one = *NN_PARAMS(&one.call, nn_conv_params_t);
     cp->all.by_image = 1;
     cp->all.image_scratch = (one.call.scratch_bytes + 63) / 64 * 64;
+    call->out_strided = 1; /* the images run one at a time then */
     /* Slots for N threads: exec uses one a thread, and splits images only
      * where there are at least as many images as threads. */
     const size_t slots = (size_t)p->N * cp->all.image_scratch;
@@ -655,26 +657,36 @@ static int nn_conv_plan_by_image(nn_call_t *call, nn_error_t *err)
     return 0;
 }
 
-/* Items are images; a thread's slot serves each of its images in turn. */
-static void nn_conv_by_image(void *arg, int64_t begin, int64_t end, int tid)
+/* Images [begin, end) through the one-image plan, in slot tid of the
+ * scratch, split over pool (NULL: this thread alone). The output's images
+ * lie call->out_stride floats apart where the plan set that. */
+static void nn_conv_images_alone(const nn_call_t *call, int64_t begin, int64_t end, int tid,
+                                 nn_pool_t *pool)
 {
-    const nn_call_t *call = arg;
     const nn_conv_call_params_t *cp = NN_PARAMS(call, const nn_conv_call_params_t);
     const nn_conv_params_t *p = &cp->all;
     nn_conv_image_call_t one;
     nn_conv_image_call(&one, call);
+    one.call.pool = pool;
     memcpy(one.call.params, &cp->one, sizeof cp->one);
     one.call.scratch = call->scratch ? (char *)call->scratch + (size_t)tid * p->image_scratch
                                      : NULL;
     one.call.scratch_bytes = p->image_scratch;
     const size_t in_img = (size_t)p->C * p->H * p->W, out_img = (size_t)p->M * p->Ho * p->Wo;
+    const size_t y_img = call->out_stride ? call->out_stride : out_img;
     for (int64_t n = begin; n < end; n++) {
         one.x.data = (float *)call->in[0]->data + (size_t)n * in_img;
-        one.y.data = (float *)call->out[0]->data + (size_t)n * out_img;
+        one.y.data = (float *)call->out[0]->data + (size_t)n * y_img;
         if (call->n_in > 3 && one.call.in[3] == &one.res)
             one.res.data = (float *)call->in[3]->data + (size_t)n * out_img;
         nn_op_conv_exec(&one.call);
     }
+}
+
+/* Items are images; a thread's slot serves each of its images in turn. */
+static void nn_conv_by_image(void *arg, int64_t begin, int64_t end, int tid)
+{
+    nn_conv_images_alone(arg, begin, end, tid, NULL);
 }
 
 /* ---- im2col + sgemm ------------------------------------------------------------- */
@@ -2214,6 +2226,10 @@ void nn_op_conv_exec(const nn_call_t *call)
      * on 2 threads would leave one idle a third of the time). */
     if (p->by_image && nt > 1 && (p->N % nt == 0 || p->N >= 4 * nt)) {
         nn_pool_for(pool, p->N, nn_conv_by_image, (void *)call);
+        return;
+    }
+    if (call->out_stride) { /* images apart in a Concat's output: one at a time */
+        nn_conv_images_alone(call, 0, p->N, 0, pool);
         return;
     }
     if (p->kind == NN_CONV_DEPTHWISE) {

@@ -764,7 +764,7 @@ int nn_op_concat_prepare(nn_call_t *call, nn_error_t *err)
         p->inner *= dims[d];
     p->esize = nn_dtype_size(a->dtype);
     call->flops = 0;
-    call->out_joins = p->outer == 1;
+    call->out_joins = p->outer == 1 ? 1 : axis == 1 ? 2 : 0;
     return 0;
 }
 
@@ -801,13 +801,14 @@ static void nn_cat_chunk(void *arg, int64_t begin, int64_t end, int tid)
             const size_t row = nn_cat_row(call, i);
             const int64_t pieces = (int64_t)((row + NN_CAT_PIECE - 1) / NN_CAT_PIECE);
             if (k < pieces) {
+                /* An input at its place in the first row was written in
+                 * place, every row of it (out_joins). */
+                if (call->in[i]->data == dst + at)
+                    break;
                 const size_t off = (size_t)k * NN_CAT_PIECE;
                 const size_t n = row - off < NN_CAT_PIECE ? row - off : NN_CAT_PIECE;
-                unsigned char *d = dst + (size_t)o * orow + at + off;
-                const unsigned char *s = (const unsigned char *)call->in[i]->data +
-                                         (size_t)o * row + off;
-                if (d != s) /* written in place by its producer (out_joins) */
-                    memcpy(d, s, n);
+                memcpy(dst + (size_t)o * orow + at + off,
+                       (const unsigned char *)call->in[i]->data + (size_t)o * row + off, n);
                 break;
             }
             k -= pieces;
