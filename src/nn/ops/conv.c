@@ -2285,7 +2285,7 @@ void nn_op_conv_exec(const nn_call_t *call)
      * 1024 -> 256 on 14x14, by columns: each thread read all 1 MB of W;
      * by rows, 6% faster on an Intel Xeon: bench/README.md.) */
     int split_rows = nt > 1 && p->Mg >= 8 * nt &&
-                     (P < 32 * nt || (P < 256 && 4 * p->Mg >= P));
+                     (P < 32 * nt || (P < 256 && p->Mg >= P));
     if (!split_rows) {
         /* Blocks of about NN_CONV_BLOCK_BYTES of unfolded input (or of
          * output), at least 256 columns so that re-packing W per block
