@@ -1214,8 +1214,8 @@ static void nn_conv_images(nn_conv_job_t *j, nn_pool_t *pool)
  * half from the other core's cache, and two threads ran no faster than
  * one (0.16 ms either way, in MobileNetV2 on an Intel Xeon, Sapphire
  * Rapids). Here each thread multiplies its own share of the channels into
- * a part of the output (0.08 ms), and the parts are then summed, with
- * the bias, the residual and the clamp, as the output's one store. */
+ * a part of the output, and the parts are then summed, with the bias,
+ * the residual and the clamp, as the output's one store: 0.10 ms. */
 
 static int nn_conv_splits_k(const nn_conv_params_t *p, int64_t P)
 {
