@@ -775,13 +775,23 @@ int nn_op_concat_prepare(nn_call_t *call, nn_error_t *err)
 
 typedef struct nn_cat_job {
     const nn_call_t *call;
-    int64_t per_outer; /* items of one outer index: pieces of every input */
+    int64_t per_outer; /* items of one outer index: pieces of the inputs copied */
 } nn_cat_job_t;
 
 static size_t nn_cat_row(const nn_call_t *call, int i)
 {
     const nn_cat_params_t *p = NN_PARAMS(call, const nn_cat_params_t);
     return (size_t)(call->in[i]->dims[p->axis] * p->inner) * p->esize;
+}
+
+/* Pieces input i, at bytes at of an output row, is copied in; none where
+ * its producer wrote it in place (out_joins: the plan put it there, every
+ * row of it). */
+static int64_t nn_cat_pieces(const nn_call_t *call, int i, size_t at)
+{
+    if (call->out_joins && call->in[i]->data == (unsigned char *)call->out[0]->data + at)
+        return 0;
+    return (int64_t)((nn_cat_row(call, i) + NN_CAT_PIECE - 1) / NN_CAT_PIECE);
 }
 
 /* Items are (outer index, piece of an input's row). */
@@ -799,12 +809,8 @@ static void nn_cat_chunk(void *arg, int64_t begin, int64_t end, int tid)
         size_t at = 0;
         for (int i = 0; i < call->n_in; i++) {
             const size_t row = nn_cat_row(call, i);
-            const int64_t pieces = (int64_t)((row + NN_CAT_PIECE - 1) / NN_CAT_PIECE);
+            const int64_t pieces = nn_cat_pieces(call, i, at);
             if (k < pieces) {
-                /* An input at its place in the first row was written in
-                 * place, every row of it (out_joins). */
-                if (call->in[i]->data == dst + at)
-                    break;
                 const size_t off = (size_t)k * NN_CAT_PIECE;
                 const size_t n = row - off < NN_CAT_PIECE ? row - off : NN_CAT_PIECE;
                 memcpy(dst + (size_t)o * orow + at + off,
@@ -821,17 +827,14 @@ void nn_op_concat_exec(const nn_call_t *call)
 {
     const nn_cat_params_t *p = NN_PARAMS(call, const nn_cat_params_t);
     nn_cat_job_t j = {call, 0};
-    if (call->out_joins) { /* nothing to do when every input is in place */
-        const unsigned char *at = call->out[0]->data;
-        int i = 0;
-        for (; i < call->n_in && call->in[i]->data == at; i++)
-            at += nn_cat_row(call, i);
-        if (i == call->n_in)
-            return;
+    size_t at = 0, copied = 0;
+    for (int i = 0; i < call->n_in; i++) {
+        const int64_t pieces = nn_cat_pieces(call, i, at);
+        j.per_outer += pieces;
+        copied += pieces ? nn_cat_row(call, i) : 0;
+        at += nn_cat_row(call, i);
     }
-    for (int i = 0; i < call->n_in; i++)
-        j.per_outer += (int64_t)((nn_cat_row(call, i) + NN_CAT_PIECE - 1) / NN_CAT_PIECE);
-    nn_pool_maybe(call, nn_tensor_bytes(call->out[0]), p->outer * j.per_outer, nn_cat_chunk, &j);
+    nn_pool_maybe(call, (size_t)p->outer * copied, p->outer * j.per_outer, nn_cat_chunk, &j);
 }
 
 int nn_op_split_prepare(nn_call_t *call, nn_error_t *err)
