@@ -1217,9 +1217,11 @@ static void nn_conv_images(nn_conv_job_t *j, nn_pool_t *pool)
  * a part of the output, and the parts are then summed, with the bias,
  * the residual and the clamp, as the output's one store: 0.10 ms. */
 
+/* One image: on several, such maps go through the images path (each
+ * block of weights serving all of them) or whole images a thread. */
 static int nn_conv_splits_k(const nn_conv_params_t *p, int64_t P)
 {
-    return p->kind == NN_CONV_POINTWISE && p->packed && p->group == 1 && !p->images && P > 1 &&
+    return p->kind == NN_CONV_POINTWISE && p->packed && p->group == 1 && p->N == 1 && P > 1 &&
            P <= NN_SGEMM_NARROW_N && p->K >= 4 * p->Mg && p->K >= 2 * NN_CONV_KSPLIT_MIN_K;
 }
 
@@ -1230,7 +1232,7 @@ static int nn_conv_kbound(int K, int i, int n)
     return i >= n ? K : (int)((int64_t)K * i / n / 16 * 16);
 }
 
-/* Phase 1: items are (part, block of rows) of image j->n, parts outermost
+/* Phase 1: items are (part, block of rows), parts outermost
  * so that thread t takes part t: the block's product over the part's
  * channels, into the part's slot of scratch. */
 static void nn_conv_kpart(void *arg, int64_t begin, int64_t end, int tid)
@@ -1243,8 +1245,7 @@ static void nn_conv_kpart(void *arg, int64_t begin, int64_t end, int tid)
         const int part = (int)(it / j->kblocks), m0 = (int)(it % j->kblocks) * j->mgrain;
         const int m1 = m0 + j->mgrain < p->Mg ? m0 + j->mgrain : p->Mg;
         nn_sgemm_part(m0, m1, P, p->K, nn_conv_kbound(p->K, part, j->kparts),
-                      nn_conv_kbound(p->K, part + 1, j->kparts), j->pw,
-                      j->x + (size_t)j->n * p->C * P, P,
+                      nn_conv_kbound(p->K, part + 1, j->kparts), j->pw, j->x, P,
                       j->scratch + (size_t)part * p->Mg * P, P);
     }
 }
@@ -1270,7 +1271,7 @@ NN_ISA_DISPATCH(nn_conv_sum_parts,
                  float b, float lo, float hi, int cols),
                 (y, s, stride, n, r, b, lo, hi, cols))
 
-/* Phase 2: items are output rows of image j->n. */
+/* Phase 2: items are output rows. */
 static void nn_conv_ksum(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -1280,7 +1281,7 @@ static void nn_conv_ksum(void *arg, int64_t begin, int64_t end, int tid)
     float lo, hi;
     const int post = nn_conv_clamp(j->fusion, &lo, &hi);
     for (int64_t m = begin; m < end; m++) {
-        const size_t row = ((size_t)j->n * p->M + (size_t)m) * P;
+        const size_t row = (size_t)m * P;
         float *y = j->y + row;
         nn_conv_sum_parts(j->isa, y, j->scratch + (size_t)m * P, (size_t)p->Mg * P, j->kparts,
                           j->res ? j->res + row : NULL, j->bias ? j->bias[m] : 0.0f, lo, hi, P);
@@ -1303,11 +1304,8 @@ static void nn_conv_deep(nn_conv_job_t *j, nn_pool_t *pool, int nt)
     j->kparts = parts;
     j->mgrain = grain;
     j->kblocks = (p->Mg + grain - 1) / grain;
-    for (int n = 0; n < p->N; n++) {
-        j->n = n;
-        nn_pool_for(pool, (int64_t)parts * j->kblocks, nn_conv_kpart, j);
-        nn_pool_for(pool, p->Mg, nn_conv_ksum, j);
-    }
+    nn_pool_for(pool, (int64_t)parts * j->kblocks, nn_conv_kpart, j);
+    nn_pool_for(pool, p->Mg, nn_conv_ksum, j);
 }
 
 /* ---- depthwise ------------------------------------------------------------------ */
