@@ -215,18 +215,78 @@ static void move_buffer(nn_plan_t *p, int r, int to, size_t at)
         }
 }
 
+/* Concat call c along the channels of a batch (out_joins 2): an input's
+ * images lie a Concat image apart in the output, so only an input whose
+ * producer writes its images so (out_strided) and that nothing else reads
+ * (uses) moves in, and its producer is told the stride. */
+static void join_images(nn_plan_t *p, const nn_call_t *c, const int *uses)
+{
+    const nn_node_t *n = c->node;
+    const int o = n->outputs[0];
+    const nn_tensor_t *t = &p->vals[o];
+    if (p->cls[o] != VAL_ACT || p->root[o] != o || t->rank < 1 || t->dims[0] < 1)
+        return;
+    const size_t img = nn_tensor_bytes(t) / (size_t)t->dims[0];
+    size_t at = 0;
+    for (int i = 0; i < n->n_inputs; i++) {
+        const int u = n->inputs[i];
+        if (u < 0)
+            continue;
+        const size_t here = at;
+        at += nn_tensor_bytes(&p->vals[u]) / (size_t)t->dims[0];
+        const int prod = p->producer[u];
+        if (uses[u] == 1 && p->cls[u] == VAL_ACT && p->root[u] == u && prod >= 0 &&
+            p->calls[prod].out_strided && p->calls[prod].node->outputs[0] == u &&
+            p->vals[u].dtype == NN_DTYPE_FLOAT && here % NN_ALIGN == 0 &&
+            img % sizeof(float) == 0) {
+            move_buffer(p, u, o, here);
+            p->calls[prod].out_stride = img / sizeof(float);
+        }
+    }
+}
+
+/* Concat call c whose output is all of its inputs end to end (out_joins
+ * 1): a view of them where they already lie so, else each input that is
+ * ours, a root, given once and lands aligned moves in. */
+static void join_whole(nn_plan_t *p, const nn_call_t *c)
+{
+    const nn_node_t *n = c->node;
+    const int o = n->outputs[0], u0 = n->inputs[0];
+    int all = p->cls[o] == VAL_ACT && p->root[o] == o;
+    size_t at = 0;
+    for (int i = 0; i < n->n_inputs && all; i++) {
+        const int u = n->inputs[i];
+        all = u >= 0 && p->cls[u] == VAL_ACT && p->root[u] == p->root[u0] &&
+              p->root[u] != o && p->sub[u] == p->sub[u0] + at;
+        at += all ? nn_tensor_bytes(&p->vals[u]) : 0;
+    }
+    if (all) {
+        move_buffer(p, o, p->root[u0], p->sub[u0]);
+        return;
+    }
+    at = 0;
+    for (int i = 0; i < n->n_inputs; i++) {
+        const int u = n->inputs[i];
+        if (u < 0)
+            continue;
+        const size_t here = p->sub[o] + at;
+        at += nn_tensor_bytes(&p->vals[u]);
+        int once = 1;
+        for (int k = 0; k < n->n_inputs; k++)
+            once &= k == i || n->inputs[k] != u;
+        if (once && p->cls[u] == VAL_ACT && p->root[u] == u && u != p->root[o] &&
+            here % NN_ALIGN == 0)
+            move_buffer(p, u, p->root[o], here);
+    }
+}
+
 /* Concats whose output is their inputs end to end (out_joins): each input
  * computed here moves into the output's buffer, so that its producer
  * writes it in place and the Concat copies nothing (SqueezeNet's fire
  * modules, GoogLeNet's inception arms). Latest first: a DenseNet block's
  * Concats each add one layer's output to the one before, so at batch 1
  * the last one takes every layer's output, and an earlier one, whose
- * inputs then lie end to end in that buffer, becomes a view of them. An
- * input stays where it is (and is copied) when it is a view, not ours,
- * placed already, given twice, or would land off the arena's alignment.
- * Along the channels of a batch (out_joins 2) an input's images lie apart
- * in the output: only a producer that writes them so (out_strided) is
- * given that, and only for a value nothing else reads. */
+ * inputs then lie end to end in that buffer, becomes a view of them. */
 static int place_joins(nn_plan_t *p, nn_error_t *err)
 {
     int *uses = calloc((size_t)p->n_values + 1, sizeof *uses);
@@ -241,58 +301,12 @@ static int place_joins(nn_plan_t *p, nn_error_t *err)
     for (int c = p->n_calls - 1; c >= 0; c--) {
         const nn_call_t *call = &p->calls[c];
         const nn_node_t *n = call->node;
-        if (!call->out_joins || n->n_outputs < 1 || n->outputs[0] < 0)
+        if (!call->out_joins || n->n_inputs < 1 || n->n_outputs < 1 || n->outputs[0] < 0)
             continue;
-        const int o = n->outputs[0];
-        if (call->out_joins == 2) {
-            const nn_tensor_t *t = &p->vals[o];
-            if (p->cls[o] != VAL_ACT || p->root[o] != o || t->rank < 1 || t->dims[0] < 1)
-                continue;
-            const size_t img = nn_tensor_bytes(t) / (size_t)t->dims[0];
-            size_t at = 0;
-            for (int i = 0; i < n->n_inputs; i++) {
-                const int u = n->inputs[i];
-                if (u < 0)
-                    continue;
-                const size_t here = at;
-                at += nn_tensor_bytes(&p->vals[u]) / (size_t)t->dims[0];
-                const int prod = p->producer[u];
-                if (uses[u] == 1 && p->cls[u] == VAL_ACT && p->root[u] == u && prod >= 0 &&
-                    p->calls[prod].out_strided && p->calls[prod].node->outputs[0] == u &&
-                    p->vals[u].dtype == NN_DTYPE_FLOAT && here % NN_ALIGN == 0 &&
-                    img % sizeof(float) == 0) {
-                    move_buffer(p, u, o, here);
-                    p->calls[prod].out_stride = img / sizeof(float);
-                }
-            }
-            continue;
-        }
-        int all = p->cls[o] == VAL_ACT && p->root[o] == o;
-        size_t at = 0;
-        for (int i = 0; i < n->n_inputs && all; i++) {
-            const int u = n->inputs[i], u0 = n->inputs[0];
-            all = u >= 0 && p->cls[u] == VAL_ACT && p->root[u] == p->root[u0] &&
-                  p->root[u] != o && p->sub[u] == p->sub[u0] + at;
-            at += nn_tensor_bytes(&p->vals[u]);
-        }
-        if (all) { /* a view of its inputs */
-            move_buffer(p, o, p->root[n->inputs[0]], p->sub[n->inputs[0]]);
-            continue;
-        }
-        at = 0;
-        for (int i = 0; i < n->n_inputs; i++) {
-            const int u = n->inputs[i];
-            if (u < 0)
-                continue;
-            const size_t here = p->sub[o] + at;
-            at += nn_tensor_bytes(&p->vals[u]);
-            int once = 1;
-            for (int k = 0; k < n->n_inputs; k++)
-                once &= k == i || n->inputs[k] != u;
-            if (once && p->cls[u] == VAL_ACT && p->root[u] == u && u != p->root[o] &&
-                here % NN_ALIGN == 0)
-                move_buffer(p, u, p->root[o], here);
-        }
+        if (call->out_joins == 2)
+            join_images(p, call, uses);
+        else
+            join_whole(p, call);
     }
     free(uses);
     return 0;
