@@ -53,6 +53,9 @@ static const shape_t shapes[] = {
     {256, 196, 196, 1024, 1, "1x1 256->1024 @14 +res"},
     {2048, 49, 49, 512, 0, "1x1 2048->512 @7"},
     {4608, 49, 49, 512, 0, "3x3 512->512 @7 unfolded"},
+    {1152, 392, 392, 128, 0, "3x3/2 128->128 @56 unfolded, half"},
+    {256, 392, 392, 512, 0, "1x1/2 256->512 @56 unfolded, half"},
+    {2304, 98, 98, 256, 0, "3x3/2 256->256 @28 unfolded, half"},
 };
 
 #define IMAGES 4 /* operand sets a build cycles through */

@@ -34,7 +34,7 @@ tree() {
   fi
 }
 
-syms="nn_sgemm_has nn_sgemm_packed_floats nn_sgemm_pack_a nn_sgemm_images nn_sgemm_dots nn_sgemm"
+syms="nn_sgemm_part nn_sgemm_has nn_sgemm_packed_floats nn_sgemm_pack_a nn_sgemm_images nn_sgemm_dots nn_sgemm"
 for v in A B; do
   rev=$rev_a; [ $v = B ] && rev=$rev_b
   tree "$rev" "$tmp/$v"

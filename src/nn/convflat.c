@@ -10,7 +10,9 @@
 size_t nn_convflat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g, int C)
 {
 #if defined(__x86_64__)
-    if (!nn_sgemm_has(isa) || C < 1 || g->pt < 0 || g->pl < 0 ||
+    /* Not 1x1: no two taps share an input, and with a stride the planes
+     * would copy every phase to read one (see convflat.h). */
+    if (!nn_sgemm_has(isa) || C < 1 || g->pt < 0 || g->pl < 0 || g->kh * g->kw == 1 ||
         (long)C * g->kh * g->kw > NN_CONVFLAT_MAX_K)
         return 0;
     nn_flat_planes_t l;

@@ -14,7 +14,13 @@
  * load as for nn_sgemm) reads it in place. Outputs are computed along the
  * flat planes, across row ends, and each vector's valid lanes (columns
  * before Wo) are compressed into the dense output rows; bias and clamp
- * are applied before that single store. */
+ * are applied before that single store.
+ *
+ * 1x1 kernels stay with the unfolding paths: their taps share no input,
+ * so the planes save nothing, and a stride-2 one would pad all four
+ * phase planes to read one of them. ResNet-50's 256 -> 512 on 56x56
+ * stride 2 took 1.22 ms here and 0.93 unfolded, ResNet-18's 64 -> 128
+ * 0.12 and 0.06 (Intel Xeon Sapphire Rapids, 2 threads). */
 #ifndef NN_CONVFLAT_H
 #define NN_CONVFLAT_H
 
