@@ -3,6 +3,8 @@
 
 #include "avx512.h"
 
+#include <stdint.h>
+
 int nn_dwconv_has(nn_isa_t isa, int sw, int dw)
 {
 #if defined(__x86_64__)
@@ -343,5 +345,204 @@ void nn_dwconv_plane(const nn_dwconv_plane_t *a)
         plane_any(a);
 #else
     (void)a;
+#endif
+}
+
+/* ---- stride 2 from the input plane ------------------------------------------------ */
+
+/* Lanes [a, b) of 16 (none where b <= a). */
+static unsigned short lanes_between(int a, int b)
+{
+    a = a < 0 ? 0 : a;
+    b = b > 16 ? 16 : b;
+    return b <= a ? 0 : (unsigned short)(((1u << b) - 1) & ~((1u << a) - 1));
+}
+
+int nn_dwconv_s2_init(nn_dwconv_s2_t *s, nn_isa_t isa, const nn_dwconv_geom_t *g, int min_wo)
+{
+#if defined(__x86_64__)
+    if (isa < NN_ISA_AVX512 || g->sh != 2 || g->sw != 2 || g->dh != 1 || g->dw != 1 ||
+        g->kh != g->kw || (g->kh != 3 && g->kh != 5) || g->pt < 0 || g->pl < 0 ||
+        g->pl >= 16 || g->Ho < 1 || g->Wo < min_wo || g->Wo < 1 ||
+        g->Wo > NN_DWCONV_S2_MAX_WO)
+        return 0;
+    s->g = *g;
+    s->nv = (g->Wo + 15) / 16;
+    for (int v = 0; v < s->nv; v++) {
+        s->out[v] = lanes_between(0, g->Wo - 16 * v);
+        for (int p = 0; p < NN_DWCONV_S2_PAIRS; p++) {
+            const int c0 = 32 * v - g->pl + 2 * p; /* input column of lane 0 */
+            s->start[v][p] = c0;
+            s->lo[v][p] = lanes_between(-c0, g->W - c0);
+            s->hi[v][p] = lanes_between(-c0 - 16, g->W - c0 - 16);
+        }
+    }
+    return 1;
+#else
+    (void)s, (void)isa, (void)g, (void)min_wo;
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__)
+
+/* The 32 input floats of row `row` from column start (masks lo, hi):
+ * even columns to *e, odd ones to *o. A start left of the row (the
+ * padding) has those lanes masked off: the address is formed as an
+ * integer, as no float there is read. */
+static inline __attribute__((always_inline)) NN_AVX512 void
+s2_split(const float *row, int start, __mmask16 lo, __mmask16 hi, __m512 *e, __m512 *o)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6,
+                                          4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5,
+                                         3, 1);
+    const float *at = (const float *)((uintptr_t)row + (uintptr_t)(intptr_t)start * sizeof(float));
+    const __m512 a = _mm512_maskz_loadu_ps(lo, at);
+    const __m512 b = _mm512_maskz_loadu_ps(hi, at + 16); /* start > -16 */
+    *e = _mm512_permutex2var_ps(a, even, b);
+    *o = _mm512_permutex2var_ps(a, odd, b);
+}
+
+/* Output row oy; EDGE: some of its rows of taps fall in the padding
+ * (skipped). Each vector sums its rows of taps in accumulators of their
+ * own, so that its multiply-adds do not wait on each other. */
+static inline __attribute__((always_inline)) NN_AVX512 void
+s2_row(const nn_dwconv_s2_t *r, const float *x, const float *k,
+       __m512 vb, __m512 vlo, __m512 vhi, const float *res, float *y, int oy, const int K,
+       const int EDGE)
+{
+    const nn_dwconv_geom_t *g = &r->g;
+    const int P = (K + 1) / 2, nv = r->nv, iy0 = 2 * oy - g->pt;
+    for (int v = 0; v < nv; v++) {
+        __m512 acc[5]; /* K <= 5 */
+#pragma GCC unroll 5
+        for (int ky = 0; ky < K; ky++)
+            acc[ky] = ky ? _mm512_setzero_ps() : vb;
+#pragma GCC unroll 5
+        for (int ky = 0; ky < K; ky++) {
+            const int iy = iy0 + ky;
+            if (EDGE && (iy < 0 || iy >= g->H))
+                continue;
+            const float *row = x + (size_t)iy * g->W;
+#pragma GCC unroll 3
+            for (int p = 0; p < P; p++) {
+                __m512 e, o;
+                s2_split(row, r->start[v][p], r->lo[v][p], r->hi[v][p], &e, &o);
+                acc[ky] = _mm512_fmadd_ps(_mm512_set1_ps(k[ky * K + 2 * p]), e, acc[ky]);
+                if (2 * p + 1 < K)
+                    acc[ky] = _mm512_fmadd_ps(_mm512_set1_ps(k[ky * K + 2 * p + 1]), o, acc[ky]);
+            }
+        }
+#pragma GCC unroll 5
+        for (int ky = 1; ky < K; ky++)
+            acc[0] = _mm512_add_ps(acc[0], acc[ky]);
+        const __mmask16 m = r->out[v];
+        const size_t at = (size_t)oy * g->Wo + 16 * v;
+        __m512 z = acc[0];
+        if (res) /* read before the store: res may be y */
+            z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(m, res + at));
+        z = _mm512_min_ps(_mm512_max_ps(z, vlo), vhi);
+        _mm512_mask_storeu_ps(y + at, m, z);
+    }
+}
+
+/* Output rows oy and oy + 1 at once: they share an input row (the last
+ * row of taps of the first is the first of the second), split once. */
+static inline __attribute__((always_inline)) NN_AVX512 void
+s2_rows2(const nn_dwconv_s2_t *r, const float *x, const float *k,
+         __m512 vb, __m512 vlo, __m512 vhi, const float *res, float *y, int oy, const int K,
+         const int EDGE)
+{
+    const nn_dwconv_geom_t *g = &r->g;
+    const int P = (K + 1) / 2, nv = r->nv, iy0 = 2 * oy - g->pt;
+    for (int v = 0; v < nv; v++) {
+        __m512 a0[5], a1[5]; /* K <= 5: each row of taps of each output row */
+#pragma GCC unroll 5
+        for (int ky = 0; ky < K; ky++) {
+            a0[ky] = ky ? _mm512_setzero_ps() : vb;
+            a1[ky] = ky ? _mm512_setzero_ps() : vb;
+        }
+#pragma GCC unroll 7
+        for (int t = 0; t < K + 2; t++) { /* input rows of the two */
+            const int iy = iy0 + t;
+            if (EDGE && (iy < 0 || iy >= g->H))
+                continue;
+            const float *row = x + (size_t)iy * g->W;
+#pragma GCC unroll 3
+            for (int p = 0; p < P; p++) {
+                __m512 e, o;
+                s2_split(row, r->start[v][p], r->lo[v][p], r->hi[v][p], &e, &o);
+                if (t < K) {
+                    a0[t] = _mm512_fmadd_ps(_mm512_set1_ps(k[t * K + 2 * p]), e, a0[t]);
+                    if (2 * p + 1 < K)
+                        a0[t] = _mm512_fmadd_ps(_mm512_set1_ps(k[t * K + 2 * p + 1]), o, a0[t]);
+                }
+                if (t >= 2) {
+                    const int ky = t - 2;
+                    a1[ky] = _mm512_fmadd_ps(_mm512_set1_ps(k[ky * K + 2 * p]), e, a1[ky]);
+                    if (2 * p + 1 < K)
+                        a1[ky] = _mm512_fmadd_ps(_mm512_set1_ps(k[ky * K + 2 * p + 1]), o,
+                                                 a1[ky]);
+                }
+            }
+        }
+#pragma GCC unroll 5
+        for (int ky = 1; ky < K; ky++) {
+            a0[0] = _mm512_add_ps(a0[0], a0[ky]);
+            a1[0] = _mm512_add_ps(a1[0], a1[ky]);
+        }
+        const __mmask16 m = r->out[v];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const size_t at = (size_t)(oy + h) * g->Wo + 16 * v;
+            __m512 z = h ? a1[0] : a0[0];
+            if (res) /* read before the store: res may be y */
+                z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(m, res + at));
+            z = _mm512_min_ps(_mm512_max_ps(z, vlo), vhi);
+            _mm512_mask_storeu_ps(y + at, m, z);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) NN_AVX512 void
+s2_body(const nn_dwconv_s2_t *r, const float *x, const float *k, float bias, float lo,
+        float hi, const float *res, float *y, const int K)
+{
+    const nn_dwconv_geom_t *g = &r->g;
+    const __m512 vb = _mm512_set1_ps(bias);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    int oy = 0;
+    for (; oy + 1 < g->Ho; oy += 2) {
+        const int iy0 = 2 * oy - g->pt;
+        if (iy0 >= 0 && iy0 + K + 2 <= g->H)
+            s2_rows2(r, x, k, vb, vlo, vhi, res, y, oy, K, 0);
+        else
+            s2_rows2(r, x, k, vb, vlo, vhi, res, y, oy, K, 1);
+    }
+    if (oy < g->Ho)
+        s2_row(r, x, k, vb, vlo, vhi, res, y, oy, K, 1);
+}
+
+static NN_AVX512 void s2_3x3(const nn_dwconv_s2_t *r, const float *x, const float *k,
+                             float bias, float lo, float hi, const float *res, float *y)
+{
+    s2_body(r, x, k, bias, lo, hi, res, y, 3);
+}
+static NN_AVX512 void s2_5x5(const nn_dwconv_s2_t *r, const float *x, const float *k,
+                             float bias, float lo, float hi, const float *res, float *y)
+{
+    s2_body(r, x, k, bias, lo, hi, res, y, 5);
+}
+
+#endif
+
+void nn_dwconv_s2_plane(const nn_dwconv_s2_t *s, const float *x, const float *k, float bias,
+                        float lo, float hi, const float *res, float *y)
+{
+#if defined(__x86_64__)
+    (s->g.kh == 3 ? s2_3x3 : s2_5x5)(s, x, k, bias, lo, hi, res, y);
+#else
+    (void)s, (void)x, (void)k, (void)bias, (void)lo, (void)hi, (void)res, (void)y;
 #endif
 }
