@@ -41,8 +41,48 @@ size_t nn_sgemm_packed_floats(int M, int K)
     return panels * NN_SGEMM_MR * (size_t)K;
 }
 
+#if defined(__x86_64__)
+/* One panel (rows valid rows from A, the rest zero), 16 columns of K at a
+ * time: 16 row segments loaded, transposed in registers, stored as 16
+ * steps of the panel. Element by element (a gather down 16 rows per
+ * step) packing ConvNeXt's activations, 256 x 384 at a time, took 60 us
+ * on an Intel Xeon Sapphire Rapids, half as long as their product. */
+static NN_AVX512 void pack_panel_avx512(const float *A, int lda, int rows, int K, float *dst)
+{
+    for (int k = 0; k < K; k += 16) {
+        const int n = K - k < 16 ? K - k : 16;
+        const __mmask16 m = nn_lanes(n);
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            r[i] = i < rows ? _mm512_maskz_loadu_ps(m, A + (size_t)i * lda + k)
+                            : _mm512_setzero_ps();
+        nn_transpose16(r);
+        float *d = dst + (size_t)k * NN_SGEMM_MR;
+        if (n == 16) {
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                _mm512_storeu_ps(d + 16 * i, r[i]);
+        } else {
+            for (int i = 0; i < n; i++)
+                _mm512_storeu_ps(d + 16 * i, r[i]);
+        }
+    }
+}
+#endif
+
 void nn_sgemm_pack_a(const float *A, int lda, int M, int K, float *dst)
 {
+#if defined(__x86_64__)
+    /* Also called where the products are not (tests, weights packed for a
+     * kernel of this layout): the vector path only on a CPU that has it. */
+    if (__builtin_cpu_supports("avx512f")) {
+        for (int m0 = 0; m0 < M; m0 += NN_SGEMM_MR)
+            pack_panel_avx512(A + (size_t)m0 * lda, lda, M - m0, K,
+                              dst + (size_t)m0 * K);
+        return;
+    }
+#endif
     for (int m0 = 0; m0 < M; m0 += NN_SGEMM_MR)
         for (int k = 0; k < K; k++)
             for (int r = 0; r < NN_SGEMM_MR; r++)

@@ -215,20 +215,26 @@ END_TEST
 
 START_TEST(packing_pads_with_zeros)
 {
-    const int M = 19, K = 5;
-    float A[19 * 5];
-    for (int i = 0; i < M * K; i++)
-        A[i] = (float)(i + 1);
-    float pa[32 * 5];
-    ck_assert_uint_eq(nn_sgemm_packed_floats(M, K), 32 * 5);
-    nn_sgemm_pack_a(A, K, M, K, pa);
-    for (int p = 0; p < 2; p++)
-        for (int k = 0; k < K; k++)
-            for (int r = 0; r < NN_SGEMM_MR; r++) {
-                int m = p * NN_SGEMM_MR + r;
-                float want = m < M ? A[m * K + k] : 0.0f;
-                ck_assert_float_eq(pa[(p * K + k) * NN_SGEMM_MR + r], want);
-            }
+    /* K below, at and across the 16 columns the vector path takes at a
+     * time; rows a row stride apart, the last panel partial. */
+    static const int Ks[] = {5, 16, 37};
+    const int M = 19;
+    for (size_t t = 0; t < sizeof Ks / sizeof Ks[0]; t++) {
+        const int K = Ks[t], lda = K + 3;
+        float A[19 * 40];
+        for (int i = 0; i < M * lda; i++)
+            A[i] = (float)(i + 1);
+        float pa[32 * 37];
+        ck_assert_uint_eq(nn_sgemm_packed_floats(M, K), 32 * (size_t)K);
+        nn_sgemm_pack_a(A, lda, M, K, pa);
+        for (int p = 0; p < 2; p++)
+            for (int k = 0; k < K; k++)
+                for (int r = 0; r < NN_SGEMM_MR; r++) {
+                    int m = p * NN_SGEMM_MR + r;
+                    float want = m < M ? A[m * lda + k] : 0.0f;
+                    ck_assert_float_eq(pa[(p * K + k) * NN_SGEMM_MR + r], want);
+                }
+    }
 }
 END_TEST
 
