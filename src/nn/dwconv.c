@@ -348,7 +348,7 @@ void nn_dwconv_plane(const nn_dwconv_plane_t *a)
 #endif
 }
 
-/* ---- stride 2 from the input plane ------------------------------------------------ */
+/* ---- read in place (strides 1 and 2) ---------------------------------------------- */
 
 /* Lanes [a, b) of 16 (none where b <= a). */
 static unsigned short lanes_between(int a, int b)
@@ -358,23 +358,28 @@ static unsigned short lanes_between(int a, int b)
     return b <= a ? 0 : (unsigned short)(((1u << b) - 1) & ~((1u << a) - 1));
 }
 
-int nn_dwconv_s2_init(nn_dwconv_s2_t *s, nn_isa_t isa, const nn_dwconv_geom_t *g, int min_wo)
+int nn_dwconv_inplace_init(nn_dwconv_inplace_t *s, nn_isa_t isa, const nn_dwconv_geom_t *g,
+                           int min_wo)
 {
 #if defined(__x86_64__)
-    if (isa < NN_ISA_AVX512 || g->sh != 2 || g->sw != 2 || g->dh != 1 || g->dw != 1 ||
-        g->kh != g->kw || (g->kh != 3 && g->kh != 5) || g->pt < 0 || g->pl < 0 ||
+    const int S = g->sw, K = g->kw;
+    if (isa < NN_ISA_AVX512 || g->sh != S || (S != 1 && S != 2) || g->dh != 1 || g->dw != 1 ||
+        g->kh != K || (K != 3 && K != 5 && !(S == 1 && K == 7)) || g->pt < 0 || g->pl < 0 ||
         g->pl >= 16 || g->Ho < 1 || g->Wo < min_wo || g->Wo < 1 ||
-        g->Wo > NN_DWCONV_S2_MAX_WO)
+        g->Wo > NN_DWCONV_INPLACE_MAX_WO)
         return 0;
     s->g = *g;
     s->nv = (g->Wo + 15) / 16;
     for (int v = 0; v < s->nv; v++) {
         s->out[v] = lanes_between(0, g->Wo - 16 * v);
-        for (int p = 0; p < NN_DWCONV_S2_PAIRS; p++) {
-            const int c0 = 32 * v - g->pl + 2 * p; /* input column of lane 0 */
-            s->start[v][p] = c0;
-            s->lo[v][p] = lanes_between(-c0, g->W - c0);
-            s->hi[v][p] = lanes_between(-c0 - 16, g->W - c0 - 16);
+        const int loads = S == 1 ? K : (K + 1) / 2;
+        for (int t = 0; t < loads; t++) {
+            /* Input column of lane 0: tap t's (stride 1), pair t's first
+             * tap's (stride 2). */
+            const int c0 = S * 16 * v - g->pl + S * t;
+            s->start[v][t] = c0;
+            s->lo[v][t] = lanes_between(-c0, g->W - c0);
+            s->hi[v][t] = lanes_between(-c0 - 16, g->W - c0 - 16);
         }
     }
     return 1;
@@ -408,7 +413,7 @@ s2_split(const float *row, int start, __mmask16 lo, __mmask16 hi, __m512 *e, __m
  * (skipped). Each vector sums its rows of taps in accumulators of their
  * own, so that its multiply-adds do not wait on each other. */
 static inline __attribute__((always_inline)) NN_AVX512 void
-s2_row(const nn_dwconv_s2_t *r, const float *x, const float *k,
+s2_row(const nn_dwconv_inplace_t *r, const float *x, const float *k,
        __m512 vb, __m512 vlo, __m512 vhi, const float *res, float *y, int oy, const int K,
        const int EDGE)
 {
@@ -450,7 +455,7 @@ s2_row(const nn_dwconv_s2_t *r, const float *x, const float *k,
 /* Output rows oy and oy + 1 at once: they share an input row (the last
  * row of taps of the first is the first of the second), split once. */
 static inline __attribute__((always_inline)) NN_AVX512 void
-s2_rows2(const nn_dwconv_s2_t *r, const float *x, const float *k,
+s2_rows2(const nn_dwconv_inplace_t *r, const float *x, const float *k,
          __m512 vb, __m512 vlo, __m512 vhi, const float *res, float *y, int oy, const int K,
          const int EDGE)
 {
@@ -505,8 +510,87 @@ s2_rows2(const nn_dwconv_s2_t *r, const float *x, const float *k,
     }
 }
 
+/* Input columns from start (mask lo; start < 0: lanes in the padding,
+ * masked off; the address is formed as an integer, as no float there is
+ * read). */
+static inline __attribute__((always_inline)) NN_AVX512 __m512 s1_load(const float *row,
+                                                                       int start,
+                                                                       __mmask16 lo)
+{
+    return _mm512_maskz_loadu_ps(
+        lo, (const float *)((uintptr_t)row + (uintptr_t)(intptr_t)start * sizeof(float)));
+}
+
+/* Stride 1: ROWS (1 or 2) output rows from oy, which share all but one
+ * input row; EDGE as s2_row. */
 static inline __attribute__((always_inline)) NN_AVX512 void
-s2_body(const nn_dwconv_s2_t *r, const float *x, const float *k, float bias, float lo,
+s1_rows(const nn_dwconv_inplace_t *r, const float *x, const float *k, __m512 vb, __m512 vlo,
+        __m512 vhi, const float *res, float *y, int oy, const int K, const int ROWS,
+        const int EDGE)
+{
+    const nn_dwconv_geom_t *g = &r->g;
+    const int iy0 = oy - g->pt;
+    for (int v = 0; v < r->nv; v++) {
+        __m512 a[2][NN_DWCONV_INPLACE_TAPS]; /* each output row's rows of taps */
+#pragma GCC unroll 2
+        for (int h = 0; h < ROWS; h++)
+#pragma GCC unroll 7
+            for (int ky = 0; ky < K; ky++)
+                a[h][ky] = ky ? _mm512_setzero_ps() : vb;
+#pragma GCC unroll 8
+        for (int t = 0; t < K + ROWS - 1; t++) { /* input rows of the ROWS */
+            const int iy = iy0 + t;
+            if (EDGE && (iy < 0 || iy >= g->H))
+                continue;
+            const float *row = x + (size_t)iy * g->W;
+#pragma GCC unroll 7
+            for (int kx = 0; kx < K; kx++) {
+                const __m512 in = s1_load(row, r->start[v][kx], r->lo[v][kx]);
+#pragma GCC unroll 2
+                for (int h = 0; h < ROWS; h++) {
+                    const int ky = t - h;
+                    if (ky >= 0 && ky < K)
+                        a[h][ky] = _mm512_fmadd_ps(_mm512_set1_ps(k[ky * K + kx]), in, a[h][ky]);
+                }
+            }
+        }
+        const __mmask16 m = r->out[v];
+#pragma GCC unroll 2
+        for (int h = 0; h < ROWS; h++) {
+#pragma GCC unroll 7
+            for (int ky = 1; ky < K; ky++)
+                a[h][0] = _mm512_add_ps(a[h][0], a[h][ky]);
+            const size_t at = (size_t)(oy + h) * g->Wo + 16 * v;
+            __m512 z = a[h][0];
+            if (res) /* read before the store: res may be y */
+                z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(m, res + at));
+            z = _mm512_min_ps(_mm512_max_ps(z, vlo), vhi);
+            _mm512_mask_storeu_ps(y + at, m, z);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) NN_AVX512 void
+s1_body(const nn_dwconv_inplace_t *r, const float *x, const float *k, float bias, float lo,
+        float hi, const float *res, float *y, const int K)
+{
+    const nn_dwconv_geom_t *g = &r->g;
+    const __m512 vb = _mm512_set1_ps(bias);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    int oy = 0;
+    for (; oy + 1 < g->Ho; oy += 2) {
+        const int iy0 = oy - g->pt;
+        if (iy0 >= 0 && iy0 + K + 1 <= g->H)
+            s1_rows(r, x, k, vb, vlo, vhi, res, y, oy, K, 2, 0);
+        else
+            s1_rows(r, x, k, vb, vlo, vhi, res, y, oy, K, 2, 1);
+    }
+    if (oy < g->Ho)
+        s1_rows(r, x, k, vb, vlo, vhi, res, y, oy, K, 1, 1);
+}
+
+static inline __attribute__((always_inline)) NN_AVX512 void
+s2_body(const nn_dwconv_inplace_t *r, const float *x, const float *k, float bias, float lo,
         float hi, const float *res, float *y, const int K)
 {
     const nn_dwconv_geom_t *g = &r->g;
@@ -524,24 +608,29 @@ s2_body(const nn_dwconv_s2_t *r, const float *x, const float *k, float bias, flo
         s2_row(r, x, k, vb, vlo, vhi, res, y, oy, K, 1);
 }
 
-static NN_AVX512 void s2_3x3(const nn_dwconv_s2_t *r, const float *x, const float *k,
-                             float bias, float lo, float hi, const float *res, float *y)
-{
-    s2_body(r, x, k, bias, lo, hi, res, y, 3);
-}
-static NN_AVX512 void s2_5x5(const nn_dwconv_s2_t *r, const float *x, const float *k,
-                             float bias, float lo, float hi, const float *res, float *y)
-{
-    s2_body(r, x, k, bias, lo, hi, res, y, 5);
-}
+#define INPLACE_KERNEL(name, body, K)                                                   \
+    static NN_AVX512 void name(const nn_dwconv_inplace_t *r, const float *x, const float *k, \
+                               float bias, float lo, float hi, const float *res, float *y) \
+    {                                                                                   \
+        body(r, x, k, bias, lo, hi, res, y, K);                                         \
+    }
+INPLACE_KERNEL(s1_3x3, s1_body, 3)
+INPLACE_KERNEL(s1_5x5, s1_body, 5)
+INPLACE_KERNEL(s1_7x7, s1_body, 7)
+INPLACE_KERNEL(s2_3x3, s2_body, 3)
+INPLACE_KERNEL(s2_5x5, s2_body, 5)
 
 #endif
 
-void nn_dwconv_s2_plane(const nn_dwconv_s2_t *s, const float *x, const float *k, float bias,
-                        float lo, float hi, const float *res, float *y)
+void nn_dwconv_inplace_plane(const nn_dwconv_inplace_t *s, const float *x, const float *k,
+                             float bias, float lo, float hi, const float *res, float *y)
 {
 #if defined(__x86_64__)
-    (s->g.kh == 3 ? s2_3x3 : s2_5x5)(s, x, k, bias, lo, hi, res, y);
+    const int K = s->g.kw;
+    if (s->g.sw == 1)
+        (K == 3 ? s1_3x3 : K == 5 ? s1_5x5 : s1_7x7)(s, x, k, bias, lo, hi, res, y);
+    else
+        (K == 3 ? s2_3x3 : s2_5x5)(s, x, k, bias, lo, hi, res, y);
 #else
     (void)s, (void)x, (void)k, (void)bias, (void)lo, (void)hi, (void)res, (void)y;
 #endif

@@ -95,42 +95,46 @@ void nn_dwconv_flat_init(nn_dwconv_flat_t *f, const nn_dwconv_geom_t *g);
 void nn_dwconv_flat_plane(const nn_dwconv_flat_t *f, const float *buf, const float *k,
                           float bias, float lo, float hi, const float *res, float *y);
 
-/* Stride 2 straight from the input plane (3x3 and 5x5, dilation 1), no
- * padded copy. The planes above de-interleave each input plane into
- * even and odd columns first; on MobileNet's stride-2 layers that copy
- * cost twice the taps (a 56x56 plane, one thread: 0.42-0.60 us, then
- * 0.24 for the taps, on an Intel Xeon Sapphire Rapids). Here each row of
- * taps loads 32 consecutive input floats per pair of taps and splits
- * them into even and odd columns in registers (one permute a tap); rows
- * and columns in the padding are masked off at the load. Two output
- * rows are computed together, as they share an input row. The same
- * plane: 0.54 us; 112x112: 4.15 -> 2.17; 28x28: 0.25 -> 0.14. */
-#define NN_DWCONV_S2_MAX_WO 256 /* widest output row */
-#define NN_DWCONV_S2_VECTORS (NN_DWCONV_S2_MAX_WO / 16)
-#define NN_DWCONV_S2_PAIRS 3 /* pairs of taps along a row: (k + 1) / 2, k <= 5 */
+/* Strides 1 and 2 straight from the input plane (dilation 1; 3x3, 5x5
+ * and, at stride 1, 7x7 taps), no padded copy. The planes above copy
+ * each input plane first (at stride 2 de-interleaving it into even and
+ * odd columns); on MobileNet's stride-2 layers that copy cost twice the
+ * taps (a 56x56 plane, one thread: 0.42-0.60 us, then 0.24 for the taps,
+ * on an Intel Xeon Sapphire Rapids). Here each tap's vector of 16
+ * outputs is loaded from the input row at the tap's column, lanes in the
+ * padding masked off at the load; at stride 2 each pair of taps loads 32
+ * consecutive floats and splits them into even and odd columns in
+ * registers (one permute a tap). Two output rows are computed together,
+ * as they share input rows. Stride 2, the same plane: 0.54 us; 112x112:
+ * 4.15 -> 2.17; 28x28: 0.25 -> 0.14. */
+#define NN_DWCONV_INPLACE_MAX_WO 256 /* widest output row */
+#define NN_DWCONV_INPLACE_VECTORS (NN_DWCONV_INPLACE_MAX_WO / 16)
+#define NN_DWCONV_INPLACE_TAPS 7 /* widest row of taps */
 
-/* A layer's geometry and, for each vector of an output row and pair of
- * taps (2p, 2p + 1), the input column its loads start at (< 0: in the
- * padding) and which of their 32 lanes are input columns: the same on
- * every row, so made once per call. */
-typedef struct nn_dwconv_s2 {
+/* A layer's geometry and, for each vector of an output row, where each
+ * load starts (the input column of its lane 0; < 0: in the padding) and
+ * which of its lanes are input columns: the same on every row, so made
+ * once per call. Stride 1: one load a tap (start, lo). Stride 2: one
+ * pair of loads per pair of taps (2p, 2p + 1) (start, lo, hi). */
+typedef struct nn_dwconv_inplace {
     nn_dwconv_geom_t g;
-    int nv;                                                  /* vectors a row */
-    int start[NN_DWCONV_S2_VECTORS][NN_DWCONV_S2_PAIRS];
-    unsigned short lo[NN_DWCONV_S2_VECTORS][NN_DWCONV_S2_PAIRS];
-    unsigned short hi[NN_DWCONV_S2_VECTORS][NN_DWCONV_S2_PAIRS];
-    unsigned short out[NN_DWCONV_S2_VECTORS];               /* valid outputs */
-} nn_dwconv_s2_t;
+    int nv; /* vectors a row */
+    int start[NN_DWCONV_INPLACE_VECTORS][NN_DWCONV_INPLACE_TAPS];
+    unsigned short lo[NN_DWCONV_INPLACE_VECTORS][NN_DWCONV_INPLACE_TAPS];
+    unsigned short hi[NN_DWCONV_INPLACE_VECTORS][NN_DWCONV_INPLACE_TAPS];
+    unsigned short out[NN_DWCONV_INPLACE_VECTORS]; /* valid outputs */
+} nn_dwconv_inplace_t;
 
-/* Fills s and answers 1 where isa has this kernel for g (stride 2,
- * dilation 1, 3x3 or 5x5, rows of at least min_wo and at most
- * NN_DWCONV_S2_MAX_WO outputs); 0 where not. */
-int nn_dwconv_s2_init(nn_dwconv_s2_t *s, nn_isa_t isa, const nn_dwconv_geom_t *g, int min_wo);
+/* Fills s and answers 1 where isa has this kernel for g (above, with
+ * rows of at least min_wo and at most NN_DWCONV_INPLACE_MAX_WO outputs);
+ * 0 where not. */
+int nn_dwconv_inplace_init(nn_dwconv_inplace_t *s, nn_isa_t isa, const nn_dwconv_geom_t *g,
+                           int min_wo);
 
 /* One output plane from the input plane x (H x W): taps k (kh x kw),
  * then bias, the residual plane res (NULL: none; may be y), clamp to
  * [lo, hi]. */
-void nn_dwconv_s2_plane(const nn_dwconv_s2_t *s, const float *x, const float *k, float bias,
-                        float lo, float hi, const float *res, float *y);
+void nn_dwconv_inplace_plane(const nn_dwconv_inplace_t *s, const float *x, const float *k,
+                             float bias, float lo, float hi, const float *res, float *y);
 
 #endif

@@ -65,10 +65,10 @@ enum {
  * where grouplanes.h's is not there (below AVX-512). */
 #define NN_GROUPED_MAX_WIDTH 16
 
-/* Stride-2 depthwise rows at least this wide read their input in place
+/* Depthwise rows at least this wide read their input in place
  * (dwconv.h); narrower ones (7 of a vector's 16 lanes) take the lanes
  * kernel. */
-#define NN_DWCONV_S2_MIN_WO 12
+#define NN_DWCONV_INPLACE_MIN_WO 12
 
 typedef struct nn_conv_params {
     int kind;
@@ -835,7 +835,7 @@ typedef struct nn_conv_job {
     int kblocks;
     nn_isa_t isa; /* the call's: which copy of the kernels runs */
     const nn_dwconv_flat_t *dw_flat; /* depthwise on flat planes, or NULL */
-    const nn_dwconv_s2_t *dw_s2;     /* depthwise stride 2 in place, or NULL */
+    const nn_dwconv_inplace_t *dw_inplace; /* depthwise read in place, or NULL */
     const nn_dwlanes_t *dw_lanes;    /* depthwise, channels in the lanes, or NULL */
     const nn_grouplanes_t *grp_lanes; /* grouped, output channels in the lanes */
     int gl_chunk, gl_items;          /* ... its output blocks an item, items a group */
@@ -1473,14 +1473,14 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
     float lo, hi;
     const int post = nn_conv_clamp(f, &lo, &hi);
     const nn_dwconv_flat_t *fl = j->dw_flat;
-    const nn_dwconv_s2_t *s2 = j->dw_s2;
+    const nn_dwconv_inplace_t *inplace = j->dw_inplace;
     float *xp = j->scratch + (size_t)begin * p->slot;
-    if (!s2)
+    if (!inplace)
         memset(xp, 0, (fl ? nn_flat_planes_floats(&fl->l) : padded) * sizeof *xp);
     for (int64_t it = begin; it < end; it++) {
         int n = (int)(it / p->C), c = (int)(it % p->C);
         const float *x = j->x + ((size_t)n * p->C + c) * HW;
-        if (s2)
+        if (inplace)
             ; /* read in place */
         else if (fl)
             nn_flat_pad(&fl->l, x, xp);
@@ -1491,8 +1491,8 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
             const float *r = j->res ? j->res + ((size_t)n * p->M + m) * P : NULL;
             const float *k = j->w + (size_t)m * p->kh * p->kw;
             const float b = j->bias ? j->bias[m] : 0.0f;
-            if (s2) {
-                nn_dwconv_s2_plane(s2, x, k, b, lo, hi, r, y);
+            if (inplace) {
+                nn_dwconv_inplace_plane(inplace, x, k, b, lo, hi, r, y);
             } else if (fl) {
                 nn_dwconv_flat_plane(fl, xp, k, b, lo, hi, r, y);
             } else if (nn_dwconv_has(j->isa, p->sw, p->dw)) {
@@ -2250,10 +2250,10 @@ void nn_op_conv_exec(const nn_call_t *call)
         const int64_t blocks = (int64_t)p->N * ((p->C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK);
         /* (prepare sized the scratch for the kernels its isa has) */
         const size_t lanes = p->Mg == 1 ? nn_dwlanes_init(&dl, j.isa, &dg, NN_DWLANES_MAX_OUTPUTS) : 0;
-        nn_dwconv_s2_t s2;
-        if (nn_dwconv_s2_init(&s2, j.isa, &dg, NN_DWCONV_S2_MIN_WO))
-            j.dw_s2 = &s2;
-        if (!j.dw_s2 && lanes > 0 && lanes * (size_t)blocks * sizeof(float) <= call->scratch_bytes) {
+        nn_dwconv_inplace_t inplace;
+        if (nn_dwconv_inplace_init(&inplace, j.isa, &dg, NN_DWCONV_INPLACE_MIN_WO))
+            j.dw_inplace = &inplace;
+        if (!j.dw_inplace && lanes > 0 && lanes * (size_t)blocks * sizeof(float) <= call->scratch_bytes) {
             j.dw_lanes = &dl;
             nn_pool_for(pool, blocks, nn_conv_dw_lanes, &j);
             return;

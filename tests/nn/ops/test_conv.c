@@ -309,11 +309,16 @@ static const conv_case_t conv_cases[] = {
     {2, 3, 3, 5, 4, 3, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 3, 1, 1, 1, 0, 0, 0},
     {2, 1, 16, 56, 56, 16, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 16, 1, 1, 0, 0, 0, 0},
     {2, 1, 16, 56, 56, 16, 3, 3, 2, 2, 1, 1, {0, 0, 1, 1}, NULL, 16, 1, 0, 0, 0, 0, 0},
-    /* depthwise stride 2 read in place (AVX-512, rows of 12 outputs and
-     * more): pads of 2 on 3x3 (a first output row with one row of taps),
-     * rows of 33 outputs (a last vector of one lane) and of exactly 16,
-     * 5x5 with multiplier 2, 130-wide rows (9 vectors), an odd number of
-     * output rows, left pad 0, a residual */
+    /* depthwise read in place (AVX-512, rows of 12 outputs and more),
+     * stride 2: pads of 2 on 3x3 (a first output row with one row of
+     * taps), rows of 33 outputs (a last vector of one lane) and of exactly
+     * 16, 5x5 with multiplier 2, 130-wide rows (9 vectors), an odd number
+     * of output rows, left pad 0, a residual; stride 1: 7x7 with uneven
+     * pads on 33-wide rows, a map of 2 rows (every row at an edge), 5x5
+     * without left padding and with a residual aliasing y, batch 2 */
+    {2, 1, 3, 11, 31, 3, 7, 7, 1, 1, 1, 1, {3, 2, 2, 4}, NULL, 3, 1, 0, 0, 0, 0, 0},
+    {2, 1, 3, 2, 20, 3, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 3, 1, 1, 0, 0, 0, 0},
+    {2, 2, 4, 15, 18, 4, 5, 5, 1, 1, 1, 1, {2, 0, 2, 4}, NULL, 4, 0, 1, 1, 0, 0, 0},
     {2, 1, 3, 9, 64, 3, 3, 3, 2, 2, 1, 1, {2, 2, 2, 2}, NULL, 3, 1, 0, 0, 0, 0, 0},
     {2, 2, 4, 12, 32, 4, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 4, 0, 1, 1, 0, 0, 0},
     {2, 1, 2, 29, 261, 4, 5, 5, 2, 2, 1, 1, {0, 2, 1, 0}, NULL, 2, 1, 1, 0, 0, 0, 0},
