@@ -327,9 +327,13 @@ static const conv_case_t conv_cases[] = {
     {2, 1, 8, 14, 14, 8, 7, 7, 1, 1, 1, 1, {3, 3, 3, 3}, NULL, 8, 1, 1, 0, 0, 0, 0},
     {2, 2, 8, 7, 7, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 8, 1, 1, 1, 0, 0, 0},
     {2, 1, 8, 33, 70, 16, 5, 5, 2, 2, 1, 1, {2, 2, 2, 2}, NULL, 8, 1, 0, 0, 0, 0, 0},
-    /* flat depthwise planes (AVX-512, small maps): vectors across row
-     * ends, stride 2 through phase planes with the left pad odd and even,
-     * 5x5 and 7x7 taps, dilation, a residual (aliased too), multiplier 2 */
+    /* flat depthwise planes (AVX-512, small maps: rows too narrow to read
+     * in place, channel multipliers the lanes kernel does not take, or
+     * dilation): vectors across row ends, stride 2 through phase planes
+     * with the left pad odd and even, 5x5 and 7x7 taps, dilation, a
+     * residual (aliased too), multiplier 2 at strides 2 and 1 */
+    {2, 1, 3, 17, 19, 6, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 3, 1, 1, 0, 0, 0, 0},
+    {2, 1, 2, 9, 9, 4, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 2, 1, 0, 0, 0, 0, 0},
     {2, 2, 6, 14, 14, 6, 5, 5, 2, 2, 1, 1, {2, 2, 2, 2}, NULL, 6, 1, 1, 0, 0, 0, 0},
     {2, 1, 5, 14, 14, 5, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 5, 1, 1, 1, 0, 0, 0},
     {2, 1, 4, 9, 5, 4, 3, 3, 2, 2, 1, 1, {0, 1, 1, 0}, NULL, 4, 1, 0, 0, 0, 0, 0},
