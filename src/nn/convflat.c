@@ -45,9 +45,10 @@ void nn_convflat_init(nn_convflat_t *f, const nn_dwconv_geom_t *g, int C, int M)
                 f->off[k++] = (int)(c * f->chan) + nn_flat_tap(&f->plane, ky, kx);
 }
 
-void nn_convflat_pad(const nn_convflat_t *f, int c, const float *x, float *buf)
+void nn_convflat_pad(const nn_convflat_t *f, int c, const float *x, int iy0, int iy1,
+                     float *buf)
 {
-    nn_flat_pad(&f->plane, x, buf + (size_t)c * f->chan);
+    nn_flat_pad_rows(&f->plane, x, buf + (size_t)c * f->chan, iy0, iy1);
 }
 
 int nn_convflat_dense(const nn_convflat_t *f, int q)
@@ -59,26 +60,49 @@ int nn_convflat_dense(const nn_convflat_t *f, int q)
 
 #if defined(__x86_64__)
 
-/* One tile: rows valid output channels from a (half panel, k-major with
- * stride NN_SGEMM_MR), NV vectors of outputs from flat position q. */
+/* Deepest block of K a tile runs at a time: the strip's rows of the
+ * planes for a block (about four lines a row: three unaligned vectors)
+ * stay in L1 while every output channel's tile runs on them. Over all of
+ * a deep K at once (DenseNet's 128 -> 32 3x3s: K = 1152, 290 KiB of
+ * lines), each tile read the strip from L2. */
+#define KBLOCK 96
+/* Output channels whose partial sums a strip keeps between K blocks (a
+ * call's channels are taken this many at a time). */
+#define PART_ROWS 256
+
+/* One tile, K rows [k0, k1): rows valid output channels from a (half
+ * panel at k0, k-major with stride NN_SGEMM_MR), NV vectors of outputs
+ * from flat position q. The sums start from zero at the first block
+ * (else from part) and go to part (TILE_ROWS x COLS) until the last,
+ * which stores the outputs. */
 static inline __attribute__((always_inline)) NN_AVX512 void
 tile_body(const nn_convflat_t *f, const float *buf, const float *a, const float *bias,
-          float lo, float hi, int rows, int q, float *y, const int NV)
+          float lo, float hi, int rows, int q, int k0, int k1, float *part, float *y,
+          const int NV)
 {
+    const int first = k0 == 0, last = k1 == f->K;
     __m512 acc[TILE_ROWS][3];
 #pragma GCC unroll 8
     for (int r = 0; r < TILE_ROWS; r++)
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
-            acc[r][v] = _mm512_setzero_ps();
+            acc[r][v] = first ? _mm512_setzero_ps() : _mm512_load_ps(part + r * COLS + 16 * v);
     const float *b = buf + q;
-    for (int k = 0; k < f->K; k++) {
+    for (int k = k0; k < k1; k++) {
         const float *bk = b + f->off[k];
         const __m512 b0 = _mm512_loadu_ps(bk);
         const __m512 b1 = NV > 1 ? _mm512_loadu_ps(bk + 16) : b0;
         const __m512 b2 = NV > 2 ? _mm512_loadu_ps(bk + 32) : b0;
         nn_tile_step(acc, a, b0, b1, b2, NV);
         a += NN_SGEMM_MR;
+    }
+    if (!last) {
+#pragma GCC unroll 8
+        for (int r = 0; r < TILE_ROWS; r++)
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                _mm512_store_ps(part + r * COLS + 16 * v, acc[r][v]);
+        return;
     }
     const int Wq = f->plane.Wq, Wo = f->plane.g.Wo;
     const size_t P = (size_t)f->plane.g.Ho * Wo;
@@ -114,21 +138,16 @@ tile_body(const nn_convflat_t *f, const float *buf, const float *a, const float 
     }
 }
 
-static NN_AVX512 void tile_1(const nn_convflat_t *f, const float *buf, const float *a,
-                             const float *bias, float lo, float hi, int rows, int q, float *y)
-{
-    tile_body(f, buf, a, bias, lo, hi, rows, q, y, 1);
-}
-static NN_AVX512 void tile_2(const nn_convflat_t *f, const float *buf, const float *a,
-                             const float *bias, float lo, float hi, int rows, int q, float *y)
-{
-    tile_body(f, buf, a, bias, lo, hi, rows, q, y, 2);
-}
-static NN_AVX512 void tile_3(const nn_convflat_t *f, const float *buf, const float *a,
-                             const float *bias, float lo, float hi, int rows, int q, float *y)
-{
-    tile_body(f, buf, a, bias, lo, hi, rows, q, y, 3);
-}
+#define TILE_KERNEL(name, NV)                                                               \
+    static NN_AVX512 void name(const nn_convflat_t *f, const float *buf, const float *a,    \
+                               const float *bias, float lo, float hi, int rows, int q,      \
+                               int k0, int k1, float *part, float *y)                       \
+    {                                                                                       \
+        tile_body(f, buf, a, bias, lo, hi, rows, q, k0, k1, part, y, NV);                   \
+    }
+TILE_KERNEL(tile_1, 1)
+TILE_KERNEL(tile_2, 2)
+TILE_KERNEL(tile_3, 3)
 
 #endif
 
@@ -140,21 +159,28 @@ void nn_convflat_run(const nn_convflat_t *f, const float *buf, const float *pa,
     const size_t P = (size_t)f->plane.g.Ho * f->plane.g.Wo;
     if (q1 > f->Q)
         q1 = f->Q;
-    /* Each strip's planes (K rows of 48 floats) stay in L1 while every
-     * output channel's tile runs on it. */
+    float part[PART_ROWS * COLS] __attribute__((aligned(64)));
+    const int blocks = (f->K + KBLOCK - 1) / KBLOCK, kb = (f->K + blocks - 1) / blocks;
     for (int q = q0; q < q1; q += COLS) {
         const int nv = q1 - q >= COLS ? 3 : (q1 - q + 15) / 16;
-        for (int m = m0; m < m1; m += TILE_ROWS) {
-            const int rows = m1 - m < TILE_ROWS ? m1 - m : TILE_ROWS;
-            const float *a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * f->K + m % NN_SGEMM_MR;
-            const float *bm = bias ? bias + m : NULL;
-            float *ym = y + (size_t)m * P;
-            if (nv == 3)
-                tile_3(f, buf, a, bm, lo, hi, rows, q, ym);
-            else if (nv == 2)
-                tile_2(f, buf, a, bm, lo, hi, rows, q, ym);
-            else
-                tile_1(f, buf, a, bm, lo, hi, rows, q, ym);
+        for (int c0 = m0; c0 < m1; c0 += PART_ROWS) {
+            const int c1 = m1 - c0 < PART_ROWS ? m1 : c0 + PART_ROWS;
+            for (int k0 = 0; k0 < f->K; k0 += kb) {
+                const int k1 = f->K - k0 < kb ? f->K : k0 + kb;
+                for (int m = c0; m < c1; m += TILE_ROWS) {
+                    const int rows = c1 - m < TILE_ROWS ? c1 - m : TILE_ROWS;
+                    const float *a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * f->K +
+                                     (size_t)k0 * NN_SGEMM_MR + m % NN_SGEMM_MR;
+                    const float *bm = bias ? bias + m : NULL;
+                    float *pm = part + (size_t)(m - c0) * COLS, *ym = y + (size_t)m * P;
+                    if (nv == 3)
+                        tile_3(f, buf, a, bm, lo, hi, rows, q, k0, k1, pm, ym);
+                    else if (nv == 2)
+                        tile_2(f, buf, a, bm, lo, hi, rows, q, k0, k1, pm, ym);
+                    else
+                        tile_1(f, buf, a, bm, lo, hi, rows, q, k0, k1, pm, ym);
+                }
+            }
         }
     }
 #else

@@ -60,9 +60,11 @@ size_t nn_convflat_floats(nn_isa_t isa, const nn_dwconv_geom_t *g, int C);
 /* Fills f (nn_convflat_floats() > 0) for M output channels. */
 void nn_convflat_init(nn_convflat_t *f, const nn_dwconv_geom_t *g, int C, int M);
 
-/* Pads channel c of an image (H x W floats at x) into its planes in buf,
- * whose padding the caller zeroed once (nn_convflat_floats floats). */
-void nn_convflat_pad(const nn_convflat_t *f, int c, const float *x, float *buf);
+/* Pads input rows [iy0, iy1) of channel c of an image (H x W floats at
+ * x) into its planes in buf, whose padding the caller zeroed once
+ * (nn_convflat_floats floats). */
+void nn_convflat_pad(const nn_convflat_t *f, int c, const float *x, int iy0, int iy1,
+                     float *buf);
 
 /* Outputs [q0, q1) along the flat planes (q0 a multiple of 48) for
  * output channels [m0, m1) (m0 a multiple of 16) of one image: y (M

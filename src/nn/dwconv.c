@@ -162,28 +162,39 @@ void nn_dwconv_flat_init(nn_dwconv_flat_t *f, const nn_dwconv_geom_t *g)
  * yet written or on floats a later copy writes (masked stores cost more
  * than the copy on AMD's cores). */
 static inline __attribute__((always_inline)) NN_AVX512 void put(float *d, int n, int room,
-                                                                __m512 v)
+                                                                int tight, __m512 v)
 {
-    if (n <= room)
+    if (n <= room && !tight)
         _mm512_storeu_ps(d, v);
     else if (room > 0)
-        _mm512_mask_storeu_ps(d, nn_lanes(room), v);
+        _mm512_mask_storeu_ps(d, nn_lanes(n < room ? n : room), v);
 }
 
-static NN_AVX512 void flat_pad_avx512(const nn_flat_planes_t *f, const float *x, float *buf)
+static NN_AVX512 void flat_pad_avx512(const nn_flat_planes_t *f, const float *x, float *buf,
+                                       int iy0, int iy1)
 {
     const nn_dwconv_geom_t *g = &f->g;
     const int W = g->W, Wq = f->Wq;
     if (f->phases == 1) {
         const int n = W < Wq - g->pl ? W : Wq - g->pl;
-        for (int iy = 0; iy < g->H && n > 0; iy++) {
+        for (int iy = iy0; iy < iy1 && n > 0; iy++) {
             const int r = iy + g->pt;
             if (r >= f->Hq)
                 break;
             const float *s = x + (size_t)iy * W;
             float *d = buf + (size_t)r * Wq + g->pl;
-            for (int i = 0; i < n; i += 16)
-                _mm512_storeu_ps(d + i, _mm512_maskz_loadu_ps(nn_lanes(n - i), s + i));
+            /* Whole vectors spill zeros into the next row, which its own
+             * copy writes later; not past a band's last row, whose next
+             * one another thread may have written. */
+            const int tight = iy == iy1 - 1 && iy1 < g->H;
+            for (int i = 0; i < n; i += 16) {
+                const __mmask16 m = nn_lanes(n - i);
+                const __m512 v = _mm512_maskz_loadu_ps(m, s + i);
+                if (tight)
+                    _mm512_mask_storeu_ps(d + i, m, v);
+                else
+                    _mm512_storeu_ps(d + i, v);
+            }
         }
         return;
     }
@@ -192,20 +203,24 @@ static NN_AVX512 void flat_pad_avx512(const nn_flat_planes_t *f, const float *x,
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8,
                                           6, 4, 2, 0);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    for (int iy = 0; iy < g->H; iy++) {
+    for (int iy = iy0; iy < iy1; iy++) {
         const int r = iy + g->pt;
         if (r >> 1 >= f->Hq)
             break;
         const float *s = x + (size_t)iy * W;
         float *row = buf + (size_t)((r & 1) * 2) * f->stride + (size_t)(r >> 1) * Wq;
+        /* The next row of each phase plane is two input rows on: a band's
+         * last two store no spill (see the stride-1 loop). */
+        const int tight = iy >= iy1 - 2 && iy1 < g->H;
         for (int ix = 0; ix < W; ix += 32) {
             const int n = W - ix < 32 ? W - ix : 32;
             const __m512 lo = _mm512_maskz_loadu_ps(nn_lanes(n), s + ix);
             const __m512 hi = _mm512_maskz_loadu_ps(nn_lanes(n - 16), s + ix + 16);
             const int ce = ix + g->pl, co = ce + 1; /* padded columns */
-            put(row + (ce & 1) * f->stride + (ce >> 1), (n + 1) / 2, Wq - (ce >> 1),
+            const int ne = (n + 1) / 2, no = n / 2, re = Wq - (ce >> 1), ro = Wq - (co >> 1);
+            put(row + (ce & 1) * f->stride + (ce >> 1), ne, re, tight,
                 _mm512_permutex2var_ps(lo, even, hi));
-            put(row + (co & 1) * f->stride + (co >> 1), n / 2, Wq - (co >> 1),
+            put(row + (co & 1) * f->stride + (co >> 1), no, ro, tight,
                 _mm512_permutex2var_ps(lo, odd, hi));
         }
     }
@@ -301,10 +316,15 @@ FLAT_KERNEL(flat_any, 0, 0, 0)
 
 void nn_flat_pad(const nn_flat_planes_t *l, const float *x, float *buf)
 {
+    nn_flat_pad_rows(l, x, buf, 0, l->g.H);
+}
+
+void nn_flat_pad_rows(const nn_flat_planes_t *l, const float *x, float *buf, int iy0, int iy1)
+{
 #if defined(__x86_64__)
-    flat_pad_avx512(l, x, buf);
+    flat_pad_avx512(l, x, buf, iy0 < 0 ? 0 : iy0, iy1 > l->g.H ? l->g.H : iy1);
 #else
-    (void)l, (void)x, (void)buf;
+    (void)l, (void)x, (void)buf, (void)iy0, (void)iy1;
 #endif
 }
 

@@ -72,6 +72,8 @@ int nn_flat_tap(const nn_flat_planes_t *l, int ky, int kx);
 /* Copies the input plane x (H x W) into the planes at buf, whose padding
  * (everything not written here) the caller zeroed once. */
 void nn_flat_pad(const nn_flat_planes_t *l, const float *x, float *buf);
+/* The same for input rows [iy0, iy1) only. */
+void nn_flat_pad_rows(const nn_flat_planes_t *l, const float *x, float *buf, int iy0, int iy1);
 
 /* A depthwise layer's flat layout, tap offsets and per-vector masks, the
  * same for every plane: made once per call. */

@@ -1546,20 +1546,28 @@ typedef struct nn_flat_job {
     nn_convflat_t f;
     int n;      /* image */
     int cb;     /* flat outputs per column block: whole tiles */
+    int bands;  /* bands of input rows phase 1 pads */
     float lo, hi;
     int post;   /* an activation after the clamp */
 } nn_flat_job_t;
 
-/* Phase 1: items are input channels of image n, padded into scratch. */
+/* Phase 1: items are (band of input rows, input channel) of image n,
+ * band-major, padded into scratch: with one band a thread, each pads the
+ * rows its core wrote (the layer before split its outputs by columns)
+ * and will read (phase 2 splits by columns too). */
 static void nn_conv_flat_pad(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
     const nn_flat_job_t *fj = arg;
     const nn_conv_params_t *p = fj->j->p;
     const size_t HW = (size_t)p->H * p->W;
-    for (int64_t c = begin; c < end; c++)
-        nn_convflat_pad(&fj->f, (int)c, fj->j->x + ((size_t)fj->n * p->C + c) * HW,
+    for (int64_t it = begin; it < end; it++) {
+        const int band = (int)(it / p->C), c = (int)(it % p->C);
+        const int iy0 = (int)((int64_t)band * p->H / fj->bands);
+        const int iy1 = (int)((int64_t)(band + 1) * p->H / fj->bands);
+        nn_convflat_pad(&fj->f, c, fj->j->x + ((size_t)fj->n * p->C + c) * HW, iy0, iy1,
                         fj->j->scratch);
+    }
 }
 
 /* Output channels [m0, m1) at outputs [q0, q1) along the flat planes of
@@ -1622,10 +1630,11 @@ static int nn_conv_flat(const nn_conv_job_t *j, nn_pool_t *pool)
     const int blocks = (fj.f.Q + fj.cb - 1) / fj.cb;
     const int row_blocks = (p->M + 15) / 16;
     const int by_rows = p->C <= NN_CONVFLAT_STEM_CHANNELS && row_blocks >= 2 * nt;
+    fj.bands = by_rows ? 1 : nt; /* stems: every thread reads every row */
     memset(j->scratch, 0, planes * sizeof(float)); /* the padding, once */
     for (int n = 0; n < p->N; n++) {
         fj.n = n;
-        nn_pool_for(pool, p->C, nn_conv_flat_pad, &fj);
+        nn_pool_for(pool, (int64_t)fj.bands * p->C, nn_conv_flat_pad, &fj);
         if (by_rows)
             nn_pool_for(pool, row_blocks, nn_conv_flat_rows, &fj);
         else

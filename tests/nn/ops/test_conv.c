@@ -443,6 +443,12 @@ static const conv_case_t deep_cases[] = {
     {2, 1, 576, 14, 14, 96, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 1, 1, 0, 0, 0},
     {2, 1, 300, 13, 15, 40, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 0, 0, 0, 0, 0, 0},
     {2, 1, 1030, 2, 3, 130, 1, 1, 1, 1, 1, 1, {0}, NULL, 1, 1, 0, 0, 0, 0, 0},
+    /* direct over flat planes, padded in bands of rows, one a thread (8
+     * threads: bands of 5 or 6 input rows, stride 2: band ends odd and
+     * even), K in blocks (360 and 144 deep), 264 output channels (two
+     * chunks of partial sums) */
+    {2, 1, 40, 45, 47, 24, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0, 0},
+    {2, 2, 16, 34, 30, 264, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0, 0},
 };
 
 static void run_all_conv(nn_pool_t *pool)
@@ -462,7 +468,7 @@ static void run_all_conv(nn_pool_t *pool)
 }
 
 /* The deep products' parts on more threads: 3 parts, and 4 parts of two
- * row blocks each. */
+ * row blocks each; the flat planes' bands. */
 START_TEST(conv_deep_parts)
 {
     static const int threads[] = {3, 8};
@@ -783,6 +789,8 @@ START_TEST(conv_bench)
         const char *label;
         conv_case_t c;
     } cases[] = {
+        {"densenet 3x3 128->32 @56", {2, 1, 128, 56, 56, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0, 0}},
+        {"densenet 3x3 128->32 @28", {2, 1, 128, 28, 28, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0, 0}},
         {"densenet 3x3 128->32 @14", {2, 1, 128, 14, 14, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0, 0}},
         {"densenet 3x3 128->32 @14 b8", {2, 8, 128, 14, 14, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 0, 0}},
         {"densenet 3x3 128->32 @14 winograd", {2, 1, 128, 14, 14, 32, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, 1, 1, 0, 0, 0, 1, 0}},
