@@ -411,166 +411,64 @@ int nn_dwconv_inplace_init(nn_dwconv_inplace_t *s, nn_isa_t isa, const nn_dwconv
 
 #if defined(__x86_64__)
 
-/* The 32 input floats of row `row` from column start (masks lo, hi):
- * even columns to *e, odd ones to *o. A start left of the row (the
- * padding) has those lanes masked off: the address is formed as an
- * integer, as no float there is read. */
+/* Row's floats from column start on: an address formed as an integer,
+ * since a start left of the row (in the padding) is only read through
+ * masked-off lanes. */
+static inline const float *column(const float *row, int start)
+{
+    return (const float *)((uintptr_t)row + (uintptr_t)(intptr_t)start * sizeof(float));
+}
+
+/* ROWS (1 or 2) output rows from oy at stride S: they share all but S of
+ * their input rows, each loaded once. Stride 1: a load a tap; stride 2: a
+ * pair of loads per pair of taps (2l, 2l + 1), split into even and odd
+ * columns. EDGE: some rows of taps fall in the padding (skipped). Each
+ * output row sums its rows of taps in accumulators of their own, so that
+ * its multiply-adds do not wait on each other. */
 static inline __attribute__((always_inline)) NN_AVX512 void
-s2_split(const float *row, int start, __mmask16 lo, __mmask16 hi, __m512 *e, __m512 *o)
+inplace_rows(const nn_dwconv_inplace_t *r, const float *x, const float *k, __m512 vb,
+             __m512 vlo, __m512 vhi, const float *res, float *y, int oy, const int K,
+             const int S, const int ROWS, const int EDGE)
 {
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6,
                                           4, 2, 0);
     const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5,
                                          3, 1);
-    const float *at = (const float *)((uintptr_t)row + (uintptr_t)(intptr_t)start * sizeof(float));
-    const __m512 a = _mm512_maskz_loadu_ps(lo, at);
-    const __m512 b = _mm512_maskz_loadu_ps(hi, at + 16); /* start > -16 */
-    *e = _mm512_permutex2var_ps(a, even, b);
-    *o = _mm512_permutex2var_ps(a, odd, b);
-}
-
-/* Output row oy; EDGE: some of its rows of taps fall in the padding
- * (skipped). Each vector sums its rows of taps in accumulators of their
- * own, so that its multiply-adds do not wait on each other. */
-static inline __attribute__((always_inline)) NN_AVX512 void
-s2_row(const nn_dwconv_inplace_t *r, const float *x, const float *k,
-       __m512 vb, __m512 vlo, __m512 vhi, const float *res, float *y, int oy, const int K,
-       const int EDGE)
-{
     const nn_dwconv_geom_t *g = &r->g;
-    const int P = (K + 1) / 2, nv = r->nv, iy0 = 2 * oy - g->pt;
-    for (int v = 0; v < nv; v++) {
-        __m512 acc[5]; /* K <= 5 */
-#pragma GCC unroll 5
-        for (int ky = 0; ky < K; ky++)
-            acc[ky] = ky ? _mm512_setzero_ps() : vb;
-#pragma GCC unroll 5
-        for (int ky = 0; ky < K; ky++) {
-            const int iy = iy0 + ky;
-            if (EDGE && (iy < 0 || iy >= g->H))
-                continue;
-            const float *row = x + (size_t)iy * g->W;
-#pragma GCC unroll 3
-            for (int p = 0; p < P; p++) {
-                __m512 e, o;
-                s2_split(row, r->start[v][p], r->lo[v][p], r->hi[v][p], &e, &o);
-                acc[ky] = _mm512_fmadd_ps(_mm512_set1_ps(k[ky * K + 2 * p]), e, acc[ky]);
-                if (2 * p + 1 < K)
-                    acc[ky] = _mm512_fmadd_ps(_mm512_set1_ps(k[ky * K + 2 * p + 1]), o, acc[ky]);
-            }
-        }
-#pragma GCC unroll 5
-        for (int ky = 1; ky < K; ky++)
-            acc[0] = _mm512_add_ps(acc[0], acc[ky]);
-        const __mmask16 m = r->out[v];
-        const size_t at = (size_t)oy * g->Wo + 16 * v;
-        __m512 z = acc[0];
-        if (res) /* read before the store: res may be y */
-            z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(m, res + at));
-        z = _mm512_min_ps(_mm512_max_ps(z, vlo), vhi);
-        _mm512_mask_storeu_ps(y + at, m, z);
-    }
-}
-
-/* Output rows oy and oy + 1 at once: they share an input row (the last
- * row of taps of the first is the first of the second), split once. */
-static inline __attribute__((always_inline)) NN_AVX512 void
-s2_rows2(const nn_dwconv_inplace_t *r, const float *x, const float *k,
-         __m512 vb, __m512 vlo, __m512 vhi, const float *res, float *y, int oy, const int K,
-         const int EDGE)
-{
-    const nn_dwconv_geom_t *g = &r->g;
-    const int P = (K + 1) / 2, nv = r->nv, iy0 = 2 * oy - g->pt;
-    for (int v = 0; v < nv; v++) {
-        __m512 a0[5], a1[5]; /* K <= 5: each row of taps of each output row */
-#pragma GCC unroll 5
-        for (int ky = 0; ky < K; ky++) {
-            a0[ky] = ky ? _mm512_setzero_ps() : vb;
-            a1[ky] = ky ? _mm512_setzero_ps() : vb;
-        }
-#pragma GCC unroll 7
-        for (int t = 0; t < K + 2; t++) { /* input rows of the two */
-            const int iy = iy0 + t;
-            if (EDGE && (iy < 0 || iy >= g->H))
-                continue;
-            const float *row = x + (size_t)iy * g->W;
-#pragma GCC unroll 3
-            for (int p = 0; p < P; p++) {
-                __m512 e, o;
-                s2_split(row, r->start[v][p], r->lo[v][p], r->hi[v][p], &e, &o);
-                if (t < K) {
-                    a0[t] = _mm512_fmadd_ps(_mm512_set1_ps(k[t * K + 2 * p]), e, a0[t]);
-                    if (2 * p + 1 < K)
-                        a0[t] = _mm512_fmadd_ps(_mm512_set1_ps(k[t * K + 2 * p + 1]), o, a0[t]);
-                }
-                if (t >= 2) {
-                    const int ky = t - 2;
-                    a1[ky] = _mm512_fmadd_ps(_mm512_set1_ps(k[ky * K + 2 * p]), e, a1[ky]);
-                    if (2 * p + 1 < K)
-                        a1[ky] = _mm512_fmadd_ps(_mm512_set1_ps(k[ky * K + 2 * p + 1]), o,
-                                                 a1[ky]);
-                }
-            }
-        }
-#pragma GCC unroll 5
-        for (int ky = 1; ky < K; ky++) {
-            a0[0] = _mm512_add_ps(a0[0], a0[ky]);
-            a1[0] = _mm512_add_ps(a1[0], a1[ky]);
-        }
-        const __mmask16 m = r->out[v];
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            const size_t at = (size_t)(oy + h) * g->Wo + 16 * v;
-            __m512 z = h ? a1[0] : a0[0];
-            if (res) /* read before the store: res may be y */
-                z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(m, res + at));
-            z = _mm512_min_ps(_mm512_max_ps(z, vlo), vhi);
-            _mm512_mask_storeu_ps(y + at, m, z);
-        }
-    }
-}
-
-/* Input columns from start (mask lo; start < 0: lanes in the padding,
- * masked off; the address is formed as an integer, as no float there is
- * read). */
-static inline __attribute__((always_inline)) NN_AVX512 __m512 s1_load(const float *row,
-                                                                       int start,
-                                                                       __mmask16 lo)
-{
-    return _mm512_maskz_loadu_ps(
-        lo, (const float *)((uintptr_t)row + (uintptr_t)(intptr_t)start * sizeof(float)));
-}
-
-/* Stride 1: ROWS (1 or 2) output rows from oy, which share all but one
- * input row; EDGE as s2_row. */
-static inline __attribute__((always_inline)) NN_AVX512 void
-s1_rows(const nn_dwconv_inplace_t *r, const float *x, const float *k, __m512 vb, __m512 vlo,
-        __m512 vhi, const float *res, float *y, int oy, const int K, const int ROWS,
-        const int EDGE)
-{
-    const nn_dwconv_geom_t *g = &r->g;
-    const int iy0 = oy - g->pt;
+    const int loads = S == 1 ? K : (K + 1) / 2, iy0 = S * oy - g->pt;
     for (int v = 0; v < r->nv; v++) {
-        __m512 a[2][NN_DWCONV_INPLACE_TAPS]; /* each output row's rows of taps */
+        __m512 a[2][NN_DWCONV_INPLACE_TAPS];
 #pragma GCC unroll 2
         for (int h = 0; h < ROWS; h++)
 #pragma GCC unroll 7
             for (int ky = 0; ky < K; ky++)
                 a[h][ky] = ky ? _mm512_setzero_ps() : vb;
 #pragma GCC unroll 8
-        for (int t = 0; t < K + ROWS - 1; t++) { /* input rows of the ROWS */
+        for (int t = 0; t < K + S * (ROWS - 1); t++) {
             const int iy = iy0 + t;
             if (EDGE && (iy < 0 || iy >= g->H))
                 continue;
             const float *row = x + (size_t)iy * g->W;
 #pragma GCC unroll 7
-            for (int kx = 0; kx < K; kx++) {
-                const __m512 in = s1_load(row, r->start[v][kx], r->lo[v][kx]);
+            for (int l = 0; l < loads; l++) {
+                const float *at = column(row, r->start[v][l]);
+                __m512 in[2];
+                in[0] = _mm512_maskz_loadu_ps(r->lo[v][l], at);
+                if (S == 2) {
+                    const __m512 b = _mm512_maskz_loadu_ps(r->hi[v][l], at + 16);
+                    in[1] = _mm512_permutex2var_ps(in[0], odd, b);
+                    in[0] = _mm512_permutex2var_ps(in[0], even, b);
+                }
 #pragma GCC unroll 2
-                for (int h = 0; h < ROWS; h++) {
-                    const int ky = t - h;
-                    if (ky >= 0 && ky < K)
-                        a[h][ky] = _mm512_fmadd_ps(_mm512_set1_ps(k[ky * K + kx]), in, a[h][ky]);
+                for (int j = 0; j < S; j++) {
+                    const int kx = S * l + j;
+#pragma GCC unroll 2
+                    for (int h = 0; h < ROWS; h++) {
+                        const int ky = t - S * h;
+                        if (kx < K && ky >= 0 && ky < K)
+                            a[h][ky] = _mm512_fmadd_ps(_mm512_set1_ps(k[ky * K + kx]), in[j],
+                                                       a[h][ky]);
+                    }
                 }
             }
         }
@@ -591,54 +489,35 @@ s1_rows(const nn_dwconv_inplace_t *r, const float *x, const float *k, __m512 vb,
 }
 
 static inline __attribute__((always_inline)) NN_AVX512 void
-s1_body(const nn_dwconv_inplace_t *r, const float *x, const float *k, float bias, float lo,
-        float hi, const float *res, float *y, const int K)
+inplace_body(const nn_dwconv_inplace_t *r, const float *x, const float *k, float bias, float lo,
+             float hi, const float *res, float *y, const int K, const int S)
 {
     const nn_dwconv_geom_t *g = &r->g;
     const __m512 vb = _mm512_set1_ps(bias);
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     int oy = 0;
     for (; oy + 1 < g->Ho; oy += 2) {
-        const int iy0 = oy - g->pt;
-        if (iy0 >= 0 && iy0 + K + 1 <= g->H)
-            s1_rows(r, x, k, vb, vlo, vhi, res, y, oy, K, 2, 0);
+        const int iy0 = S * oy - g->pt;
+        if (iy0 >= 0 && iy0 + K + S <= g->H)
+            inplace_rows(r, x, k, vb, vlo, vhi, res, y, oy, K, S, 2, 0);
         else
-            s1_rows(r, x, k, vb, vlo, vhi, res, y, oy, K, 2, 1);
+            inplace_rows(r, x, k, vb, vlo, vhi, res, y, oy, K, S, 2, 1);
     }
     if (oy < g->Ho)
-        s1_rows(r, x, k, vb, vlo, vhi, res, y, oy, K, 1, 1);
+        inplace_rows(r, x, k, vb, vlo, vhi, res, y, oy, K, S, 1, 1);
 }
 
-static inline __attribute__((always_inline)) NN_AVX512 void
-s2_body(const nn_dwconv_inplace_t *r, const float *x, const float *k, float bias, float lo,
-        float hi, const float *res, float *y, const int K)
-{
-    const nn_dwconv_geom_t *g = &r->g;
-    const __m512 vb = _mm512_set1_ps(bias);
-    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-    int oy = 0;
-    for (; oy + 1 < g->Ho; oy += 2) {
-        const int iy0 = 2 * oy - g->pt;
-        if (iy0 >= 0 && iy0 + K + 2 <= g->H)
-            s2_rows2(r, x, k, vb, vlo, vhi, res, y, oy, K, 0);
-        else
-            s2_rows2(r, x, k, vb, vlo, vhi, res, y, oy, K, 1);
-    }
-    if (oy < g->Ho)
-        s2_row(r, x, k, vb, vlo, vhi, res, y, oy, K, 1);
-}
-
-#define INPLACE_KERNEL(name, body, K)                                                   \
+#define INPLACE_KERNEL(name, K, S)                                                      \
     static NN_AVX512 void name(const nn_dwconv_inplace_t *r, const float *x, const float *k, \
                                float bias, float lo, float hi, const float *res, float *y) \
     {                                                                                   \
-        body(r, x, k, bias, lo, hi, res, y, K);                                         \
+        inplace_body(r, x, k, bias, lo, hi, res, y, K, S);                              \
     }
-INPLACE_KERNEL(s1_3x3, s1_body, 3)
-INPLACE_KERNEL(s1_5x5, s1_body, 5)
-INPLACE_KERNEL(s1_7x7, s1_body, 7)
-INPLACE_KERNEL(s2_3x3, s2_body, 3)
-INPLACE_KERNEL(s2_5x5, s2_body, 5)
+INPLACE_KERNEL(s1_3x3, 3, 1)
+INPLACE_KERNEL(s1_5x5, 5, 1)
+INPLACE_KERNEL(s1_7x7, 7, 1)
+INPLACE_KERNEL(s2_3x3, 3, 2)
+INPLACE_KERNEL(s2_5x5, 5, 2)
 
 #endif
 
