@@ -75,6 +75,17 @@ static inline __attribute__((always_inline)) NN_AVX512 void nn_transpose16(__m51
     }
 }
 
+/* Rows [0, rows) of 16 (ld floats apart from src, the lanes m of each;
+ * the rest zero), transposed: r[j] lane i is row i's float j. */
+static inline __attribute__((always_inline)) NN_AVX512 void
+nn_load_transposed(__m512 r[16], const float *src, size_t ld, int rows, __mmask16 m)
+{
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + (size_t)i * ld) : _mm512_setzero_ps();
+    nn_transpose16(r);
+}
+
 /* Pixels of 16 channels (out: P of them, 16 floats each, 64-byte aligned
  * and readable up to 15 pixels past P) back into planes [0, n) of y
  * (stride floats apart), with the residual planes res (as y) added (NULL:

@@ -45,13 +45,8 @@ to_map(const nn_dwlanes_t *d, int n, const float *x, float *map, const int FULL)
     const int HW = g->H * g->W;
     int iy = 0, ix = 0; /* of the first of the 16 pixels */
     for (int i0 = 0; i0 < HW; i0 += 16) {
-        const __mmask16 m = nn_lanes(HW - i0);
         __m512 r[16];
-#pragma GCC unroll 16
-        for (int c = 0; c < 16; c++)
-            r[c] = FULL || c < n ? _mm512_maskz_loadu_ps(m, x + (size_t)c * HW + i0)
-                                 : _mm512_setzero_ps();
-        nn_transpose16(r);
+        nn_load_transposed(r, x + i0, (size_t)HW, FULL ? 16 : n, nn_lanes(HW - i0));
 #pragma GCC unroll 16
         for (int k = 0; k < 16; k++) {
             const int row = iy + g->pt, col = ix + g->pl;
@@ -159,13 +154,8 @@ static NN_AVX512 void block_avx512(const nn_dwlanes_t *d, int n, const float *x,
      * rows of taps, 16 taps at a time, transposed. */
     float wv[NN_DWLANES_MAX_TAPS * 16] __attribute__((aligned(64)));
     for (int t0 = 0; t0 < ntaps; t0 += 16) {
-        const __mmask16 m = nn_lanes(ntaps - t0);
         __m512 r[16];
-#pragma GCC unroll 16
-        for (int c = 0; c < 16; c++)
-            r[c] = c < n ? _mm512_maskz_loadu_ps(m, k + (size_t)c * ntaps + t0)
-                         : _mm512_setzero_ps();
-        nn_transpose16(r);
+        nn_load_transposed(r, k + t0, (size_t)ntaps, n, nn_lanes(ntaps - t0));
 #pragma GCC unroll 16
         for (int t = 0; t < 16; t++)
             _mm512_store_ps(wv + (t0 + t) * 16, r[t]);

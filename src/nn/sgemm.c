@@ -51,22 +51,13 @@ static NN_AVX512 void pack_panel_avx512(const float *A, int lda, int rows, int K
 {
     for (int k = 0; k < K; k += 16) {
         const int n = K - k < 16 ? K - k : 16;
-        const __mmask16 m = nn_lanes(n);
         __m512 r[16];
+        nn_load_transposed(r, A + k, (size_t)lda, rows, nn_lanes(n));
+        float *d = dst + (size_t)k * NN_SGEMM_MR;
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++)
-            r[i] = i < rows ? _mm512_maskz_loadu_ps(m, A + (size_t)i * lda + k)
-                            : _mm512_setzero_ps();
-        nn_transpose16(r);
-        float *d = dst + (size_t)k * NN_SGEMM_MR;
-        if (n == 16) {
-#pragma GCC unroll 16
-            for (int i = 0; i < 16; i++)
+            if (i < n)
                 _mm512_storeu_ps(d + 16 * i, r[i]);
-        } else {
-            for (int i = 0; i < n; i++)
-                _mm512_storeu_ps(d + 16 * i, r[i]);
-        }
     }
 }
 #endif
