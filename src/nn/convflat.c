@@ -151,6 +151,28 @@ TILE_KERNEL(tile_1, 1)
 TILE_KERNEL(tile_2, 2)
 TILE_KERNEL(tile_3, 3)
 
+/* Output channels [m, min(m + TILE_ROWS, m1)) at flat outputs [q, min(q +
+ * COLS, q1)), K rows [k0, k1) (see tile_body; part: the tile's partial
+ * sums). */
+static void run_tile(const nn_convflat_t *f, const float *buf, const float *pa,
+                     const float *bias, float lo, float hi, int m, int m1, int q, int q1,
+                     int k0, int k1, float *part, float *y)
+{
+    const size_t P = (size_t)f->plane.g.Ho * f->plane.g.Wo;
+    const int rows = m1 - m < TILE_ROWS ? m1 - m : TILE_ROWS;
+    const int nv = q1 - q >= COLS ? 3 : (q1 - q + 15) / 16;
+    const float *a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * f->K +
+                     (size_t)k0 * NN_SGEMM_MR + m % NN_SGEMM_MR;
+    const float *bm = bias ? bias + m : NULL;
+    float *ym = y + (size_t)m * P;
+    if (nv == 3)
+        tile_3(f, buf, a, bm, lo, hi, rows, q, k0, k1, part, ym);
+    else if (nv == 2)
+        tile_2(f, buf, a, bm, lo, hi, rows, q, k0, k1, part, ym);
+    else
+        tile_1(f, buf, a, bm, lo, hi, rows, q, k0, k1, part, ym);
+}
+
 #endif
 
 void nn_convflat_run(const nn_convflat_t *f, const float *buf, const float *pa,
@@ -158,12 +180,10 @@ void nn_convflat_run(const nn_convflat_t *f, const float *buf, const float *pa,
                      int q1, float *y)
 {
 #if defined(__x86_64__)
-    const size_t P = (size_t)f->plane.g.Ho * f->plane.g.Wo;
     if (q1 > f->Q)
         q1 = f->Q;
     float part[PART_ROWS * COLS] __attribute__((aligned(64)));
-    const int blocks = (f->K + KBLOCK - 1) / KBLOCK, kb = (f->K + blocks - 1) / blocks;
-    if (blocks == 1 || f->K <= RUN_MAX_K) {
+    if (f->K <= RUN_MAX_K) {
         /* Shallow products (stems): runs of strips a tile, so that each
          * output channel's row is written STRIP_RUN strips on end rather
          * than 48 floats at a time across all channels (64 write streams
@@ -171,47 +191,23 @@ void nn_convflat_run(const nn_convflat_t *f, const float *buf, const float *pa,
          * batch 8, 2.3 -> 1.7 ms). The run's plane rows stay in L2. */
         for (int g = q0; g < q1; g += STRIP_RUN * COLS) {
             const int g1 = q1 - g < STRIP_RUN * COLS ? q1 : g + STRIP_RUN * COLS;
-            for (int m = m0; m < m1; m += TILE_ROWS) {
-                const int rows = m1 - m < TILE_ROWS ? m1 - m : TILE_ROWS;
-                const float *a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * f->K +
-                                 m % NN_SGEMM_MR;
-                const float *bm = bias ? bias + m : NULL;
-                float *ym = y + (size_t)m * P;
-                for (int q = g; q < g1; q += COLS) {
-                    const int nv = g1 - q >= COLS ? 3 : (g1 - q + 15) / 16;
-                    if (nv == 3)
-                        tile_3(f, buf, a, bm, lo, hi, rows, q, 0, f->K, part, ym);
-                    else if (nv == 2)
-                        tile_2(f, buf, a, bm, lo, hi, rows, q, 0, f->K, part, ym);
-                    else
-                        tile_1(f, buf, a, bm, lo, hi, rows, q, 0, f->K, part, ym);
-                }
-            }
+            for (int m = m0; m < m1; m += TILE_ROWS)
+                for (int q = g; q < g1; q += COLS)
+                    run_tile(f, buf, pa, bias, lo, hi, m, m1, q, g1, 0, f->K, part, y);
         }
         return;
     }
-    for (int q = q0; q < q1; q += COLS) {
-        const int nv = q1 - q >= COLS ? 3 : (q1 - q + 15) / 16;
+    const int blocks = (f->K + KBLOCK - 1) / KBLOCK, kb = (f->K + blocks - 1) / blocks;
+    for (int q = q0; q < q1; q += COLS)
         for (int c0 = m0; c0 < m1; c0 += PART_ROWS) {
             const int c1 = m1 - c0 < PART_ROWS ? m1 : c0 + PART_ROWS;
             for (int k0 = 0; k0 < f->K; k0 += kb) {
                 const int k1 = f->K - k0 < kb ? f->K : k0 + kb;
-                for (int m = c0; m < c1; m += TILE_ROWS) {
-                    const int rows = c1 - m < TILE_ROWS ? c1 - m : TILE_ROWS;
-                    const float *a = pa + (size_t)(m / NN_SGEMM_MR) * NN_SGEMM_MR * f->K +
-                                     (size_t)k0 * NN_SGEMM_MR + m % NN_SGEMM_MR;
-                    const float *bm = bias ? bias + m : NULL;
-                    float *pm = part + (size_t)(m - c0) * COLS, *ym = y + (size_t)m * P;
-                    if (nv == 3)
-                        tile_3(f, buf, a, bm, lo, hi, rows, q, k0, k1, pm, ym);
-                    else if (nv == 2)
-                        tile_2(f, buf, a, bm, lo, hi, rows, q, k0, k1, pm, ym);
-                    else
-                        tile_1(f, buf, a, bm, lo, hi, rows, q, k0, k1, pm, ym);
-                }
+                for (int m = c0; m < c1; m += TILE_ROWS)
+                    run_tile(f, buf, pa, bias, lo, hi, m, c1, q, q1, k0, k1,
+                             part + (size_t)(m - c0) * COLS, y);
             }
         }
-    }
 #else
     (void)f, (void)buf, (void)pa, (void)bias, (void)lo, (void)hi, (void)m0, (void)m1, (void)q0,
         (void)q1, (void)y;
