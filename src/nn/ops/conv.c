@@ -4,9 +4,9 @@
  *   - depthwise (one input channel per group): a direct kernel parallel
  *     over (image, input channel) that copies each input plane into a
  *     zero-padded plane reused by the thread, then computes 8 outputs at a
- *     time with the taps unrolled (strides 1 and 2); with AVX-512, 16 at a
- *     time, stride 2 read in place (dwconv.h), small maps with channels in
- *     the lanes (dwlanes.h);
+ *     time with the taps unrolled (strides 1 and 2); with AVX-512, rows of
+ *     12 outputs and more read in place, 16 at a time (dwconv.h), smaller
+ *     maps with channels in the lanes (dwlanes.h);
  *   - grouped with the output channels in the lanes (AVX-512, weights
  *     packed at load: grouplanes.h), parallel over (image, group);
  *   - grouped (at most NN_GROUPED_MAX_WIDTH channels in and out per group,
@@ -1473,18 +1473,16 @@ static void nn_conv_dw(void *arg, int64_t begin, int64_t end, int tid)
     float lo, hi;
     const int post = nn_conv_clamp(f, &lo, &hi);
     const nn_dwconv_flat_t *fl = j->dw_flat;
-    const nn_dwconv_inplace_t *inplace = j->dw_inplace;
-    float *xp = j->scratch + (size_t)begin * p->slot;
-    if (!inplace)
+    const nn_dwconv_inplace_t *inplace = j->dw_inplace; /* no padded plane */
+    float *xp = inplace ? NULL : j->scratch + (size_t)begin * p->slot;
+    if (xp)
         memset(xp, 0, (fl ? nn_flat_planes_floats(&fl->l) : padded) * sizeof *xp);
     for (int64_t it = begin; it < end; it++) {
         int n = (int)(it / p->C), c = (int)(it % p->C);
         const float *x = j->x + ((size_t)n * p->C + c) * HW;
-        if (inplace)
-            ; /* read in place */
-        else if (fl)
+        if (xp && fl)
             nn_flat_pad(&fl->l, x, xp);
-        else
+        else if (xp)
             nn_dw_pad(j->isa, p, x, xp);
         for (int m = c * mult; m < (c + 1) * mult; m++) {
             float *y = j->y + ((size_t)n * p->M + m) * P;
@@ -2254,25 +2252,31 @@ void nn_op_conv_exec(const nn_call_t *call)
         return;
     }
     if (p->kind == NN_CONV_DEPTHWISE) {
-        nn_dwlanes_t dl;
+        /* Wide enough rows read in place; then channels in the lanes, the
+         * flat layout, padded planes. Each layout's masks and offsets are
+         * made once for every plane. */
         const nn_dwconv_geom_t dg = nn_dw_geom(p);
-        const int64_t blocks = (int64_t)p->N * ((p->C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK);
-        /* (prepare sized the scratch for the kernels its isa has) */
-        const size_t lanes = p->Mg == 1 ? nn_dwlanes_init(&dl, j.isa, &dg, NN_DWLANES_MAX_OUTPUTS) : 0;
         nn_dwconv_inplace_t inplace;
-        if (nn_dwconv_inplace_init(&inplace, j.isa, &dg, NN_DWCONV_INPLACE_MIN_WO))
-            j.dw_inplace = &inplace;
-        if (!j.dw_inplace && lanes > 0 && lanes * (size_t)blocks * sizeof(float) <= call->scratch_bytes) {
-            j.dw_lanes = &dl;
-            nn_pool_for(pool, blocks, nn_conv_dw_lanes, &j);
-            return;
-        }
-        /* The flat layout and its masks, once for every plane. */
         nn_dwconv_flat_t fl;
-        const size_t flat = nn_dwconv_flat_floats(j.isa, &dg);
-        if (flat > 0 && flat <= (size_t)p->slot) {
-            nn_dwconv_flat_init(&fl, &dg);
-            j.dw_flat = &fl;
+        if (nn_dwconv_inplace_init(&inplace, j.isa, &dg, NN_DWCONV_INPLACE_MIN_WO)) {
+            j.dw_inplace = &inplace;
+        } else {
+            nn_dwlanes_t dl;
+            const int64_t blocks =
+                (int64_t)p->N * ((p->C + NN_DWLANES_BLOCK - 1) / NN_DWLANES_BLOCK);
+            /* (prepare sized the scratch for the kernels its isa has) */
+            const size_t lanes =
+                p->Mg == 1 ? nn_dwlanes_init(&dl, j.isa, &dg, NN_DWLANES_MAX_OUTPUTS) : 0;
+            if (lanes > 0 && lanes * (size_t)blocks * sizeof(float) <= call->scratch_bytes) {
+                j.dw_lanes = &dl;
+                nn_pool_for(pool, blocks, nn_conv_dw_lanes, &j);
+                return;
+            }
+            const size_t flat = nn_dwconv_flat_floats(j.isa, &dg);
+            if (flat > 0 && flat <= (size_t)p->slot) {
+                nn_dwconv_flat_init(&fl, &dg);
+                j.dw_flat = &fl;
+            }
         }
         nn_pool_for(pool, (int64_t)p->N * p->C, nn_conv_dw, &j);
         return;
