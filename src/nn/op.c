@@ -15,7 +15,7 @@ _Static_assert(sizeof nn_op_table / sizeof nn_op_table[0] == NN_OP_COUNT,
 
 const nn_op_def_t *nn_op_find(const char *op_type)
 {
-    for (int i = 0; i < NN_OP_COUNT; i++)
+    for (int i = 0; i < NN_OP_FIRST_INTERNAL; i++)
         if (strcmp(nn_op_table[i].name, op_type) == 0)
             return &nn_op_table[i];
     return NULL;

@@ -58,7 +58,13 @@
     X(Dropout, dropout, DROPOUT)                                           \
     X(Shape, shape, SHAPE)                                                 \
     X(Gather, gather, GATHER)                                              \
-    X(Cast, cast, CAST)
+    X(Cast, cast, CAST)                                                    \
+    /* nchwc.c: the optimiser's, never a model's (nn_op_find skips them) */ \
+    X(NchwcReorder, nchwc_reorder, NCHWC_REORDER)                          \
+    X(NchwcConv, nchwc_conv, NCHWC_CONV)
+
+/* The first op the optimiser alone puts in a graph. */
+#define NN_OP_FIRST_INTERNAL NN_OP_NCHWC_REORDER
 
 typedef enum nn_op {
 #define NN_OP_ENUM(onnx, c, e) NN_OP_##e,

@@ -1,0 +1,65 @@
+/* The blocked activation layout (NCHWc, c = 16) and its convolution, as
+ * MLAS (ONNX Runtime) and oneDNN keep activations on AVX-512 CPUs.
+ *
+ * A blocked tensor of C channels is [N, CB, H, W, 16] with CB = C rounded
+ * up to 16 and divided by 16: pixel (h, w) of channel 16 cb + j is at
+ * ((n CB + cb) H + h) W + w) 16 + j. Each pixel's 16 channels are one
+ * vector, so a convolution keeps output channels in the vector lanes and
+ * broadcasts input pixels: no packing of the activations (the engine's
+ * NCHW products pack B on every run) and no lanes lost on 7x7 maps. The
+ * channels past C in the last block are zero when a convolution or a
+ * reorder wrote them and finite in any case (weights past C are zero).
+ *
+ * The convolution reads a blocked input or a plain NCHW one (the graph's
+ * first layer: 3 channels; or the output of a layer that stays in NCHW),
+ * and always writes a blocked output, with bias, residual (blocked, as
+ * the output) and a clamp (Relu, Clip) applied before the one store. Only
+ * where nn_nchwc_has() holds. */
+#ifndef NN_NCHWC_H
+#define NN_NCHWC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu.h"
+
+#define NN_NCHWC 16
+
+/* Whether isa has the blocked kernels. */
+int nn_nchwc_has(nn_isa_t isa);
+
+/* Blocks of 16 for c channels. */
+static inline int64_t nn_nchwc_blocks(int64_t c)
+{
+    return (c + NN_NCHWC - 1) / NN_NCHWC;
+}
+
+/* One image: plain planes x [C, HW] into blocked y [CB, HW, 16] (pixels
+ * [p0, p1) of every block; channels past C zero), and back. */
+void nn_nchwc_to_blocked(const float *x, int C, size_t HW, float *y, size_t p0, size_t p1);
+void nn_nchwc_to_planes(const float *x, int C, size_t HW, float *y, size_t p0, size_t p1);
+
+/* A 2-D convolution (group 1, dilation 1) from x to blocked y. */
+typedef struct nn_nchwc_conv {
+    int C, H, W;        /* input channels and map */
+    int M, Ho, Wo;      /* output channels and map */
+    int kh, kw, sh, sw; /* kernel, strides */
+    int pt, pl;         /* padding before rows and columns */
+    int in_blocked;     /* x is blocked (else NCHW planes) */
+    int clamp;          /* apply [lo, hi] */
+    float lo, hi;
+} nn_nchwc_conv_t;
+
+/* Floats of W [M, C, kh, kw] packed for the kernel: [CBo, CBi, kh, kw,
+ * 16 input channels, 16 output channels], zero past M and C. */
+size_t nn_nchwc_weight_floats(int M, int C, int kh, int kw);
+void nn_nchwc_pack_weights(const float *w, int M, int C, int kh, int kw, float *dst);
+
+/* Output channel blocks [cb0, cb1) and output pixels [q0, q1) (row-major
+ * over Ho x Wo) of one image: x the image's input, y its blocked output,
+ * res its residual (as y; NULL: none; may not be y), bias CBo * 16 floats
+ * or NULL. */
+void nn_nchwc_conv(const nn_nchwc_conv_t *p, const float *x, const float *w, const float *bias,
+                   const float *res, float *y, int cb0, int cb1, int64_t q0, int64_t q1);
+
+#endif

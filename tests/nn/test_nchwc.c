@@ -1,0 +1,179 @@
+/* The blocked layout's kernels (nn/nchwc.h) against plain references:
+ * reorders there and back (partial last blocks zero-filled, pixel ranges),
+ * and the convolution on plain and blocked inputs over kernel sizes,
+ * strides, paddings, partial channel blocks, several chunks of input
+ * blocks, residual and clamps, computed in pieces of output blocks and
+ * pixels as the op's work items are. Only on a CPU with AVX-512 (the
+ * kernels' only path); elsewhere the cases say they were skipped. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nchwc.h"
+
+static int have_kernels(void)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        return 1;
+#endif
+    printf("test_nchwc: no AVX-512 on this CPU: blocked kernels not run (skipped)\n");
+    return 0;
+}
+
+static float *randoms(size_t n, unsigned *seed)
+{
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64 + 64);
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)rand_r(seed) / (float)RAND_MAX - 0.5f;
+    return p;
+}
+
+START_TEST(reorders_round_trip)
+{
+    if (!have_kernels())
+        return;
+    static const int cs[] = {1, 3, 16, 17, 40};
+    static const size_t hws[] = {1, 15, 49, 700};
+    unsigned seed = 7;
+    for (size_t a = 0; a < sizeof cs / sizeof *cs; a++)
+        for (size_t b = 0; b < sizeof hws / sizeof *hws; b++) {
+            const int C = cs[a];
+            const size_t HW = hws[b], CB = (size_t)nn_nchwc_blocks(C);
+            float *x = randoms((size_t)C * HW, &seed), *blk = randoms(CB * 16 * HW, &seed);
+            float *back = randoms((size_t)C * HW, &seed);
+            const size_t mid = HW / 3;
+            nn_nchwc_to_blocked(x, C, HW, blk, 0, mid);
+            nn_nchwc_to_blocked(x, C, HW, blk, mid, HW);
+            for (size_t cb = 0; cb < CB; cb++)
+                for (size_t p = 0; p < HW; p++)
+                    for (int j = 0; j < 16; j++) {
+                        const int c = (int)cb * 16 + j;
+                        const float want = c < C ? x[(size_t)c * HW + p] : 0.0f;
+                        ck_assert_msg(blk[(cb * HW + p) * 16 + j] == want,
+                                      "C %d HW %zu: channel %d pixel %zu", C, HW, c, p);
+                    }
+            nn_nchwc_to_planes(blk, C, HW, back, 0, mid);
+            nn_nchwc_to_planes(blk, C, HW, back, mid, HW);
+            ck_assert_msg(memcmp(x, back, sizeof(float) * (size_t)C * HW) == 0,
+                          "C %d HW %zu: not the same planes back", C, HW);
+            free(x), free(blk), free(back);
+        }
+}
+END_TEST
+
+typedef struct conv_case {
+    int C, H, W, M, kh, kw, s, pad, in_blocked, res, act; /* act: 0 none, 1 relu, 2 clip */
+} conv_case_t;
+
+static void run_conv(const conv_case_t *k, unsigned seed)
+{
+    const int Ho = (k->H + 2 * k->pad - k->kh) / k->s + 1, Wo = (k->W + 2 * k->pad - k->kw) / k->s + 1;
+    const int CBi = (int)nn_nchwc_blocks(k->C), CBo = (int)nn_nchwc_blocks(k->M);
+    const size_t HW = (size_t)k->H * k->W, P = (size_t)Ho * Wo;
+    float *x = randoms((size_t)k->C * HW, &seed);
+    float *w = randoms((size_t)k->M * k->C * k->kh * k->kw, &seed);
+    float *bias = randoms((size_t)CBo * 16, &seed), *res = randoms((size_t)CBo * 16 * P, &seed);
+    float *xb = randoms((size_t)CBi * 16 * HW, &seed);
+    float *pw = randoms(nn_nchwc_weight_floats(k->M, k->C, k->kh, k->kw), &seed);
+    float *yb = randoms((size_t)CBo * 16 * P, &seed), *y = randoms((size_t)k->M * P, &seed);
+    for (int m = k->M; m < CBo * 16; m++)
+        bias[m] = 0.0f;
+    nn_nchwc_to_blocked(x, k->C, HW, xb, 0, HW);
+    nn_nchwc_pack_weights(w, k->M, k->C, k->kh, k->kw, pw);
+    const float lo = k->act == 2 ? -0.25f : 0.0f, hi = k->act == 2 ? 0.5f : INFINITY;
+    nn_nchwc_conv_t p = {.C = k->C, .H = k->H, .W = k->W, .M = k->M, .Ho = Ho, .Wo = Wo,
+                         .kh = k->kh, .kw = k->kw, .sh = k->s, .sw = k->s, .pt = k->pad,
+                         .pl = k->pad, .in_blocked = k->in_blocked, .clamp = k->act != 0,
+                         .lo = lo, .hi = hi};
+    /* In pieces: the first blocks over two pixel ranges, the rest at once. */
+    const float *xin = k->in_blocked ? xb : x, *r = k->res ? res : NULL;
+    const int half = CBo / 2;
+    const int64_t third = (int64_t)P / 3;
+    if (half > 0) {
+        nn_nchwc_conv(&p, xin, pw, bias, r, yb, 0, half, 0, third);
+        nn_nchwc_conv(&p, xin, pw, bias, r, yb, 0, half, third, (int64_t)P);
+    }
+    nn_nchwc_conv(&p, xin, pw, bias, r, yb, half, CBo, 0, (int64_t)P);
+    nn_nchwc_to_planes(yb, k->M, P, y, 0, P);
+    for (int m = 0; m < k->M; m++)
+        for (int oh = 0; oh < Ho; oh++)
+            for (int ow = 0; ow < Wo; ow++) {
+                double a = bias[m];
+                for (int c = 0; c < k->C; c++)
+                    for (int i = 0; i < k->kh; i++)
+                        for (int j = 0; j < k->kw; j++) {
+                            const int ih = oh * k->s - k->pad + i, iw = ow * k->s - k->pad + j;
+                            if (ih >= 0 && ih < k->H && iw >= 0 && iw < k->W)
+                                a += (double)w[(((size_t)m * k->C + c) * k->kh + i) * k->kw + j] *
+                                     x[((size_t)c * k->H + ih) * k->W + iw];
+                        }
+                const size_t q = (size_t)oh * Wo + ow;
+                if (k->res)
+                    a += res[((size_t)(m / 16) * P + q) * 16 + m % 16];
+                if (k->act)
+                    a = a < lo ? lo : a > hi ? hi : a;
+                const float got = y[(size_t)m * P + q];
+                ck_assert_msg(fabs(got - a) <= 1e-5 * (1.0 + sqrt((double)k->C * k->kh * k->kw)),
+                              "C %d %dx%d M %d k %dx%d s %d pad %d blocked %d: y[%d][%d][%d] "
+                              "%g, want %g",
+                              k->C, k->H, k->W, k->M, k->kh, k->kw, k->s, k->pad, k->in_blocked,
+                              m, oh, ow, (double)got, a);
+            }
+    /* Pad channels of the last output block: bias 0, no weights. */
+    for (int m = k->M; m < CBo * 16 && !k->res && k->act != 2; m++)
+        for (size_t q = 0; q < P; q++)
+            ck_assert_float_eq(yb[((size_t)(m / 16) * P + q) * 16 + m % 16], 0.0f);
+    free(x), free(w), free(bias), free(res), free(xb), free(pw), free(yb), free(y);
+}
+
+START_TEST(conv_matches_reference)
+{
+    if (!have_kernels())
+        return;
+    static const conv_case_t cases[] = {
+        /* a first layer: 3 plain channels, 7x7 stride 2 (ResNet's stem) */
+        {3, 20, 22, 20, 7, 7, 2, 3, 0, 0, 1},
+        {3, 20, 22, 20, 7, 7, 2, 3, 1, 0, 1},
+        /* 3x3 stride 1 and 2, partial blocks in and out, edge tiles */
+        {17, 9, 11, 33, 3, 3, 1, 1, 1, 1, 1},
+        {17, 9, 11, 33, 3, 3, 2, 1, 1, 0, 2},
+        {64, 3, 3, 64, 3, 3, 1, 1, 1, 1, 0},
+        {16, 2, 2, 16, 3, 3, 1, 1, 1, 0, 0},
+        {16, 5, 5, 80, 5, 5, 1, 2, 1, 1, 1},
+        {24, 8, 7, 40, 1, 3, 1, 0, 1, 0, 1},
+        /* 1x1: one row of the map, plain and blocked, residual; 200
+         * channels are 13 blocks, two chunks of input blocks */
+        {40, 7, 7, 70, 1, 1, 1, 0, 1, 1, 1},
+        {40, 7, 7, 70, 1, 1, 1, 0, 0, 1, 2},
+        {200, 6, 9, 36, 1, 1, 1, 0, 1, 1, 1},
+        {200, 6, 9, 36, 1, 1, 1, 0, 0, 0, 0},
+        /* 1x1 stride 2 (a downsample) and a padded 1x1 */
+        {32, 8, 8, 16, 1, 1, 2, 0, 1, 1, 0},
+        {32, 5, 6, 48, 1, 1, 1, 1, 1, 0, 1},
+        /* 3x3 over several chunks (3 input blocks, one a chunk) */
+        {48, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        run_conv(&cases[i], 11u + (unsigned)i);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("nchwc");
+    TCase *tc = tcase_create("kernels");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, reorders_round_trip);
+    tcase_add_test(tc, conv_matches_reference);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    const int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
