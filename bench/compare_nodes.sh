@@ -9,7 +9,7 @@
 # node. Lines are paired in execution order: both engines fuse a Conv's
 # BatchNormalization, activation and residual Add, so on the torchvision
 # CNNs the lists have the same length and pair layer by layer; where they
-# differ (ORT's Reorder nodes are left out; other fusions) the script says
+# differ (both engines' reorders are left out and summed apart; other fusions) the script says
 # so and the tail pairs loosely. Branches (SqueezeNet's expand 1x1 and 3x3,
 # GoogLeNet's inception arms) may run in another order in ORT: read the
 # output shapes. The profilers time each node alone, which
@@ -42,7 +42,10 @@ trap 'rm -rf "$tmp"' EXIT
 "$IMGCLASS" bench "$model" --batch "$batch" --threads "$threads" --runs "$runs" --profile-nodes |
   awk '/^ *node +operator/ {on = 1; next}
        on && NF >= 5 { label = substr($0, 7, 32); sub(/ +$/, "", label)
-                       split(substr($0, 40), f, " "); print label "\t" f[1] "\t" f[3] }' >"$tmp/ours"
+                       split(substr($0, 40), f, " ")
+                       if (label ~ /^NchwcReorder/) { reorders += f[1]; n_re++; next }
+                       print label "\t" f[1] "\t" f[3] }
+       END { printf "%d\t%.3f\n", n_re, reorders > "/dev/stderr" }' >"$tmp/ours" 2>"$tmp/reorders"
 (cd "$here" && "$NODE" ort_bench.js "$model" --batch "$batch" --threads "$threads" \
    --runs "$runs" --profile-nodes) |
   awk 'NR > 1 && $1 ~ /^[0-9]+$/ && $2 !~ /^Reorder/ {print $2 "\t" $3 "\t" $4}' >"$tmp/ort"
@@ -58,3 +61,5 @@ paste "$tmp/ours" "$tmp/ort" | awk -F'\t' '
     printf "%-28s %9s %9s %6s  %-10s %s\n", $1, $2, $5, r, $4, $6
     a += $2; b += $5 }
   END { printf "%-28s %9.3f %9.3f %6.2f\n", "total", a, b, (b > 0 ? a / b : 0) }'
+read -r n_re t_re <"$tmp/reorders"
+[ "$n_re" = 0 ] || echo "# and imgclass's $n_re NchwcReorder nodes (left out above, as ORT's Reorders are): $t_re ms"

@@ -12,6 +12,7 @@
  * at a row's end (a 7x7 map is 8 tiles of 6 and one of 1, not 7 x 2). */
 #include "nchwc.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "avx512.h"
@@ -258,7 +259,32 @@ NN_AVX512 void nn_nchwc_conv(const nn_nchwc_conv_t *p, const float *x, const flo
     }
 }
 
+NN_AVX512 void nn_nchwc_maxpool(const nn_nchwc_pool_t *p, const float *x, float *y, int oh0,
+                                int oh1)
+{
+    for (int oh = oh0; oh < oh1; oh++) {
+        const int ih0 = oh * p->sh - p->pt;
+        const int a0 = ih0 < 0 ? -ih0 : 0, a1 = p->H - ih0 < p->kh ? p->H - ih0 : p->kh;
+        for (int ow = 0; ow < p->Wo; ow++) {
+            const int iw0 = ow * p->sw - p->pl;
+            const int b0 = iw0 < 0 ? -iw0 : 0, b1 = p->W - iw0 < p->kw ? p->W - iw0 : p->kw;
+            __m512 acc = _mm512_set1_ps(-INFINITY);
+            for (int a = a0; a < a1; a++) {
+                const float *xr = x + ((size_t)(ih0 + a) * p->W + iw0) * NN_NCHWC;
+                for (int b = b0; b < b1; b++)
+                    acc = nn_max_nan(acc, _mm512_loadu_ps(xr + (size_t)b * NN_NCHWC));
+            }
+            _mm512_storeu_ps(y + ((size_t)oh * p->Wo + ow) * NN_NCHWC, acc);
+        }
+    }
+}
+
 #else
+
+void nn_nchwc_maxpool(const nn_nchwc_pool_t *p, const float *x, float *y, int oh0, int oh1)
+{
+    (void)p, (void)x, (void)y, (void)oh0, (void)oh1;
+}
 
 void nn_nchwc_to_blocked(const float *x, int C, size_t HW, float *y, size_t p0, size_t p1)
 {

@@ -62,4 +62,15 @@ void nn_nchwc_pack_weights(const float *w, int M, int C, int kh, int kw, float *
 void nn_nchwc_conv(const nn_nchwc_conv_t *p, const float *x, const float *w, const float *bias,
                    const float *res, float *y, int cb0, int cb1, int64_t q0, int64_t q1);
 
+/* A 2-D max pool (dilation 1) of blocked x into blocked y: taps in the
+ * padding are left out; a NaN in a window wins, as in the plain pools. */
+typedef struct nn_nchwc_pool {
+    int H, W, Ho, Wo; /* input and output maps */
+    int kh, kw, sh, sw, pt, pl;
+} nn_nchwc_pool_t;
+
+/* Output rows [oh0, oh1) of one block's plane: x its H x W x 16 input
+ * floats, y its Ho x Wo x 16 output. */
+void nn_nchwc_maxpool(const nn_nchwc_pool_t *p, const float *x, float *y, int oh0, int oh1);
+
 #endif

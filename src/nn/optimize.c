@@ -865,6 +865,29 @@ static int blocked_conv_suits(const nn_graph_t *g, const usage_t *u, const nn_no
            x->dtype == NN_DTYPE_FLOAT && w->dims[2] <= 64 && w->dims[3] <= 64;
 }
 
+/* Whether MaxPool n runs blocked: 2-D, one output (no indices), explicit
+ * pads, no dilation. */
+static int blocked_pool_suits(const nn_graph_t *g, const nn_node_t *n,
+                              const nn_tensor_t *const *shapes)
+{
+    if (!is_op(n, NN_OP_MAXPOOL) || n->n_inputs != 1 || n->n_outputs != 1 ||
+        nn_attr_int(n, "storage_order", 0) != 0 ||
+        strcmp(nn_attr_string(n, "auto_pad", "NOTSET"), "NOTSET") != 0)
+        return 0;
+    const int64_t *v;
+    int k = nn_attr_ints(n, "dilations", &v);
+    for (int a = 0; a < k; a++)
+        if (v[a] != 1)
+            return 0;
+    if (nn_attr_ints(n, "kernel_shape", &v) != 2 || v[0] > 64 || v[1] > 64 ||
+        ((k = nn_attr_ints(n, "strides", &v)) >= 0 && k != 2) ||
+        ((k = nn_attr_ints(n, "pads", &v)) >= 0 && k != 4))
+        return 0;
+    const nn_tensor_t *x = shapes[n->inputs[0]];
+    (void)g;
+    return x && x->rank == 4 && x->dtype == NN_DTYPE_FLOAT;
+}
+
 /* Node i becomes a NchwcConv writing the new value blk: packed weights and
  * a bias padded to whole blocks as constants; W keeps its shape only. */
 static int make_blocked_conv(nn_graph_t *g, int i, int blk)
@@ -993,8 +1016,9 @@ static int uf_root(int *up, int a)
  * with depthwise or pre-activation layers (MobileNets, DenseNet: under
  * 1000) lose more. */
 #define BLOCKED_MIN_FLOPS_PER_FLOAT 2000.0
+enum { BLOCKED_CONV = 1, BLOCKED_POOL = 2 }; /* what a node of a region is */
 static int blocked_regions(const nn_graph_t *g, const usage_t *u, const nn_tensor_t *const *shapes,
-                           const int *cand, int *keep) /* keep may be cand */
+                           const int *cand, int *keep) /* keep may be cand: kinds kept */
 {
     const int nn = g->n_nodes;
     int *up = malloc(sizeof(int) * ((size_t)nn + 1));
@@ -1017,13 +1041,16 @@ static int blocked_regions(const nn_graph_t *g, const usage_t *u, const nn_tenso
             continue;
         const nn_node_t *n = &g->nodes[i];
         const int root = uf_root(up, i), y = n->outputs[0];
-        const nn_tensor_t *w = &g->values[n->inputs[1]].t;
-        gain[root] += 2.0 * (double)nn_tensor_elems(shapes[y]) * (double)(w->dims[1] * w->dims[2] * w->dims[3]);
+        if (cand[i] == BLOCKED_CONV) {
+            const nn_tensor_t *w = &g->values[n->inputs[1]].t;
+            gain[root] += 2.0 * (double)nn_tensor_elems(shapes[y]) *
+                          (double)(w->dims[1] * w->dims[2] * w->dims[3]);
+        }
         for (int k = 0; k < 4; k += 3) { /* plain inputs (counted once a reader) */
             const int v = n->n_inputs > k ? n->inputs[k] : -1;
             const int pr = v >= 0 ? u->producer[v] : -1;
             if (v >= 0 && !(pr >= 0 && cand[pr]) && shapes[v] && shapes[v]->rank == 4 &&
-                shapes[v]->dims[1] >= NN_NCHWC)
+                (cand[i] == BLOCKED_POOL || shapes[v]->dims[1] >= NN_NCHWC))
                 cost[root] += (double)nn_tensor_elems(shapes[v]);
         }
         /* its output, if anything but a suitable Conv's input or residual reads it */
@@ -1039,7 +1066,7 @@ static int blocked_regions(const nn_graph_t *g, const usage_t *u, const nn_tenso
     int any = 0;
     for (int i = 0; i < nn; i++) {
         const int root = uf_root(up, i);
-        keep[i] = cand[i] && gain[root] > BLOCKED_MIN_FLOPS_PER_FLOAT * cost[root];
+        keep[i] = gain[root] > BLOCKED_MIN_FLOPS_PER_FLOAT * cost[root] ? cand[i] : 0;
         any |= keep[i];
     }
     free(up), free(gain), free(cost);
@@ -1072,7 +1099,9 @@ static int blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_er
     for (int v = 0; v < nv; v++)
         blk[v] = plain[v] = -1;
     for (int i = 0; i < nn; i++)
-        conv[i] = blocked_conv_suits(g, &u, &g->nodes[i], shapes);
+        conv[i] = blocked_conv_suits(g, &u, &g->nodes[i], shapes)   ? BLOCKED_CONV
+                  : blocked_pool_suits(g, &g->nodes[i], shapes) ? BLOCKED_POOL
+                                                                : 0;
     if ((rc = blocked_regions(g, &u, shapes, conv, conv)) <= 0)
         goto out;
     rc = 0;
@@ -1083,7 +1112,11 @@ static int blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_er
         char name[512];
         snprintf(name, sizeof name, "%s/nchwc", g->values[y].name);
         const int b = nn_graph_add_value(g, name);
-        if (b < 0 || (rc = make_blocked_conv(g, i, b)))
+        if (b >= 0 && conv[i] == BLOCKED_POOL) {
+            g->nodes[i].outputs[0] = b;
+            nn_node_set_op(&g->nodes[i], NN_OP_NCHWC_MAXPOOL);
+        }
+        if (b < 0 || (conv[i] == BLOCKED_CONV && (rc = make_blocked_conv(g, i, b))))
             rc = b < 0 ? b : rc;
         else
             blk[y] = b, changed = 1;
@@ -1130,7 +1163,7 @@ static int blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_er
             const int r = n->n_inputs > k ? n->inputs[k] : -1;
             if (r < 0 || r >= nv) /* none, or a blocked twin */
                 continue;
-            if (k == 0 && shapes[r]->dims[1] < NN_NCHWC)
+            if (k == 0 && conv[i] == BLOCKED_CONV && shapes[r]->dims[1] < NN_NCHWC)
                 continue;
             if (plain[r] < 0) {
                 char name[512];

@@ -314,6 +314,14 @@ START_TEST(test_refusals)
     m->graph->node[3]->op_type = ob_str("FooBar");
     expect_fail(m, NULL, NN_EUNSUPPORTED,
                 "node 'reshape' (FooBar): operator not supported");
+    /* the optimiser's own ops are not a model's */
+    static const char *const internal[] = {"NchwcConv", "NchwcReorder", "NchwcMaxPool"};
+    for (size_t i = 0; i < sizeof internal / sizeof *internal; i++) {
+        m = tiny_model(13, 1);
+        free(m->graph->node[3]->op_type);
+        m->graph->node[3]->op_type = ob_str(internal[i]);
+        expect_fail(m, NULL, NN_EUNSUPPORTED, "operator not supported");
+    }
     /* unnamed unsupported node */
     m = tiny_model(13, 1);
     free(m->graph->node[0]->op_type);

@@ -3,7 +3,8 @@
  * and the convolution on plain and blocked inputs over kernel sizes,
  * strides, paddings, partial channel blocks, several chunks of input
  * blocks, residual and clamps, computed in pieces of output blocks and
- * pixels as the op's work items are. Only on a CPU with AVX-512 (the
+ * pixels as the op's work items are; the max pool over paddings, with a
+ * NaN. Only on a CPU with AVX-512 (the
  * kernels' only path); elsewhere the cases say they were skipped. */
 #include <check.h>
 #include <math.h>
@@ -163,6 +164,48 @@ START_TEST(conv_matches_reference)
 }
 END_TEST
 
+START_TEST(maxpool_matches_reference)
+{
+    if (!have_kernels())
+        return;
+    /* H, W, kernel, stride, pad: ResNet's 3x3/2 pad 1, a 2x2/2, a 3x3/1,
+     * a window wider than the pad on a tiny map; a NaN must win. */
+    static const int cases[][5] = {{9, 11, 3, 2, 1}, {8, 8, 2, 2, 0}, {5, 7, 3, 1, 1}, {2, 3, 3, 1, 2}};
+    unsigned seed = 5;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const int H = cases[i][0], W = cases[i][1], k = cases[i][2], s = cases[i][3],
+                  pad = cases[i][4];
+        const int Ho = (H + 2 * pad - k) / s + 1, Wo = (W + 2 * pad - k) / s + 1;
+        float *x = randoms((size_t)H * W * 16, &seed), *y = randoms((size_t)Ho * Wo * 16, &seed);
+        x[(size_t)(W + 1) * 16 + 3] = NAN; /* pixel (1, 1), channel 3 */
+        const nn_nchwc_pool_t p = {.H = H, .W = W, .Ho = Ho, .Wo = Wo, .kh = k, .kw = k,
+                                   .sh = s, .sw = s, .pt = pad, .pl = pad};
+        nn_nchwc_maxpool(&p, x, y, 0, Ho / 2);
+        nn_nchwc_maxpool(&p, x, y, Ho / 2, Ho);
+        for (int oh = 0; oh < Ho; oh++)
+            for (int ow = 0; ow < Wo; ow++)
+                for (int j = 0; j < 16; j++) {
+                    float want = -INFINITY;
+                    int nan = 0;
+                    for (int a = 0; a < k; a++)
+                        for (int b = 0; b < k; b++) {
+                            const int ih = oh * s - pad + a, iw = ow * s - pad + b;
+                            if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                continue;
+                            const float v = x[((size_t)ih * W + iw) * 16 + j];
+                            nan |= isnan(v);
+                            want = v > want ? v : want;
+                        }
+                    const float got = y[((size_t)oh * Wo + ow) * 16 + j];
+                    ck_assert_msg(nan ? isnan(got) : got == want,
+                                  "case %zu: (%d, %d) channel %d: %g, want %g", i, oh, ow, j,
+                                  (double)got, nan ? (double)NAN : (double)want);
+                }
+        free(x), free(y);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nchwc");
@@ -170,6 +213,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, reorders_round_trip);
     tcase_add_test(tc, conv_matches_reference);
+    tcase_add_test(tc, maxpool_matches_reference);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

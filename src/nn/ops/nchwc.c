@@ -10,7 +10,9 @@
  *                 omitted), the weights packed by nn_nchwc_pack_weights;
  *                 attributes strides and pads as Conv's; the fused
  *                 activation a clamp (none, Relu, Clip). Writes [N, CB,
- *                 Ho, Wo, 16]. */
+ *                 Ho, Wo, 16].
+ *   NchwcMaxPool  a 2-D MaxPool (dilation 1, explicit pads, ceil_mode 0 or
+ *                 1) from blocked X to blocked Y. */
 #include <math.h>
 #include <string.h>
 
@@ -233,7 +235,7 @@ static void conv_items(void *arg, int64_t begin, int64_t end, int tid)
     const int64_t P = (int64_t)k->Ho * k->Wo;
     for (int64_t it = begin; it < end; it++) {
         const int64_t n = it / ((int64_t)p->groups * j->chunks);
-        const int g = (int)(it / j->chunks % p->groups), c = (int)(it % j->chunks);
+        const int g = (int)(it % p->groups), c = (int)(it / p->groups % j->chunks);
         const int cb0 = g * CONV_BLOCKS, cb1 = cb0 + CONV_BLOCKS < CBo ? cb0 + CONV_BLOCKS : CBo;
         const int64_t q0 = c * j->chunk, q1 = q0 + j->chunk < P ? q0 + j->chunk : P;
         nn_nchwc_conv(k, x + n * xi, call->in[4]->data, p->has_bias ? call->in[2]->data : NULL,
@@ -257,4 +259,75 @@ void nn_op_nchwc_conv_exec(const nn_call_t *call)
     conv_job_t j = {.call = call, .chunk = (units + chunks - 1) / chunks * unit};
     j.chunks = (int)((P + j.chunk - 1) / j.chunk);
     nn_pool_for(call->pool, p->N * p->groups * j.chunks, conv_items, &j);
+}
+
+typedef struct maxpool_params {
+    nn_nchwc_pool_t k;
+    int64_t planes; /* images x blocks */
+} maxpool_params_t;
+NN_PARAMS_FIT(maxpool_params_t);
+
+int nn_op_nchwc_maxpool_prepare(nn_call_t *call, nn_error_t *err)
+{
+    maxpool_params_t *p = NN_PARAMS(call, maxpool_params_t);
+    memset(p, 0, sizeof *p);
+    const nn_node_t *node = call->node;
+    int rc;
+    if (call->n_in < 1 || !call->in[0] || call->n_out < 1)
+        return nn_node_fail(err, node, NN_EINVAL, "NchwcMaxPool needs an input");
+    if ((rc = nn_need_float(call, 0, "X", err)))
+        return rc;
+    const nn_tensor_t *X = call->in[0];
+    char bx[64];
+    if (X->rank != 5 || X->dims[4] != NN_NCHWC || X->dims[2] > INT32_MAX / 64 ||
+        X->dims[3] > INT32_MAX / 64)
+        return nn_node_fail(err, node, NN_ESHAPE, "input %s is not blocked",
+                            nn_shape_str(X, bx, sizeof bx));
+    int64_t ks[2], st[2], pads[4], out[2];
+    if ((rc = conv_ints(call, "kernel_shape", 2, 1, ks, err)) ||
+        (rc = conv_ints(call, "strides", 2, 1, st, err)) ||
+        (rc = conv_ints(call, "pads", 4, 0, pads, err)))
+        return rc;
+    const int ceil_mode = nn_attr_int(node, "ceil_mode", 0) != 0;
+    for (int i = 0; i < 2; i++) {
+        const int64_t in = X->dims[2 + i], span = in + pads[i] + pads[i + 2] - ks[i];
+        if (span < 0)
+            return nn_node_fail(err, node, NN_ESHAPE, "kernel exceeds the padded input %s",
+                                nn_shape_str(X, bx, sizeof bx));
+        out[i] = ceil_mode ? (span + st[i] - 1) / st[i] + 1 : span / st[i] + 1;
+        if (ceil_mode && (out[i] - 1) * st[i] >= in + pads[i]) /* as the plain pools */
+            out[i]--;
+    }
+    nn_nchwc_pool_t *k = &p->k;
+    *k = (nn_nchwc_pool_t){.H = (int)X->dims[2], .W = (int)X->dims[3], .Ho = (int)out[0],
+                           .Wo = (int)out[1], .kh = (int)ks[0], .kw = (int)ks[1],
+                           .sh = (int)st[0], .sw = (int)st[1], .pt = (int)pads[0],
+                           .pl = (int)pads[1]};
+    p->planes = X->dims[0] * X->dims[1];
+    int64_t od[5] = {X->dims[0], X->dims[1], out[0], out[1], NN_NCHWC};
+    nn_tensor_set_shape(call->out[0], NN_DTYPE_FLOAT, 5, od);
+    return 0;
+}
+
+static void maxpool_rows(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_call_t *call = arg;
+    const maxpool_params_t *p = NN_PARAMS(call, maxpool_params_t);
+    const nn_nchwc_pool_t *k = &p->k;
+    const size_t xs = (size_t)k->H * k->W * NN_NCHWC, ys = (size_t)k->Ho * k->Wo * NN_NCHWC;
+    for (int64_t it = begin; it < end;) { /* items: output rows of every block plane */
+        const int64_t plane = it / k->Ho;
+        const int oh0 = (int)(it % k->Ho);
+        const int oh1 = end - it < k->Ho - oh0 ? oh0 + (int)(end - it) : k->Ho;
+        nn_nchwc_maxpool(k, (const float *)call->in[0]->data + plane * xs,
+                         (float *)call->out[0]->data + plane * ys, oh0, oh1);
+        it += oh1 - oh0;
+    }
+}
+
+void nn_op_nchwc_maxpool_exec(const nn_call_t *call)
+{
+    const maxpool_params_t *p = NN_PARAMS(call, maxpool_params_t);
+    nn_pool_for(call->pool, p->planes * p->k.Ho, maxpool_rows, (void *)call);
 }
