@@ -279,7 +279,26 @@ NN_AVX512 void nn_nchwc_maxpool(const nn_nchwc_pool_t *p, const float *x, float 
     }
 }
 
+NN_AVX512 void nn_nchwc_mean(const float *x, size_t HW, int n, float *y)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t p = 0;
+    for (; p + 2 <= HW; p += 2) { /* two sums: half the add chain */
+        s0 = _mm512_add_ps(s0, _mm512_loadu_ps(x + p * NN_NCHWC));
+        s1 = _mm512_add_ps(s1, _mm512_loadu_ps(x + (p + 1) * NN_NCHWC));
+    }
+    if (p < HW)
+        s0 = _mm512_add_ps(s0, _mm512_loadu_ps(x + p * NN_NCHWC));
+    const __m512 mean = _mm512_div_ps(_mm512_add_ps(s0, s1), _mm512_set1_ps((float)HW));
+    _mm512_mask_storeu_ps(y, nn_lanes(n), mean);
+}
+
 #else
+
+void nn_nchwc_mean(const float *x, size_t HW, int n, float *y)
+{
+    (void)x, (void)HW, (void)n, (void)y;
+}
 
 void nn_nchwc_maxpool(const nn_nchwc_pool_t *p, const float *x, float *y, int oh0, int oh1)
 {

@@ -73,4 +73,8 @@ typedef struct nn_nchwc_pool {
  * floats, y its Ho x Wo x 16 output. */
 void nn_nchwc_maxpool(const nn_nchwc_pool_t *p, const float *x, float *y, int oh0, int oh1);
 
+/* The mean of each of the n <= 16 channels of one block's plane x (HW
+ * pixels) into y[0 .. n). */
+void nn_nchwc_mean(const float *x, size_t HW, int n, float *y);
+
 #endif

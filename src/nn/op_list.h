@@ -62,7 +62,8 @@
     /* nchwc.c: the optimiser's, never a model's (nn_op_find skips them) */ \
     X(NchwcReorder, nchwc_reorder, NCHWC_REORDER)                          \
     X(NchwcConv, nchwc_conv, NCHWC_CONV)                                   \
-    X(NchwcMaxPool, nchwc_maxpool, NCHWC_MAXPOOL)
+    X(NchwcMaxPool, nchwc_maxpool, NCHWC_MAXPOOL)                          \
+    X(NchwcGlobalAveragePool, nchwc_globalavgpool, NCHWC_GLOBALAVGPOOL)
 
 /* The first op the optimiser alone puts in a graph. */
 #define NN_OP_FIRST_INTERNAL NN_OP_NCHWC_REORDER

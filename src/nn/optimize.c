@@ -966,6 +966,20 @@ static int add_node(nn_graph_t *g, nn_op_t op, const char *name, const int *inpu
     return g->n_nodes++;
 }
 
+/* Gives node n the int attribute name = v. Returns 0 or -NN_ENOMEM. */
+static int add_int_attr(nn_node_t *n, const char *name, int64_t v)
+{
+    nn_attr_t *a = realloc(n->attrs, sizeof *a * ((size_t)n->n_attrs + 1));
+    if (!a)
+        return -NN_ENOMEM;
+    n->attrs = a;
+    a[n->n_attrs] = (nn_attr_t){.name = strdup(name), .type = NN_ATTR_INT, .i = v};
+    if (!a[n->n_attrs].name)
+        return -NN_ENOMEM;
+    n->n_attrs++;
+    return 0;
+}
+
 /* A NchwcReorder from value `from` to value `to`: to blocked, or back to
  * `channels` channels. Returns 0 or -NN_ENOMEM. */
 static int add_reorder(nn_graph_t *g, int from, int to, int to_blocked, int64_t channels)
@@ -976,23 +990,54 @@ static int add_reorder(nn_graph_t *g, int from, int to, int to_blocked, int64_t 
     if (id < 0)
         return id;
     nn_node_t *n = &g->nodes[id];
-    const int na = to_blocked ? 1 : 2;
-    nn_attr_t *a = calloc((size_t)na, sizeof *a);
-    if (!a)
-        return -NN_ENOMEM;
-    free(n->attrs);
-    n->attrs = a;
-    a[0] = (nn_attr_t){.name = strdup("to_blocked"), .type = NN_ATTR_INT, .i = to_blocked};
-    n->n_attrs = 1;
-    if (!a[0].name)
-        return -NN_ENOMEM;
-    if (!to_blocked) {
-        a[1] = (nn_attr_t){.name = strdup("channels"), .type = NN_ATTR_INT, .i = channels};
-        n->n_attrs = 2;
-        if (!a[1].name)
-            return -NN_ENOMEM;
+    int rc = add_int_attr(n, "to_blocked", to_blocked);
+    if (rc == 0 && !to_blocked)
+        rc = add_int_attr(n, "channels", channels);
+    return rc;
+}
+
+/* What a node of a blocked region is. */
+enum { BLOCKED_CONV = 1, BLOCKED_POOL, BLOCKED_CONCAT, BLOCKED_GAP };
+
+/* Whether a region node of this kind reads its input k blocked: a Conv its
+ * X and residual, a Concat every input, the pools their X. */
+static int reads_blocked(int kind, int k)
+{
+    return kind == BLOCKED_CONV ? k == 0 || k == 3 : kind == BLOCKED_CONCAT ? 1 : k == 0;
+}
+
+/* Whether its output is blocked (a global pool's [N, C, 1, 1] is plain). */
+static int writes_blocked(int kind)
+{
+    return kind != BLOCKED_GAP;
+}
+
+/* Whether Concat n joins a region: along the channels of 4-D values that
+ * are whole blocks each, so the blocked values join block after block. */
+static int blocked_concat_suits(const nn_graph_t *g, const nn_node_t *n,
+                                const nn_tensor_t *const *shapes)
+{
+    if (!is_op(n, NN_OP_CONCAT) || n->n_outputs != 1 || n->n_inputs < 1 ||
+        nn_attr_int(n, "axis", 0) != 1)
+        return 0;
+    for (int k = 0; k < n->n_inputs; k++) {
+        const int v = n->inputs[k];
+        const nn_tensor_t *x = v >= 0 ? shapes[v] : NULL;
+        if (!x || g->values[v].is_const || x->rank != 4 || x->dtype != NN_DTYPE_FLOAT ||
+            x->dims[1] % NN_NCHWC != 0)
+            return 0;
     }
-    return 0;
+    return 1;
+}
+
+/* Whether GlobalAveragePool n ends a region: over a 4-D map. */
+static int blocked_gap_suits(const nn_node_t *n, const nn_tensor_t *const *shapes)
+{
+    const nn_tensor_t *x = is_op(n, NN_OP_GLOBALAVGPOOL) && n->n_inputs == 1 &&
+                                   n->n_outputs == 1
+                               ? shapes[n->inputs[0]]
+                               : NULL;
+    return x && x->rank == 4 && x->dtype == NN_DTYPE_FLOAT;
 }
 
 /* Union-find root of a, path halved. */
@@ -1016,7 +1061,6 @@ static int uf_root(int *up, int a)
  * with depthwise or pre-activation layers (MobileNets, DenseNet: under
  * 1000) lose more. */
 #define BLOCKED_MIN_FLOPS_PER_FLOAT 2000.0
-enum { BLOCKED_CONV = 1, BLOCKED_POOL = 2 }; /* what a node of a region is */
 static int blocked_regions(const nn_graph_t *g, const usage_t *u, const nn_tensor_t *const *shapes,
                            const int *cand, int *keep) /* keep may be cand: kinds kept */
 {
@@ -1030,10 +1074,10 @@ static int blocked_regions(const nn_graph_t *g, const usage_t *u, const nn_tenso
     for (int i = 0; i < nn; i++)
         up[i] = i;
     for (int i = 0; i < nn; i++)
-        for (int k = 0; k < 4 && cand[i]; k += 3) {
-            const int v = g->nodes[i].n_inputs > k ? g->nodes[i].inputs[k] : -1;
+        for (int k = 0; cand[i] && k < g->nodes[i].n_inputs; k++) {
+            const int v = g->nodes[i].inputs[k];
             const int pr = v >= 0 ? u->producer[v] : -1;
-            if (pr >= 0 && cand[pr])
+            if (reads_blocked(cand[i], k) && pr >= 0 && cand[pr] && writes_blocked(cand[pr]))
                 up[uf_root(up, pr)] = uf_root(up, i);
         }
     for (int i = 0; i < nn; i++) {
@@ -1046,19 +1090,21 @@ static int blocked_regions(const nn_graph_t *g, const usage_t *u, const nn_tenso
             gain[root] += 2.0 * (double)nn_tensor_elems(shapes[y]) *
                           (double)(w->dims[1] * w->dims[2] * w->dims[3]);
         }
-        for (int k = 0; k < 4; k += 3) { /* plain inputs (counted once a reader) */
-            const int v = n->n_inputs > k ? n->inputs[k] : -1;
+        for (int k = 0; k < n->n_inputs; k++) { /* plain inputs (counted once a reader) */
+            const int v = n->inputs[k];
             const int pr = v >= 0 ? u->producer[v] : -1;
-            if (v >= 0 && !(pr >= 0 && cand[pr]) && shapes[v] && shapes[v]->rank == 4 &&
-                (cand[i] == BLOCKED_POOL || shapes[v]->dims[1] >= NN_NCHWC))
+            if (v >= 0 && reads_blocked(cand[i], k) &&
+                !(pr >= 0 && cand[pr] && writes_blocked(cand[pr])) && shapes[v] &&
+                shapes[v]->rank == 4 &&
+                !(cand[i] == BLOCKED_CONV && k == 0 && shapes[v]->dims[1] < NN_NCHWC))
                 cost[root] += (double)nn_tensor_elems(shapes[v]);
         }
-        /* its output, if anything but a suitable Conv's input or residual reads it */
-        int others = g->values[y].is_output;
-        for (int j = 0; j < nn && !others; j++) {
+        /* its output, if anything reads it plain */
+        int others = writes_blocked(cand[i]) && g->values[y].is_output;
+        for (int j = 0; j < nn && writes_blocked(cand[i]) && !others; j++) {
             const nn_node_t *c = &g->nodes[j];
             for (int k = 0; !c->dead && k < c->n_inputs && !others; k++)
-                others = c->inputs[k] == y && !(cand[j] && (k == 0 || k == 3));
+                others = c->inputs[k] == y && !(cand[j] && reads_blocked(cand[j], k));
         }
         if (others)
             cost[root] += (double)nn_tensor_elems(shapes[y]);
@@ -1099,9 +1145,11 @@ static int blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_er
     for (int v = 0; v < nv; v++)
         blk[v] = plain[v] = -1;
     for (int i = 0; i < nn; i++)
-        conv[i] = blocked_conv_suits(g, &u, &g->nodes[i], shapes)   ? BLOCKED_CONV
-                  : blocked_pool_suits(g, &g->nodes[i], shapes) ? BLOCKED_POOL
-                                                                : 0;
+        conv[i] = blocked_conv_suits(g, &u, &g->nodes[i], shapes)     ? BLOCKED_CONV
+                  : blocked_pool_suits(g, &g->nodes[i], shapes)   ? BLOCKED_POOL
+                  : blocked_concat_suits(g, &g->nodes[i], shapes) ? BLOCKED_CONCAT
+                  : blocked_gap_suits(&g->nodes[i], shapes)       ? BLOCKED_GAP
+                                                                  : 0;
     if ((rc = blocked_regions(g, &u, shapes, conv, conv)) <= 0)
         goto out;
     rc = 0;
@@ -1109,17 +1157,26 @@ static int blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_er
         if (!conv[i])
             continue;
         const int y = g->nodes[i].outputs[0];
+        changed = 1;
+        if (conv[i] == BLOCKED_GAP) { /* reads blocked, writes y as it was */
+            nn_node_set_op(&g->nodes[i], NN_OP_NCHWC_GLOBALAVGPOOL);
+            rc = add_int_attr(&g->nodes[i], "channels", shapes[g->nodes[i].inputs[0]]->dims[1]);
+            continue;
+        }
         char name[512];
         snprintf(name, sizeof name, "%s/nchwc", g->values[y].name);
         const int b = nn_graph_add_value(g, name);
-        if (b >= 0 && conv[i] == BLOCKED_POOL) {
-            g->nodes[i].outputs[0] = b;
-            nn_node_set_op(&g->nodes[i], NN_OP_NCHWC_MAXPOOL);
+        if (b < 0) {
+            rc = b;
+            break;
         }
-        if (b < 0 || (conv[i] == BLOCKED_CONV && (rc = make_blocked_conv(g, i, b))))
-            rc = b < 0 ? b : rc;
+        if (conv[i] == BLOCKED_CONV)
+            rc = make_blocked_conv(g, i, b);
         else
-            blk[y] = b, changed = 1;
+            g->nodes[i].outputs[0] = b;
+        if (conv[i] == BLOCKED_POOL)
+            nn_node_set_op(&g->nodes[i], NN_OP_NCHWC_MAXPOOL);
+        blk[y] = b;
     }
     if (rc || !changed)
         goto out;
@@ -1138,12 +1195,12 @@ static int blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_er
             const int v = n->inputs[k];
             if (v < 0 || v >= nv)
                 continue;
-            if (conv[i] && (k == 0 || k == 3) && blk[v] >= 0)
+            if (conv[i] && reads_blocked(conv[i], k) && blk[v] >= 0)
                 n->inputs[k] = blk[v];
             else
                 left[v]++;
         }
-        if (conv[i] && n->fusion.residual >= 0)
+        if (conv[i] == BLOCKED_CONV && n->fusion.residual >= 0)
             n->fusion.residual = n->inputs[3];
     }
     for (int o = 0; o < g->n_outputs; o++)
@@ -1158,10 +1215,10 @@ static int blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_er
      * from 64 channels on 56x56 took 0.71 ms so, 0.04 + 0.45 reordered
      * first). The first layer's few channels are read as they are. */
     for (int i = 0; i < nn && rc == 0; i++) {
-        for (int k = 0; k < 4 && conv[i] && rc == 0; k += 3) {
+        for (int k = 0; conv[i] && k < g->nodes[i].n_inputs && rc == 0; k++) {
             nn_node_t *n = &g->nodes[i];
-            const int r = n->n_inputs > k ? n->inputs[k] : -1;
-            if (r < 0 || r >= nv) /* none, or a blocked twin */
+            const int r = n->inputs[k];
+            if (r < 0 || r >= nv || !reads_blocked(conv[i], k)) /* none, a twin, or plain */
                 continue;
             if (k == 0 && conv[i] == BLOCKED_CONV && shapes[r]->dims[1] < NN_NCHWC)
                 continue;
@@ -1177,7 +1234,7 @@ static int blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_er
             }
             n = &g->nodes[i];
             n->inputs[k] = plain[r];
-            if (k == 3)
+            if (conv[i] == BLOCKED_CONV && k == 3)
                 n->fusion.residual = plain[r];
         }
     }

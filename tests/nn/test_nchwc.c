@@ -4,7 +4,7 @@
  * strides, paddings, partial channel blocks, several chunks of input
  * blocks, residual and clamps, computed in pieces of output blocks and
  * pixels as the op's work items are; the max pool over paddings, with a
- * NaN. Only on a CPU with AVX-512 (the
+ * NaN; the global mean. Only on a CPU with AVX-512 (the
  * kernels' only path); elsewhere the cases say they were skipped. */
 #include <check.h>
 #include <math.h>
@@ -206,6 +206,32 @@ START_TEST(maxpool_matches_reference)
 }
 END_TEST
 
+START_TEST(mean_matches_reference)
+{
+    if (!have_kernels())
+        return;
+    unsigned seed = 9;
+    static const size_t hws[] = {1, 2, 49, 169};
+    for (size_t i = 0; i < sizeof hws / sizeof *hws; i++)
+        for (int n = 1; n <= 16; n += 15) {
+            const size_t HW = hws[i];
+            float *x = randoms(HW * 16, &seed), y[17];
+            y[n] = 42.0f; /* past the n channels: untouched */
+            nn_nchwc_mean(x, HW, n, y);
+            for (int j = 0; j < n; j++) {
+                double want = 0;
+                for (size_t p = 0; p < HW; p++)
+                    want += x[p * 16 + j];
+                want /= (double)HW;
+                ck_assert_msg(fabs(y[j] - want) <= 1e-6, "HW %zu channel %d: %g, want %g", HW, j,
+                              (double)y[j], want);
+            }
+            ck_assert_float_eq(y[n], 42.0f);
+            free(x);
+        }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nchwc");
@@ -214,6 +240,7 @@ int main(void)
     tcase_add_test(tc, reorders_round_trip);
     tcase_add_test(tc, conv_matches_reference);
     tcase_add_test(tc, maxpool_matches_reference);
+    tcase_add_test(tc, mean_matches_reference);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -12,7 +12,9 @@
  *                 activation a clamp (none, Relu, Clip). Writes [N, CB,
  *                 Ho, Wo, 16].
  *   NchwcMaxPool  a 2-D MaxPool (dilation 1, explicit pads, ceil_mode 0 or
- *                 1) from blocked X to blocked Y. */
+ *                 1) from blocked X to blocked Y.
+ *   NchwcGlobalAveragePool  blocked X to plain [N, C, 1, 1], C the
+ *                 attribute channels. */
 #include <math.h>
 #include <string.h>
 
@@ -330,4 +332,53 @@ void nn_op_nchwc_maxpool_exec(const nn_call_t *call)
 {
     const maxpool_params_t *p = NN_PARAMS(call, maxpool_params_t);
     nn_pool_for(call->pool, p->planes * p->k.Ho, maxpool_rows, (void *)call);
+}
+
+typedef struct gap_params {
+    int C;
+    int64_t N, CB, HW;
+} gap_params_t;
+NN_PARAMS_FIT(gap_params_t);
+
+int nn_op_nchwc_globalavgpool_prepare(nn_call_t *call, nn_error_t *err)
+{
+    gap_params_t *p = NN_PARAMS(call, gap_params_t);
+    const nn_node_t *node = call->node;
+    int rc;
+    if (call->n_in < 1 || !call->in[0] || call->n_out < 1)
+        return nn_node_fail(err, node, NN_EINVAL, "NchwcGlobalAveragePool needs an input");
+    if ((rc = nn_need_float(call, 0, "X", err)))
+        return rc;
+    const nn_tensor_t *X = call->in[0];
+    const int64_t C = nn_attr_int(node, "channels", 0);
+    char bx[64];
+    if (X->rank != 5 || X->dims[4] != NN_NCHWC || C < 1 || C > INT32_MAX ||
+        nn_nchwc_blocks(C) != X->dims[1] || X->dims[2] * X->dims[3] < 1)
+        return nn_node_fail(err, node, NN_ESHAPE, "input %s is not %lld channels blocked",
+                            nn_shape_str(X, bx, sizeof bx), (long long)C);
+    *p = (gap_params_t){.C = (int)C, .N = X->dims[0], .CB = X->dims[1],
+                        .HW = X->dims[2] * X->dims[3]};
+    int64_t d[4] = {X->dims[0], C, 1, 1};
+    nn_tensor_set_shape(call->out[0], NN_DTYPE_FLOAT, 4, d);
+    return 0;
+}
+
+static void gap_blocks(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const nn_call_t *call = arg;
+    const gap_params_t *p = NN_PARAMS(call, gap_params_t);
+    for (int64_t it = begin; it < end; it++) { /* items: blocks of every image */
+        const int64_t n = it / p->CB, cb = it % p->CB;
+        const int c0 = (int)cb * NN_NCHWC;
+        nn_nchwc_mean((const float *)call->in[0]->data + (size_t)it * p->HW * NN_NCHWC,
+                      (size_t)p->HW, p->C - c0 < NN_NCHWC ? p->C - c0 : NN_NCHWC,
+                      (float *)call->out[0]->data + (size_t)n * p->C + c0);
+    }
+}
+
+void nn_op_nchwc_globalavgpool_exec(const nn_call_t *call)
+{
+    const gap_params_t *p = NN_PARAMS(call, gap_params_t);
+    nn_pool_for(call->pool, p->N * p->CB, gap_blocks, (void *)call);
 }
