@@ -209,7 +209,7 @@ static NN_AVX512 void conv_row(const conv_run_t *r, int oh, int c0, int c1, int 
 
 NN_AVX512 void nn_nchwc_conv(const nn_nchwc_conv_t *p, const float *x, const float *w,
                              const float *bias, const float *res, float *y, int cb0, int cb1,
-                             int64_t q0, int64_t q1)
+                             int64_t q0, int64_t q1, int images, size_t xs, size_t ys)
 {
     const int CBi = (int)nn_nchwc_blocks(p->C), taps = p->kh * p->kw;
     /* A 1x1 stride-1 unpadded map is one row of H x W pixels. */
@@ -217,7 +217,6 @@ NN_AVX512 void nn_nchwc_conv(const nn_nchwc_conv_t *p, const float *x, const flo
     const size_t HW = (size_t)p->H * p->W, HWo = (size_t)p->Ho * p->Wo;
     conv_run_t r = {
         .p = p,
-        .x = x,
         .xcs = NN_NCHWC * HW,
         .xps = p->in_blocked ? NN_NCHWC : 1,
         .xjs = p->in_blocked ? 1 : HW,
@@ -236,24 +235,28 @@ NN_AVX512 void nn_nchwc_conv(const nn_nchwc_conv_t *p, const float *x, const flo
         int chunk = CHUNK_FLOATS / (fb * taps * 256);
         chunk = chunk < 1 ? 1 : chunk;
         r.w = w + (size_t)ob * r.wcs;
-        r.y = y + (size_t)ob * r.ycs;
-        r.res = res ? res + (size_t)ob * r.ycs : NULL;
         r.bias = bias ? bias + (size_t)ob * NN_NCHWC : NULL;
         for (int c0 = 0; c0 < CBi; c0 += chunk) {
             r.cb0 = c0;
             r.cb1 = c0 + chunk < CBi ? c0 + chunk : CBi;
             r.first = c0 == 0;
             r.last = r.cb1 == CBi;
-            if (flat) {
-                conv_row(&r, 0, (int)q0, (int)q1, fb, in0, in1);
-                continue;
-            }
-            for (int64_t q = q0; q < q1;) {
-                const int oh = (int)(q / p->Wo), c = (int)(q % p->Wo);
-                const int end = q1 - (int64_t)oh * p->Wo < p->Wo ? (int)(q1 - (int64_t)oh * p->Wo)
-                                                                  : p->Wo;
-                conv_row(&r, oh, c, end, fb, in0, in1);
-                q += end - c;
+            for (int i = 0; i < images; i++) { /* the chunk's weights serve every image */
+                r.x = x + (size_t)i * xs;
+                r.y = y + (size_t)i * ys + (size_t)ob * r.ycs;
+                r.res = res ? res + (size_t)i * ys + (size_t)ob * r.ycs : NULL;
+                if (flat) {
+                    conv_row(&r, 0, (int)q0, (int)q1, fb, in0, in1);
+                    continue;
+                }
+                for (int64_t q = q0; q < q1;) {
+                    const int oh = (int)(q / p->Wo), c = (int)(q % p->Wo);
+                    const int end = q1 - (int64_t)oh * p->Wo < p->Wo
+                                        ? (int)(q1 - (int64_t)oh * p->Wo)
+                                        : p->Wo;
+                    conv_row(&r, oh, c, end, fb, in0, in1);
+                    q += end - c;
+                }
             }
         }
     }
@@ -316,10 +319,11 @@ void nn_nchwc_to_planes(const float *x, int C, size_t HW, float *y, size_t p0, s
 }
 
 void nn_nchwc_conv(const nn_nchwc_conv_t *p, const float *x, const float *w, const float *bias,
-                   const float *res, float *y, int cb0, int cb1, int64_t q0, int64_t q1)
+                   const float *res, float *y, int cb0, int cb1, int64_t q0, int64_t q1,
+                   int images, size_t xs, size_t ys)
 {
     (void)p, (void)x, (void)w, (void)bias, (void)res, (void)y, (void)cb0, (void)cb1, (void)q0,
-        (void)q1;
+        (void)q1, (void)images, (void)xs, (void)ys;
 }
 
 #endif

@@ -55,12 +55,14 @@ typedef struct nn_nchwc_conv {
 size_t nn_nchwc_weight_floats(int M, int C, int kh, int kw);
 void nn_nchwc_pack_weights(const float *w, int M, int C, int kh, int kw, float *dst);
 
-/* Output channel blocks [cb0, cb1) and output pixels [q0, q1) (row-major
- * over Ho x Wo) of one image: x the image's input, y its blocked output,
- * res its residual (as y; NULL: none; may not be y), bias CBo * 16 floats
- * or NULL. */
+/* Output channel blocks [cb0, cb1) and output
+ * pixels [q0, q1) (row-major over Ho x Wo) of `images` images: x the first
+ * image's input, y its blocked output, res its residual (as y; NULL: none;
+ * may not be y), the next images xs and ys floats on; bias CBo * 16 floats
+ * or NULL. Each chunk of weights serves all the images while in L1. */
 void nn_nchwc_conv(const nn_nchwc_conv_t *p, const float *x, const float *w, const float *bias,
-                   const float *res, float *y, int cb0, int cb1, int64_t q0, int64_t q1);
+                   const float *res, float *y, int cb0, int cb1, int64_t q0, int64_t q1,
+                   int images, size_t xs, size_t ys);
 
 /* A 2-D max pool (dilation 1) of blocked x into blocked y: taps in the
  * padding are left out; a NaN in a window wins, as in the plain pools. */

@@ -71,64 +71,75 @@ typedef struct conv_case {
     int C, H, W, M, kh, kw, s, pad, in_blocked, res, act; /* act: 0 none, 1 relu, 2 clip */
 } conv_case_t;
 
+/* Two images, so that a call's weights serve more than one. */
+#define IMAGES 2
+
 static void run_conv(const conv_case_t *k, unsigned seed)
 {
     const int Ho = (k->H + 2 * k->pad - k->kh) / k->s + 1, Wo = (k->W + 2 * k->pad - k->kw) / k->s + 1;
     const int CBi = (int)nn_nchwc_blocks(k->C), CBo = (int)nn_nchwc_blocks(k->M);
     const size_t HW = (size_t)k->H * k->W, P = (size_t)Ho * Wo;
-    float *x = randoms((size_t)k->C * HW, &seed);
+    const size_t xs = (size_t)k->C * HW, xbs = (size_t)CBi * 16 * HW, ys = (size_t)CBo * 16 * P;
+    float *x = randoms(IMAGES * xs, &seed);
     float *w = randoms((size_t)k->M * k->C * k->kh * k->kw, &seed);
-    float *bias = randoms((size_t)CBo * 16, &seed), *res = randoms((size_t)CBo * 16 * P, &seed);
-    float *xb = randoms((size_t)CBi * 16 * HW, &seed);
+    float *bias = randoms((size_t)CBo * 16, &seed), *res = randoms(IMAGES * ys, &seed);
+    float *xb = randoms(IMAGES * xbs, &seed);
     float *pw = randoms(nn_nchwc_weight_floats(k->M, k->C, k->kh, k->kw), &seed);
-    float *yb = randoms((size_t)CBo * 16 * P, &seed), *y = randoms((size_t)k->M * P, &seed);
+    float *yb = randoms(IMAGES * ys, &seed), *y = randoms((size_t)k->M * P, &seed);
     for (int m = k->M; m < CBo * 16; m++)
         bias[m] = 0.0f;
-    nn_nchwc_to_blocked(x, k->C, HW, xb, 0, HW);
+    for (int n = 0; n < IMAGES; n++)
+        nn_nchwc_to_blocked(x + n * xs, k->C, HW, xb + n * xbs, 0, HW);
     nn_nchwc_pack_weights(w, k->M, k->C, k->kh, k->kw, pw);
     const float lo = k->act == 2 ? -0.25f : 0.0f, hi = k->act == 2 ? 0.5f : INFINITY;
     nn_nchwc_conv_t p = {.C = k->C, .H = k->H, .W = k->W, .M = k->M, .Ho = Ho, .Wo = Wo,
                          .kh = k->kh, .kw = k->kw, .sh = k->s, .sw = k->s, .pt = k->pad,
                          .pl = k->pad, .in_blocked = k->in_blocked, .clamp = k->act != 0,
                          .lo = lo, .hi = hi};
-    /* In pieces: the first blocks over two pixel ranges, the rest at once. */
+    /* In pieces: the first blocks over two pixel ranges, the rest at once;
+     * both images a call. */
     const float *xin = k->in_blocked ? xb : x, *r = k->res ? res : NULL;
+    const size_t xin_s = k->in_blocked ? xbs : xs;
     const int half = CBo / 2;
     const int64_t third = (int64_t)P / 3;
     if (half > 0) {
-        nn_nchwc_conv(&p, xin, pw, bias, r, yb, 0, half, 0, third);
-        nn_nchwc_conv(&p, xin, pw, bias, r, yb, 0, half, third, (int64_t)P);
+        nn_nchwc_conv(&p, xin, pw, bias, r, yb, 0, half, 0, third, IMAGES, xin_s, ys);
+        nn_nchwc_conv(&p, xin, pw, bias, r, yb, 0, half, third, (int64_t)P, IMAGES, xin_s, ys);
     }
-    nn_nchwc_conv(&p, xin, pw, bias, r, yb, half, CBo, 0, (int64_t)P);
-    nn_nchwc_to_planes(yb, k->M, P, y, 0, P);
-    for (int m = 0; m < k->M; m++)
-        for (int oh = 0; oh < Ho; oh++)
-            for (int ow = 0; ow < Wo; ow++) {
-                double a = bias[m];
-                for (int c = 0; c < k->C; c++)
-                    for (int i = 0; i < k->kh; i++)
-                        for (int j = 0; j < k->kw; j++) {
-                            const int ih = oh * k->s - k->pad + i, iw = ow * k->s - k->pad + j;
-                            if (ih >= 0 && ih < k->H && iw >= 0 && iw < k->W)
-                                a += (double)w[(((size_t)m * k->C + c) * k->kh + i) * k->kw + j] *
-                                     x[((size_t)c * k->H + ih) * k->W + iw];
-                        }
-                const size_t q = (size_t)oh * Wo + ow;
-                if (k->res)
-                    a += res[((size_t)(m / 16) * P + q) * 16 + m % 16];
-                if (k->act)
-                    a = a < lo ? lo : a > hi ? hi : a;
-                const float got = y[(size_t)m * P + q];
-                ck_assert_msg(fabs(got - a) <= 1e-5 * (1.0 + sqrt((double)k->C * k->kh * k->kw)),
-                              "C %d %dx%d M %d k %dx%d s %d pad %d blocked %d: y[%d][%d][%d] "
-                              "%g, want %g",
-                              k->C, k->H, k->W, k->M, k->kh, k->kw, k->s, k->pad, k->in_blocked,
-                              m, oh, ow, (double)got, a);
-            }
-    /* Pad channels of the last output block: bias 0, no weights. */
-    for (int m = k->M; m < CBo * 16 && !k->res && k->act != 2; m++)
-        for (size_t q = 0; q < P; q++)
-            ck_assert_float_eq(yb[((size_t)(m / 16) * P + q) * 16 + m % 16], 0.0f);
+    nn_nchwc_conv(&p, xin, pw, bias, r, yb, half, CBo, 0, (int64_t)P, IMAGES, xin_s, ys);
+    for (int n = 0; n < IMAGES; n++) {
+        nn_nchwc_to_planes(yb + n * ys, k->M, P, y, 0, P);
+        const float *xn = x + n * xs, *rn = res + n * ys;
+        for (int m = 0; m < k->M; m++)
+            for (int oh = 0; oh < Ho; oh++)
+                for (int ow = 0; ow < Wo; ow++) {
+                    double a = bias[m];
+                    for (int c = 0; c < k->C; c++)
+                        for (int i = 0; i < k->kh; i++)
+                            for (int j = 0; j < k->kw; j++) {
+                                const int ih = oh * k->s - k->pad + i, iw = ow * k->s - k->pad + j;
+                                if (ih >= 0 && ih < k->H && iw >= 0 && iw < k->W)
+                                    a += (double)w[(((size_t)m * k->C + c) * k->kh + i) * k->kw +
+                                                   j] *
+                                         xn[((size_t)c * k->H + ih) * k->W + iw];
+                            }
+                    const size_t q = (size_t)oh * Wo + ow;
+                    if (k->res)
+                        a += rn[((size_t)(m / 16) * P + q) * 16 + m % 16];
+                    if (k->act)
+                        a = a < lo ? lo : a > hi ? hi : a;
+                    const float got = y[(size_t)m * P + q];
+                    ck_assert_msg(fabs(got - a) <= 1e-5 * (1.0 + sqrt((double)k->C * k->kh * k->kw)),
+                                  "C %d %dx%d M %d k %dx%d s %d pad %d blocked %d: image %d "
+                                  "y[%d][%d][%d] %g, want %g",
+                                  k->C, k->H, k->W, k->M, k->kh, k->kw, k->s, k->pad,
+                                  k->in_blocked, n, m, oh, ow, (double)got, a);
+                }
+        /* Pad channels of the last output block: bias 0, no weights. */
+        for (int m = k->M; m < CBo * 16 && !k->res && k->act != 2; m++)
+            for (size_t q = 0; q < P; q++)
+                ck_assert_float_eq(yb[n * ys + ((size_t)(m / 16) * P + q) * 16 + m % 16], 0.0f);
+    }
     free(x), free(w), free(bias), free(res), free(xb), free(pw), free(yb), free(y);
 }
 

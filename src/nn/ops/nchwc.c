@@ -27,6 +27,7 @@
 #define REORDER_BLOCKS 2   /* and blocks of 16 channels */
 #define CONV_ITEMS_PER_THREAD 4
 #define CONV_BLOCKS 4 /* output blocks of a work item (the kernel's tile) */
+#define CONV_ITEM_PIXELS 1024 /* most pixels x images a work item: 256 KiB of sums */
 
 typedef struct reorder_params {
     int to_blocked;
@@ -217,8 +218,8 @@ int nn_op_nchwc_conv_prepare(nn_call_t *call, nn_error_t *err)
 
 typedef struct conv_job {
     const nn_call_t *call;
-    int chunks;    /* of output pixels per image and group */
-    int64_t chunk; /* output pixels of a chunk */
+    int sets, chunks;    /* image sets and pixel chunks */
+    int64_t set, chunk;  /* images of a set, output pixels of a chunk */
 } conv_job_t;
 
 static void conv_items(void *arg, int64_t begin, int64_t end, int tid)
@@ -235,13 +236,14 @@ static void conv_items(void *arg, int64_t begin, int64_t end, int tid)
     const float *x = call->in[0]->data, *res = p->has_res ? call->in[3]->data : NULL;
     float *y = call->out[0]->data;
     const int64_t P = (int64_t)k->Ho * k->Wo;
-    for (int64_t it = begin; it < end; it++) {
-        const int64_t n = it / ((int64_t)p->groups * j->chunks);
+    for (int64_t it = begin; it < end; it++) { /* (set, chunk, group), group fastest */
         const int g = (int)(it % p->groups), c = (int)(it / p->groups % j->chunks);
+        const int64_t n0 = it / ((int64_t)p->groups * j->chunks) * j->set;
+        const int images = (int)(p->N - n0 < j->set ? p->N - n0 : j->set);
         const int cb0 = g * CONV_BLOCKS, cb1 = cb0 + CONV_BLOCKS < CBo ? cb0 + CONV_BLOCKS : CBo;
         const int64_t q0 = c * j->chunk, q1 = q0 + j->chunk < P ? q0 + j->chunk : P;
-        nn_nchwc_conv(k, x + n * xi, call->in[4]->data, p->has_bias ? call->in[2]->data : NULL,
-                      res ? res + n * yi : NULL, y + n * yi, cb0, cb1, q0, q1);
+        nn_nchwc_conv(k, x + n0 * xi, call->in[4]->data, p->has_bias ? call->in[2]->data : NULL,
+                      res ? res + n0 * yi : NULL, y + n0 * yi, cb0, cb1, q0, q1, images, xi, yi);
     }
 }
 
@@ -249,18 +251,32 @@ void nn_op_nchwc_conv_exec(const nn_call_t *call)
 {
     const conv_params_t *p = NN_PARAMS(call, conv_params_t);
     const nn_nchwc_conv_t *k = &p->k;
-    /* Work items: images x groups of output blocks x chunks of pixels
-     * (whole rows, or runs of the kernel's 6-pixel tiles on a 1x1 map),
-     * enough of them for every thread to take a few. */
+    /* Work items: sets of images x chunks of pixels (whole rows, or runs
+     * of the kernel's 6-pixel tiles on a 1x1 map) x groups of output
+     * blocks: enough for every thread to take a few, and no more pixels
+     * than keep an item's partial sums in L2 (they wait there between
+     * chunks of input channels); an item's weights serve all its images
+     * and pixels. A thread takes the pixels its core wrote (the layer
+     * before was cut alike). */
     const int64_t P = (int64_t)k->Ho * k->Wo,
                   want = CONV_ITEMS_PER_THREAD * nn_pool_threads(call->pool);
-    int64_t chunks = (want + p->N * p->groups - 1) / (p->N * p->groups);
+    int64_t most = CONV_ITEM_PIXELS / P; /* images an item may take */
+    most = most < 1 ? 1 : most;
+    int64_t sets = (p->N + most - 1) / most;
+    const int64_t need = (want + p->groups - 1) / p->groups; /* sets the groups alone want */
+    if (sets < need)
+        sets = need < p->N ? need : p->N;
+    conv_job_t j = {.call = call, .set = (p->N + sets - 1) / sets}; /* as even as they go */
+    j.sets = (int)((p->N + j.set - 1) / j.set);
+    int64_t chunks = (want + (int64_t)j.sets * p->groups - 1) / ((int64_t)j.sets * p->groups);
+    if (chunks < (P + CONV_ITEM_PIXELS - 1) / CONV_ITEM_PIXELS)
+        chunks = (P + CONV_ITEM_PIXELS - 1) / CONV_ITEM_PIXELS;
     const int flat = k->kh == 1 && k->kw == 1 && k->sh == 1 && k->sw == 1 && !k->pt && !k->pl;
     const int64_t unit = flat ? 6 : k->Wo, units = (P + unit - 1) / unit;
     chunks = chunks < 1 ? 1 : chunks > units ? units : chunks;
-    conv_job_t j = {.call = call, .chunk = (units + chunks - 1) / chunks * unit};
+    j.chunk = (units + chunks - 1) / chunks * unit;
     j.chunks = (int)((P + j.chunk - 1) / j.chunk);
-    nn_pool_for(call->pool, p->N * p->groups * j.chunks, conv_items, &j);
+    nn_pool_for(call->pool, (int64_t)j.sets * j.chunks * p->groups, conv_items, &j);
 }
 
 typedef struct maxpool_params {
