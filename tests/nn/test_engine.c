@@ -424,6 +424,141 @@ START_TEST(test_concat_in_place)
 }
 END_TEST
 
+/* ---- the blocked layout's regions --------------------------------------------------
+ *   C1 = Relu(Conv3x3(X))             3 plain channels, read as they are
+ *   P  = MaxPool3x3/1(C1)             a blocked pool
+ *   C2 = Conv1x1(P)                   40 channels: a partial last block
+ *   C3 = Conv3x3(C2) + P              the residual Add fused, blocked
+ *   K  = Concat(C3, P)                whole blocks joined as they are
+ *   C4 = Relu(Conv1x1/2(K))           24 channels, a graph output: reordered
+ *   G  = GlobalAveragePool(C4)        reads blocked, writes plain
+ * Where the blocked kernels are, the whole body goes blocked with one
+ * reorder (C4's); both outputs must equal the AVX2 kernels' (plain) at
+ * batches 1 and 3. */
+static Onnx__ModelProto *region_model(void)
+{
+    Onnx__ModelProto *m = mk_model(13);
+    Onnx__GraphProto *g = m->graph;
+    static const struct {
+        const char *name;
+        int64_t dims[4];
+    } ws[] = {{"W1", {32, 3, 3, 3}}, {"W2", {40, 32, 1, 1}}, {"W3", {32, 40, 3, 3}},
+              {"W4", {24, 64, 1, 1}}};
+    for (size_t w = 0; w < sizeof ws / sizeof *ws; w++) {
+        const size_t n = (size_t)(ws[w].dims[0] * ws[w].dims[1] * ws[w].dims[2] * ws[w].dims[3]);
+        float *v = malloc(n * sizeof *v);
+        ck_assert_ptr_nonnull(v);
+        for (size_t i = 0; i < n; i++)
+            v[i] = (float)((int)((i * 37 + w * 11) % 29) - 14) / (float)(20 * ws[w].dims[1]);
+        OB_PUSH(g->initializer, g->n_initializer, mk_tensor(ws[w].name, 1, 4, ws[w].dims, v, n, 0));
+        free(v);
+    }
+    float b2[40];
+    for (int i = 0; i < 40; i++)
+        b2[i] = (float)(i % 7 - 3) / 10.0f;
+    const int64_t bd[1] = {40};
+    OB_PUSH(g->initializer, g->n_initializer, mk_tensor("B2", 1, 1, bd, b2, 40, 0));
+    const int64_t xd[4] = {-1, 3, 12, 12};
+    OB_PUSH(g->input, g->n_input, mk_vi("X", 1, 4, xd));
+    static const char *const nodes[][5] = {
+        /* op, in0, in1, in2, out */
+        {"Conv", "X", "W1", NULL, "A1"},    {"Relu", "A1", NULL, NULL, "C1"},
+        {"MaxPool", "C1", NULL, NULL, "P"}, {"Conv", "P", "W2", "B2", "C2"},
+        {"Conv", "C2", "W3", NULL, "A3"},   {"Add", "A3", "P", NULL, "C3"},
+        {"Concat", "C3", "P", NULL, "K"},   {"Conv", "K", "W4", NULL, "A4"},
+        {"Relu", "A4", NULL, NULL, "C4"},   {"GlobalAveragePool", "C4", NULL, NULL, "G"},
+    };
+    static const int64_t pad1[4] = {1, 1, 1, 1}, k3[2] = {3, 3}, s2[2] = {2, 2};
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        Onnx__NodeProto *n = mk_node(nodes[i][0], nodes[i][4], nodes[i][1], nodes[i][2],
+                                     nodes[i][3], nodes[i][4]);
+        const char *out = nodes[i][4];
+        if (!strcmp(out, "A1") || !strcmp(out, "A3") || !strcmp(out, "P"))
+            attr_ints(n, "pads", 4, pad1);
+        if (!strcmp(out, "P"))
+            attr_ints(n, "kernel_shape", 2, k3);
+        if (!strcmp(out, "A4"))
+            attr_ints(n, "strides", 2, s2);
+        if (!strcmp(out, "K"))
+            attr_int(n, "axis", 1);
+        OB_PUSH(g->node, g->n_node, n);
+    }
+    OB_PUSH(g->output, g->n_output, mk_vi("C4", 1, -1, NULL));
+    OB_PUSH(g->output, g->n_output, mk_vi("G", 1, -1, NULL));
+    return m;
+}
+
+/* region_model loaded for instruction set isa. */
+static nn_model_t *load_region_model(const char *isa)
+{
+    size_t size;
+    Onnx__ModelProto *om = region_model();
+    uint8_t *buf = ob_pack(om, &size);
+    ob_free(om);
+    const char *had = getenv("IMGCLASS_ISA");
+    char *saved = had ? strdup(had) : NULL;
+    setenv("IMGCLASS_ISA", isa, 1);
+    nn_error_t err = {{0}};
+    nn_model_t *m = NULL;
+    const int rc = nn_model_load_buffer(&m, buf, size, NULL, &err);
+    if (saved)
+        setenv("IMGCLASS_ISA", saved, 1);
+    else
+        unsetenv("IMGCLASS_ISA");
+    free(saved);
+    free(buf);
+    ck_assert_msg(rc == 0, "%s: %s", isa, err.msg);
+    return m;
+}
+
+START_TEST(test_blocked_region)
+{
+    nn_model_t *blocked = load_region_model("avx512"), *plain = load_region_model("avx2");
+    if (!nn_nchwc_has(nn_model_graph(blocked)->isa)) {
+        printf("test_blocked_region: no AVX-512 here: the plain model only (skipped)\n");
+        ck_assert_int_eq(live_ops(blocked, "NchwcConv"), 0);
+    } else {
+        ck_assert_int_eq(live_ops(blocked, "NchwcConv"), 4);
+        ck_assert_int_eq(live_ops(blocked, "Conv"), 0);
+        ck_assert_int_eq(live_ops(blocked, "NchwcMaxPool"), 1);
+        ck_assert_int_eq(live_ops(blocked, "NchwcGlobalAveragePool"), 1);
+        ck_assert_int_eq(live_ops(blocked, "NchwcReorder"), 1); /* C4, a graph output */
+    }
+    ck_assert_int_eq(live_ops(plain, "NchwcConv") + live_ops(plain, "NchwcReorder"), 0);
+    nn_context_t *cb = NULL, *cp = NULL;
+    nn_error_t err = {{0}};
+    ck_assert_msg(nn_context_create(&cb, blocked, 3, 2, &err) == 0, "%s", err.msg);
+    ck_assert_msg(nn_context_create(&cp, plain, 3, 2, &err) == 0, "%s", err.msg);
+    static float x[3 * 3 * 144];
+    for (int i = 0; i < 3 * 3 * 144; i++)
+        x[i] = (float)((i * 53) % 41 - 20) / 10.0f;
+    for (int batch = 1; batch <= 3; batch += 2) {
+        const size_t per[2] = {24 * 36, 24};
+        float *ob[2], *op[2];
+        for (int o = 0; o < 2; o++) {
+            ck_assert_uint_eq(nn_model_output_elems(blocked, o, batch), per[o] * batch);
+            ob[o] = malloc(sizeof(float) * per[o] * batch);
+            op[o] = malloc(sizeof(float) * per[o] * batch);
+            ck_assert(ob[o] && op[o]);
+        }
+        const float *ins[1] = {x};
+        ck_assert_msg(nn_context_run(cb, batch, ins, ob, &err) == 0, "%s", err.msg);
+        ck_assert_msg(nn_context_run(cp, batch, ins, op, &err) == 0, "%s", err.msg);
+        for (int o = 0; o < 2; o++) {
+            for (size_t i = 0; i < per[o] * batch; i++)
+                ck_assert_msg(fabsf(ob[o][i] - op[o][i]) <= 1e-5f * (1.0f + fabsf(op[o][i])),
+                              "batch %d output %d element %zu: %g blocked, %g plain", batch, o,
+                              i, ob[o][i], op[o][i]);
+            free(ob[o]), free(op[o]);
+        }
+    }
+    nn_context_free(cb);
+    nn_context_free(cp);
+    nn_model_free(blocked);
+    nn_model_free(plain);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("engine");
@@ -433,6 +568,7 @@ int main(void)
     tcase_add_test(tc, test_garbage);
     tcase_add_test(tc, test_resnet18_optimised);
     tcase_add_test(tc, test_convnext_chains_fused);
+    tcase_add_test(tc, test_blocked_region);
     tcase_add_test(tc, test_densenet_preactivation_fused);
     tcase_add_test(tc, test_concat_in_place);
     tu_add_shared_test(tc, test_batch_limits);
