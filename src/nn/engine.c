@@ -949,6 +949,11 @@ static void call_label(const nn_graph_t *g, const nn_node_t *n, char *buf, size_
                      : group > 1                  ? " grp"
                      : wino                       ? " wino"
                                                   : "");
+    } else if ((n->op == NN_OP_NCHWC_CONV || n->op == NN_OP_NCHWC_DEPTHWISE) && n->n_inputs > 1) {
+        const nn_tensor_t *w = &g->values[n->inputs[1]].t; /* its shape, kept */
+        if (w->rank == 4)
+            snprintf(kind, sizeof kind, "(%lldx%lld)", (long long)w->dims[2],
+                     (long long)w->dims[3]);
     }
     snprintf(buf, size, "%s%s%s%s", n->op_type, kind,
              n->fusion.residual >= 0 ? "+Add" : "",

@@ -51,6 +51,20 @@ void nn_nchwc_pack_weights(const float *w, int M, int C, int kh, int kw, float *
                 }
 }
 
+size_t nn_nchwc_dw_weight_floats(int C, int kh, int kw)
+{
+    return (size_t)nn_nchwc_blocks(C) * (size_t)kh * (size_t)kw * NN_NCHWC;
+}
+
+void nn_nchwc_pack_dw_weights(const float *w, int C, int kh, int kw, float *dst)
+{
+    memset(dst, 0, sizeof(float) * nn_nchwc_dw_weight_floats(C, kh, kw));
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < kh * kw; t++)
+            dst[((size_t)(c / NN_NCHWC) * kh * kw + t) * NN_NCHWC + c % NN_NCHWC] =
+                w[(size_t)c * kh * kw + t];
+}
+
 #if defined(__x86_64__)
 
 NN_AVX512 void nn_nchwc_to_blocked(const float *x, int C, size_t HW, float *y, size_t p0,
@@ -262,6 +276,83 @@ NN_AVX512 void nn_nchwc_conv(const nn_nchwc_conv_t *p, const float *x, const flo
     }
 }
 
+/* The depthwise tile: NP output pixels of row oh from column ow0, each
+ * tap one weight vector times one input pixel (16 channels) a pixel.
+ * EDGE: some pixels' taps fall in the padding columns; those are left out. */
+#define DW_PIXELS 8
+static inline __attribute__((always_inline)) NN_AVX512 void
+dw_tile(const nn_nchwc_conv_t *p, const float *x, const float *w, __m512 b0, float *y, int oh,
+        int ow0, const int NP, const int EDGE)
+{
+    __m512 acc[DW_PIXELS];
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; q++)
+        acc[q] = b0;
+    const int ih0 = oh * p->sh - p->pt;
+    const int a0 = ih0 < 0 ? -ih0 : 0, a1 = p->H - ih0 < p->kh ? p->H - ih0 : p->kh;
+    for (int a = a0; a < a1; a++) {
+        const float *xr = x + (size_t)(ih0 + a) * p->W * NN_NCHWC;
+        for (int b = 0; b < p->kw; b++) {
+            const __m512 wv = _mm512_loadu_ps(w + ((size_t)a * p->kw + b) * NN_NCHWC);
+#pragma GCC unroll 8
+            for (int q = 0; q < NP; q++) {
+                const int iw = (ow0 + q) * p->sw - p->pl + b;
+                if (EDGE && (iw < 0 || iw >= p->W))
+                    continue;
+                acc[q] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xr + (size_t)iw * NN_NCHWC), acc[q]);
+            }
+        }
+    }
+    const __m512 lo = _mm512_set1_ps(p->lo), hi = _mm512_set1_ps(p->hi);
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; q++) {
+        __m512 v = acc[q];
+        if (p->clamp)
+            v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+        _mm512_storeu_ps(y + ((size_t)oh * p->Wo + ow0 + q) * NN_NCHWC, v);
+    }
+}
+
+#define DW_CASE(NP)                                                        \
+    case NP:                                                               \
+        if (edge)                                                          \
+            dw_tile(p, x, w, b0, y, oh, ow0, NP, 1);                       \
+        else                                                               \
+            dw_tile(p, x, w, b0, y, oh, ow0, NP, 0);                       \
+        break;
+
+static NN_AVX512 void dw_tile_any(const nn_nchwc_conv_t *p, const float *x, const float *w,
+                                  __m512 b0, float *y, int oh, int ow0, int np, int edge)
+{
+    switch (np) {
+        DW_CASE(1)
+        DW_CASE(2)
+        DW_CASE(3)
+        DW_CASE(4)
+        DW_CASE(5)
+        DW_CASE(6)
+        DW_CASE(7)
+        DW_CASE(8)
+    default:
+        break;
+    }
+}
+
+NN_AVX512 void nn_nchwc_dwconv(const nn_nchwc_conv_t *p, const float *x, const float *w,
+                               const float *bias, float *y, int oh0, int oh1)
+{
+    const __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+    /* Output columns whose taps all fall inside the row. */
+    const int in0 = (p->pl + p->sw - 1) / p->sw;
+    int in1 = (p->W + p->pl - p->kw) / p->sw + 1;
+    in1 = in1 < in0 ? in0 : in1;
+    for (int oh = oh0; oh < oh1; oh++)
+        for (int ow = 0; ow < p->Wo; ow += DW_PIXELS) {
+            const int np = p->Wo - ow < DW_PIXELS ? p->Wo - ow : DW_PIXELS;
+            dw_tile_any(p, x, w, b0, y, oh, ow, np, ow < in0 || ow + np > in1);
+        }
+}
+
 NN_AVX512 void nn_nchwc_maxpool(const nn_nchwc_pool_t *p, const float *x, float *y, int oh0,
                                 int oh1)
 {
@@ -297,6 +388,12 @@ NN_AVX512 void nn_nchwc_mean(const float *x, size_t HW, int n, float *y)
 }
 
 #else
+
+void nn_nchwc_dwconv(const nn_nchwc_conv_t *p, const float *x, const float *w, const float *bias,
+                     float *y, int oh0, int oh1)
+{
+    (void)p, (void)x, (void)w, (void)bias, (void)y, (void)oh0, (void)oh1;
+}
 
 void nn_nchwc_mean(const float *x, size_t HW, int n, float *y)
 {

@@ -64,6 +64,16 @@ void nn_nchwc_conv(const nn_nchwc_conv_t *p, const float *x, const float *w, con
                    const float *res, float *y, int cb0, int cb1, int64_t q0, int64_t q1,
                    int images, size_t xs, size_t ys);
 
+/* A depthwise convolution (a group a channel, dilation 1; p's C = M) of
+ * blocked x into blocked y, with bias and clamp: weights packed [CB, kh,
+ * kw, 16] (zero past C). Output rows [oh0, oh1) of one block's plane: x
+ * the block's input plane, w its kh x kw x 16 weights, bias its 16 or
+ * NULL. */
+size_t nn_nchwc_dw_weight_floats(int C, int kh, int kw);
+void nn_nchwc_pack_dw_weights(const float *w, int C, int kh, int kw, float *dst);
+void nn_nchwc_dwconv(const nn_nchwc_conv_t *p, const float *x, const float *w, const float *bias,
+                     float *y, int oh0, int oh1);
+
 /* A 2-D max pool (dilation 1) of blocked x into blocked y: taps in the
  * padding are left out; a NaN in a window wins, as in the plain pools. */
 typedef struct nn_nchwc_pool {

@@ -62,6 +62,7 @@
     /* nchwc.c: the optimiser's, never a model's (nn_op_find skips them) */ \
     X(NchwcReorder, nchwc_reorder, NCHWC_REORDER)                          \
     X(NchwcConv, nchwc_conv, NCHWC_CONV)                                   \
+    X(NchwcDepthwise, nchwc_depthwise, NCHWC_DEPTHWISE)                    \
     X(NchwcMaxPool, nchwc_maxpool, NCHWC_MAXPOOL)                          \
     X(NchwcGlobalAveragePool, nchwc_globalavgpool, NCHWC_GLOBALAVGPOOL)
 

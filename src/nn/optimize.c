@@ -888,6 +888,21 @@ static int blocked_pool_suits(const nn_graph_t *g, const nn_node_t *n,
     return x && x->rank == 4 && x->dtype == NN_DTYPE_FLOAT;
 }
 
+/* A constant of node i's bias (value bv, M floats) padded with zeros to
+ * whole blocks. Returns its id or a negative NN_E* code. */
+static int padded_bias(nn_graph_t *g, int i, int bv, int M)
+{
+    const int64_t nb = nn_nchwc_blocks(M) * NN_NCHWC;
+    float *b = aligned_alloc(64, ((size_t)nb * sizeof(float) + 63) / 64 * 64);
+    if (!b)
+        return -NN_ENOMEM;
+    memset(b, 0, (size_t)nb * sizeof(float));
+    memcpy(b, g->values[bv].t.data, (size_t)M * sizeof(float));
+    char name[512];
+    snprintf(name, sizeof name, "%s/nchwc_bias", g->nodes[i].name);
+    return nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, &nb, b);
+}
+
 /* Node i becomes a NchwcConv writing the new value blk: packed weights and
  * a bias padded to whole blocks as constants; W keeps its shape only. */
 static int make_blocked_conv(nn_graph_t *g, int i, int blk)
@@ -909,17 +924,8 @@ static int make_blocked_conv(nn_graph_t *g, int i, int blk)
     if (pid < 0)
         return pid;
     int bid = -1;
-    if (bv >= 0) {
-        const int64_t nb = nn_nchwc_blocks(M) * NN_NCHWC;
-        float *b = aligned_alloc(64, ((size_t)nb * sizeof(float) + 63) / 64 * 64);
-        if (!b)
-            return -NN_ENOMEM;
-        memset(b, 0, (size_t)nb * sizeof(float));
-        memcpy(b, g->values[bv].t.data, (size_t)M * sizeof(float));
-        snprintf(name, sizeof name, "%s/nchwc_bias", g->nodes[i].name);
-        if ((bid = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, &nb, b)) < 0)
-            return bid;
-    }
+    if (bv >= 0 && (bid = padded_bias(g, i, bv, M)) < 0)
+        return bid;
     n = &g->nodes[i];
     if (ensure_inputs(n, 5))
         return -NN_ENOMEM;
@@ -997,10 +1003,11 @@ static int add_reorder(nn_graph_t *g, int from, int to, int to_blocked, int64_t 
 }
 
 /* What a node of a blocked region is. */
-enum { BLOCKED_CONV = 1, BLOCKED_POOL, BLOCKED_CONCAT, BLOCKED_GAP };
+enum { BLOCKED_CONV = 1, BLOCKED_DEPTHWISE, BLOCKED_POOL, BLOCKED_CONCAT, BLOCKED_GAP };
 
 /* Whether a region node of this kind reads its input k blocked: a Conv its
- * X and residual, a Concat every input, the pools their X. */
+ * X and residual, a Concat every input, depthwise Convs and the pools
+ * their X. */
 static int reads_blocked(int kind, int k)
 {
     return kind == BLOCKED_CONV ? k == 0 || k == 3 : kind == BLOCKED_CONCAT ? 1 : k == 0;
@@ -1028,6 +1035,73 @@ static int blocked_concat_suits(const nn_graph_t *g, const nn_node_t *n,
             return 0;
     }
     return 1;
+}
+
+/* Whether Conv n joins a region as a depthwise convolution: a group a
+ * channel, dilation 1, explicit pads, a clamp for an activation, no
+ * residual, constant weights of its own. It gains nothing itself (the
+ * plain depthwise kernels are as fast) but the reorders around it. */
+static int blocked_dw_suits(const nn_graph_t *g, const usage_t *u, const nn_node_t *n,
+                            const nn_tensor_t *const *shapes)
+{
+    if (!is_op(n, NN_OP_CONV) || n->n_inputs < 2 || n->n_outputs != 1 ||
+        n->fusion.residual >= 0 || (n->n_inputs > 3 && n->inputs[3] >= 0) ||
+        (n->n_inputs > 4 && n->inputs[4] >= 0) || (n->n_inputs > 5 && n->inputs[5] >= 0) ||
+        !const_float(g, n->inputs[1]) || u->uses[n->inputs[1]] != 1 ||
+        g->values[n->inputs[1]].is_output || !g->values[n->inputs[1]].t.data ||
+        (n->n_inputs > 2 && n->inputs[2] >= 0 && !const_float(g, n->inputs[2])) ||
+        strcmp(nn_attr_string(n, "auto_pad", "NOTSET"), "NOTSET") != 0 ||
+        (n->fusion.act != NN_ACT_NONE && n->fusion.act != NN_ACT_RELU &&
+         n->fusion.act != NN_ACT_CLIP))
+        return 0;
+    const int64_t *v;
+    int k = nn_attr_ints(n, "dilations", &v);
+    for (int a = 0; a < k; a++)
+        if (v[a] != 1)
+            return 0;
+    if (((k = nn_attr_ints(n, "strides", &v)) >= 0 && k != 2) ||
+        ((k = nn_attr_ints(n, "pads", &v)) >= 0 && k != 4))
+        return 0;
+    const nn_tensor_t *w = &g->values[n->inputs[1]].t, *x = shapes[n->inputs[0]];
+    return w->rank == 4 && w->dims[1] == 1 && w->dims[2] <= 64 && w->dims[3] <= 64 && x &&
+           x->rank == 4 && x->dtype == NN_DTYPE_FLOAT && x->dims[1] == w->dims[0] &&
+           nn_attr_int(n, "group", 1) == w->dims[0];
+}
+
+/* Node i becomes a NchwcDepthwise writing blk: packed weights and a padded
+ * bias as constants (inputs 4 and 2); W keeps its shape only. */
+static int make_blocked_dw(nn_graph_t *g, int i, int blk)
+{
+    nn_node_t *n = &g->nodes[i];
+    const int wv = n->inputs[1], bv = n->n_inputs > 2 ? n->inputs[2] : -1;
+    const nn_tensor_t *w = &g->values[wv].t;
+    const int C = (int)w->dims[0], kh = (int)w->dims[2], kw = (int)w->dims[3];
+    const size_t floats = nn_nchwc_dw_weight_floats(C, kh, kw);
+    float *pw = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+    if (!pw)
+        return -NN_ENOMEM;
+    nn_nchwc_pack_dw_weights(w->data, C, kh, kw, pw);
+    char name[512];
+    snprintf(name, sizeof name, "%s/nchwc_weight", n->name);
+    int64_t d = (int64_t)floats;
+    const int pid = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, &d, pw);
+    if (pid < 0)
+        return pid;
+    int bid = -1;
+    if (bv >= 0 && (bid = padded_bias(g, i, bv, C)) < 0)
+        return bid;
+    n = &g->nodes[i];
+    if (ensure_inputs(n, 5))
+        return -NN_ENOMEM;
+    n->inputs[2] = bid;
+    n->inputs[3] = -1;
+    n->inputs[4] = pid;
+    n->n_inputs = 5;
+    n->outputs[0] = blk;
+    nn_node_set_op(n, NN_OP_NCHWC_DEPTHWISE);
+    free(g->values[wv].t.data);
+    g->values[wv].t.data = NULL;
+    return 0;
 }
 
 /* Whether GlobalAveragePool n ends a region: over a 4-D map. */
@@ -1146,6 +1220,7 @@ static int blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_er
         blk[v] = plain[v] = -1;
     for (int i = 0; i < nn; i++)
         conv[i] = blocked_conv_suits(g, &u, &g->nodes[i], shapes)     ? BLOCKED_CONV
+                  : blocked_dw_suits(g, &u, &g->nodes[i], shapes) ? BLOCKED_DEPTHWISE
                   : blocked_pool_suits(g, &g->nodes[i], shapes)   ? BLOCKED_POOL
                   : blocked_concat_suits(g, &g->nodes[i], shapes) ? BLOCKED_CONCAT
                   : blocked_gap_suits(&g->nodes[i], shapes)       ? BLOCKED_GAP
@@ -1172,6 +1247,8 @@ static int blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_er
         }
         if (conv[i] == BLOCKED_CONV)
             rc = make_blocked_conv(g, i, b);
+        else if (conv[i] == BLOCKED_DEPTHWISE)
+            rc = make_blocked_dw(g, i, b);
         else
             g->nodes[i].outputs[0] = b;
         if (conv[i] == BLOCKED_POOL)

@@ -428,7 +428,8 @@ END_TEST
  *   C1 = Relu(Conv3x3(X))             3 plain channels, read as they are
  *   P  = MaxPool3x3/1(C1)             a blocked pool
  *   C2 = Conv1x1(P)                   40 channels: a partial last block
- *   C3 = Conv3x3(C2) + P              the residual Add fused, blocked
+ *   D  = Relu(DepthwiseConv3x3(C2))   blocked depthwise, partial block
+ *   C3 = Conv3x3(D) + P               the residual Add fused, blocked
  *   K  = Concat(C3, P)                whole blocks joined as they are
  *   C4 = Relu(Conv1x1/2(K))           24 channels, a graph output: reordered
  *   G  = GlobalAveragePool(C4)        reads blocked, writes plain
@@ -443,7 +444,7 @@ static Onnx__ModelProto *region_model(void)
         const char *name;
         int64_t dims[4];
     } ws[] = {{"W1", {32, 3, 3, 3}}, {"W2", {40, 32, 1, 1}}, {"W3", {32, 40, 3, 3}},
-              {"W4", {24, 64, 1, 1}}};
+              {"W4", {24, 64, 1, 1}}, {"WD", {40, 1, 3, 3}}};
     for (size_t w = 0; w < sizeof ws / sizeof *ws; w++) {
         const size_t n = (size_t)(ws[w].dims[0] * ws[w].dims[1] * ws[w].dims[2] * ws[w].dims[3]);
         float *v = malloc(n * sizeof *v);
@@ -464,7 +465,8 @@ static Onnx__ModelProto *region_model(void)
         /* op, in0, in1, in2, out */
         {"Conv", "X", "W1", NULL, "A1"},    {"Relu", "A1", NULL, NULL, "C1"},
         {"MaxPool", "C1", NULL, NULL, "P"}, {"Conv", "P", "W2", "B2", "C2"},
-        {"Conv", "C2", "W3", NULL, "A3"},   {"Add", "A3", "P", NULL, "C3"},
+        {"Conv", "C2", "WD", NULL, "AD"},   {"Relu", "AD", NULL, NULL, "D"},
+        {"Conv", "D", "W3", NULL, "A3"},    {"Add", "A3", "P", NULL, "C3"},
         {"Concat", "C3", "P", NULL, "K"},   {"Conv", "K", "W4", NULL, "A4"},
         {"Relu", "A4", NULL, NULL, "C4"},   {"GlobalAveragePool", "C4", NULL, NULL, "G"},
     };
@@ -473,8 +475,10 @@ static Onnx__ModelProto *region_model(void)
         Onnx__NodeProto *n = mk_node(nodes[i][0], nodes[i][4], nodes[i][1], nodes[i][2],
                                      nodes[i][3], nodes[i][4]);
         const char *out = nodes[i][4];
-        if (!strcmp(out, "A1") || !strcmp(out, "A3") || !strcmp(out, "P"))
+        if (!strcmp(out, "A1") || !strcmp(out, "A3") || !strcmp(out, "P") || !strcmp(out, "AD"))
             attr_ints(n, "pads", 4, pad1);
+        if (!strcmp(out, "AD"))
+            attr_int(n, "group", 40);
         if (!strcmp(out, "P"))
             attr_ints(n, "kernel_shape", 2, k3);
         if (!strcmp(out, "A4"))
@@ -521,6 +525,7 @@ START_TEST(test_blocked_region)
         ck_assert_int_eq(live_ops(blocked, "NchwcConv"), 4);
         ck_assert_int_eq(live_ops(blocked, "Conv"), 0);
         ck_assert_int_eq(live_ops(blocked, "NchwcMaxPool"), 1);
+        ck_assert_int_eq(live_ops(blocked, "NchwcDepthwise"), 1);
         ck_assert_int_eq(live_ops(blocked, "NchwcGlobalAveragePool"), 1);
         ck_assert_int_eq(live_ops(blocked, "NchwcReorder"), 1); /* C4, a graph output */
     }

@@ -3,7 +3,8 @@
  * and the convolution on plain and blocked inputs over kernel sizes,
  * strides, paddings, partial channel blocks, several chunks of input
  * blocks, residual and clamps, computed in pieces of output blocks and
- * pixels as the op's work items are; the max pool over paddings, with a
+ * pixels as the op's work items are; the depthwise convolution over
+ * strides, paddings and edge tiles; the max pool over paddings, with a
  * NaN; the global mean. Only on a CPU with AVX-512 (the
  * kernels' only path); elsewhere the cases say they were skipped. */
 #include <check.h>
@@ -175,6 +176,59 @@ START_TEST(conv_matches_reference)
 }
 END_TEST
 
+START_TEST(dwconv_matches_reference)
+{
+    if (!have_kernels())
+        return;
+    /* C, H, W, k, stride, pad: MobileNet's 3x3/1 and 3x3/2, a 5x5/2 (pad
+     * 2), a partial block, maps narrower than a tile, a row wider than
+     * one (edge tiles at both ends) */
+    static const int cases[][6] = {{16, 9, 11, 3, 1, 1}, {32, 9, 11, 3, 2, 1}, {20, 10, 13, 5, 2, 2},
+                                   {8, 3, 3, 3, 1, 1},   {16, 4, 21, 3, 1, 1}, {16, 7, 7, 7, 1, 3}};
+    unsigned seed = 3;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const int C = cases[i][0], H = cases[i][1], W = cases[i][2], k = cases[i][3],
+                  s = cases[i][4], pad = cases[i][5];
+        const int Ho = (H + 2 * pad - k) / s + 1, Wo = (W + 2 * pad - k) / s + 1;
+        const int CB = (int)nn_nchwc_blocks(C);
+        float *x = randoms((size_t)C * H * W, &seed), *w = randoms((size_t)C * k * k, &seed);
+        float *xb = randoms((size_t)CB * 16 * H * W, &seed), *bias = randoms((size_t)CB * 16, &seed);
+        float *pw = randoms(nn_nchwc_dw_weight_floats(C, k, k), &seed);
+        float *yb = randoms((size_t)CB * 16 * Ho * Wo, &seed), *y = randoms((size_t)C * Ho * Wo, &seed);
+        nn_nchwc_to_blocked(x, C, (size_t)H * W, xb, 0, (size_t)H * W);
+        nn_nchwc_pack_dw_weights(w, C, k, k, pw);
+        const nn_nchwc_conv_t p = {.C = C, .M = C, .H = H, .W = W, .Ho = Ho, .Wo = Wo, .kh = k,
+                                   .kw = k, .sh = s, .sw = s, .pt = pad, .pl = pad,
+                                   .in_blocked = 1, .clamp = 1, .lo = -0.2f, .hi = 0.3f};
+        for (int cb = 0; cb < CB; cb++) { /* rows in two calls */
+            const size_t xo = (size_t)cb * 16 * H * W, yo = (size_t)cb * 16 * Ho * Wo;
+            nn_nchwc_dwconv(&p, xb + xo, pw + (size_t)cb * k * k * 16, bias + cb * 16, yb + yo, 0,
+                            Ho / 2);
+            nn_nchwc_dwconv(&p, xb + xo, pw + (size_t)cb * k * k * 16, bias + cb * 16, yb + yo,
+                            Ho / 2, Ho);
+        }
+        nn_nchwc_to_planes(yb, C, (size_t)Ho * Wo, y, 0, (size_t)Ho * Wo);
+        for (int c = 0; c < C; c++)
+            for (int oh = 0; oh < Ho; oh++)
+                for (int ow = 0; ow < Wo; ow++) {
+                    double a = bias[c];
+                    for (int u = 0; u < k; u++)
+                        for (int v = 0; v < k; v++) {
+                            const int ih = oh * s - pad + u, iw = ow * s - pad + v;
+                            if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                                a += (double)w[((size_t)c * k + u) * k + v] *
+                                     x[((size_t)c * H + ih) * W + iw];
+                        }
+                    a = a < -0.2 ? -0.2 : a > 0.3 ? 0.3 : a;
+                    const float got = y[((size_t)c * Ho + oh) * Wo + ow];
+                    ck_assert_msg(fabs(got - a) <= 1e-5, "case %zu: y[%d][%d][%d] %g, want %g", i,
+                                  c, oh, ow, (double)got, a);
+                }
+        free(x), free(w), free(xb), free(bias), free(pw), free(yb), free(y);
+    }
+}
+END_TEST
+
 START_TEST(maxpool_matches_reference)
 {
     if (!have_kernels())
@@ -250,6 +304,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, reorders_round_trip);
     tcase_add_test(tc, conv_matches_reference);
+    tcase_add_test(tc, dwconv_matches_reference);
     tcase_add_test(tc, maxpool_matches_reference);
     tcase_add_test(tc, mean_matches_reference);
     suite_add_tcase(s, tc);

@@ -163,14 +163,18 @@ START_TEST(test_bench)
     ck_assert_msg(strstr(out, "instances: 2"), "%s", out);
     ck_assert_msg(run(out, sizeof out, "%s bench %s --runs 2 --profile", tool(), m) == 0,
                   "%s", out);
-    ck_assert_msg(strstr(out, "Conv(3x3 dw)+Clip"), "%s", out);
+    /* A depthwise layer: plain, or in the blocked layout (AVX-512). */
+    ck_assert_msg(strstr(out, "Conv(3x3 dw)+Clip") || strstr(out, "NchwcDepthwise(3x3)+Clip"),
+                  "%s", out);
     /* Per node too: the first node's line, a depthwise node's line. */
     static char nodes[65536];
     ck_assert_msg(run(nodes, sizeof nodes, "%s bench %s --runs 2 --profile-nodes", tool(),
                       m) == 0, "%s", nodes);
     const char *by_node = strstr(nodes, "GFLOP/s  name\n");
     ck_assert_msg(by_node && strstr(by_node, "\n    0 ") &&
-                  strstr(by_node, "Conv(3x3 dw)+Clip"), "%s", nodes);
+                  (strstr(by_node, "Conv(3x3 dw)+Clip") ||
+                   strstr(by_node, "NchwcDepthwise(3x3)+Clip")),
+                  "%s", nodes);
     ck_assert_int_eq(run(out, sizeof out, "%s bench %s --batch 0", tool(), m), 2);
     ck_assert_int_eq(run(out, sizeof out, "%s bench %s --frobnicate 1", tool(), m), 2);
     ck_assert_int_eq(run(out, sizeof out, "%s nonsense", tool()), 2);

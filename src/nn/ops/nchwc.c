@@ -11,6 +11,10 @@
  *                 attributes strides and pads as Conv's; the fused
  *                 activation a clamp (none, Relu, Clip). Writes [N, CB,
  *                 Ho, Wo, 16].
+ *   NchwcDepthwise  a depthwise Conv (a group a channel, dilation 1,
+ *                 explicit pads), inputs as NchwcConv's but X blocked, W
+ *                 [C, 1, kh, kw], no residual, the weights packed by
+ *                 nn_nchwc_pack_dw_weights.
  *   NchwcMaxPool  a 2-D MaxPool (dilation 1, explicit pads, ceil_mode 0 or
  *                 1) from blocked X to blocked Y.
  *   NchwcGlobalAveragePool  blocked X to plain [N, C, 1, 1], C the
@@ -397,4 +401,124 @@ void nn_op_nchwc_globalavgpool_exec(const nn_call_t *call)
 {
     const gap_params_t *p = NN_PARAMS(call, gap_params_t);
     nn_pool_for(call->pool, p->N * p->CB, gap_blocks, (void *)call);
+}
+
+typedef struct dw_params {
+    nn_nchwc_conv_t k;
+    int64_t N, CB;
+    int has_bias;
+} dw_params_t;
+NN_PARAMS_FIT(dw_params_t);
+
+int nn_op_nchwc_depthwise_prepare(nn_call_t *call, nn_error_t *err)
+{
+    dw_params_t *p = NN_PARAMS(call, dw_params_t);
+    memset(p, 0, sizeof *p);
+    const nn_node_t *node = call->node;
+    int rc;
+    if (call->n_in < 5 || !call->in[0] || !call->in[1] || !call->in[4] || call->n_out < 1 ||
+        node->fusion.residual >= 0)
+        return nn_node_fail(err, node, NN_EINVAL, "NchwcDepthwise needs X, W and packed W");
+    if ((rc = nn_need_float(call, 0, "X", err)) || (rc = nn_need_float(call, 4, "packed W", err)))
+        return rc;
+    const nn_tensor_t *X = call->in[0], *Wt = call->in[1], *PW = call->in[4];
+    char bx[64], bw[64];
+    if (Wt->rank != 4 || Wt->dims[1] != 1 || Wt->dims[0] < 1 || Wt->dims[0] > 65536 ||
+        Wt->dims[2] < 1 || Wt->dims[2] > 64 || Wt->dims[3] < 1 || Wt->dims[3] > 64 ||
+        X->rank != 5 || X->dims[4] != NN_NCHWC || X->dims[1] != nn_nchwc_blocks(Wt->dims[0]) ||
+        X->dims[2] > INT32_MAX / 64 || X->dims[3] > INT32_MAX / 64)
+        return nn_node_fail(err, node, NN_ESHAPE, "input %s does not fit weight %s",
+                            nn_shape_str(X, bx, sizeof bx), nn_shape_str(Wt, bw, sizeof bw));
+    nn_nchwc_conv_t *k = &p->k;
+    k->C = k->M = (int)Wt->dims[0];
+    k->kh = (int)Wt->dims[2];
+    k->kw = (int)Wt->dims[3];
+    k->in_blocked = 1;
+    if (!PW->data || (size_t)nn_tensor_elems(PW) != nn_nchwc_dw_weight_floats(k->C, k->kh, k->kw))
+        return nn_node_fail(err, node, NN_ESHAPE, "packed weight %s does not fit weight %s",
+                            nn_shape_str(PW, bx, sizeof bx), nn_shape_str(Wt, bw, sizeof bw));
+    int64_t st[2], pads[4];
+    if ((rc = conv_ints(call, "strides", 2, 1, st, err)) ||
+        (rc = conv_ints(call, "pads", 4, 0, pads, err)))
+        return rc;
+    k->H = (int)X->dims[2];
+    k->W = (int)X->dims[3];
+    k->sh = (int)st[0];
+    k->sw = (int)st[1];
+    k->pt = (int)pads[0];
+    k->pl = (int)pads[1];
+    if (k->H + pads[0] + pads[2] < k->kh || k->W + pads[1] + pads[3] < k->kw)
+        return nn_node_fail(err, node, NN_ESHAPE, "kernel %s is larger than the padded input %s",
+                            nn_shape_str(Wt, bw, sizeof bw), nn_shape_str(X, bx, sizeof bx));
+    k->Ho = (int)((k->H + pads[0] + pads[2] - k->kh) / st[0] + 1);
+    k->Wo = (int)((k->W + pads[1] + pads[3] - k->kw) / st[1] + 1);
+    p->N = X->dims[0];
+    p->CB = X->dims[1];
+    if (call->n_in > 2 && call->in[2]) {
+        if ((rc = nn_need_float(call, 2, "B", err)))
+            return rc;
+        if (call->in[2]->rank != 1 || call->in[2]->dims[0] != p->CB * NN_NCHWC)
+            return nn_node_fail(err, node, NN_ESHAPE, "padded bias %s must be [%lld]",
+                                nn_shape_str(call->in[2], bw, sizeof bw),
+                                (long long)(p->CB * NN_NCHWC));
+        p->has_bias = 1;
+    }
+    switch (node->fusion.act) {
+    case NN_ACT_NONE:
+        break;
+    case NN_ACT_RELU:
+        k->clamp = 1, k->lo = 0.0f, k->hi = INFINITY;
+        break;
+    case NN_ACT_CLIP:
+        k->clamp = 1, k->lo = node->fusion.alpha, k->hi = node->fusion.beta;
+        break;
+    default:
+        return nn_node_fail(err, node, NN_EUNSUPPORTED, "activation is not a clamp");
+    }
+    int64_t od[5] = {p->N, p->CB, k->Ho, k->Wo, NN_NCHWC};
+    nn_tensor_set_shape(call->out[0], NN_DTYPE_FLOAT, 5, od);
+    call->flops = 2.0 * (double)p->N * k->C * k->kh * k->kw * (double)k->Ho * k->Wo;
+    return 0;
+}
+
+typedef struct dw_job {
+    const nn_call_t *call;
+    int64_t rows; /* output rows of an item */
+    int64_t chunks; /* items a block plane */
+} dw_job_t;
+
+static void dw_items(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const dw_job_t *j = arg;
+    const dw_params_t *p = NN_PARAMS(j->call, dw_params_t);
+    const nn_nchwc_conv_t *k = &p->k;
+    const size_t xs = (size_t)k->H * k->W * NN_NCHWC, ys = (size_t)k->Ho * k->Wo * NN_NCHWC;
+    const size_t ws = (size_t)k->kh * k->kw * NN_NCHWC;
+    const float *x = j->call->in[0]->data, *w = j->call->in[4]->data;
+    const float *bias = p->has_bias ? j->call->in[2]->data : NULL;
+    float *y = j->call->out[0]->data;
+    for (int64_t it = begin; it < end; it++) { /* (row chunk, image, block): blocks fastest */
+        const int64_t plane = it % (p->N * p->CB), c = it / (p->N * p->CB);
+        const int64_t cb = plane % p->CB;
+        const int oh0 = (int)(c * j->rows);
+        const int oh1 = oh0 + j->rows < k->Ho ? (int)(oh0 + j->rows) : k->Ho;
+        nn_nchwc_dwconv(k, x + (size_t)plane * xs, w + (size_t)cb * ws,
+                        bias ? bias + (size_t)cb * NN_NCHWC : NULL, y + (size_t)plane * ys, oh0,
+                        oh1);
+    }
+}
+
+void nn_op_nchwc_depthwise_exec(const nn_call_t *call)
+{
+    const dw_params_t *p = NN_PARAMS(call, dw_params_t);
+    /* Items: chunks of rows of every block plane, enough for each thread
+     * to take a few; a thread takes the same rows of every block, those its
+     * core wrote when the layer before was cut by pixels. */
+    const int64_t want = CONV_ITEMS_PER_THREAD * nn_pool_threads(call->pool);
+    int64_t chunks = (want + p->N * p->CB - 1) / (p->N * p->CB);
+    chunks = chunks < 1 ? 1 : chunks > p->k.Ho ? p->k.Ho : chunks;
+    dw_job_t j = {.call = call, .rows = (p->k.Ho + chunks - 1) / chunks};
+    j.chunks = (p->k.Ho + j.rows - 1) / j.rows;
+    nn_pool_for(call->pool, j.chunks * p->N * p->CB, dw_items, &j);
 }
