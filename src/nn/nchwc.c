@@ -39,16 +39,17 @@ size_t nn_nchwc_weight_floats(int M, int C, int kh, int kw)
 
 void nn_nchwc_pack_weights(const float *w, int M, int C, int kh, int kw, float *dst)
 {
-    const int CBi = (int)nn_nchwc_blocks(C);
+    const int CBi = (int)nn_nchwc_blocks(C), taps = kh * kw;
     memset(dst, 0, sizeof(float) * nn_nchwc_weight_floats(M, C, kh, kw));
     for (int m = 0; m < M; m++)
-        for (int c = 0; c < C; c++)
-            for (int a = 0; a < kh; a++)
-                for (int b = 0; b < kw; b++) {
-                    size_t at = ((((size_t)(m / NN_NCHWC) * CBi + c / NN_NCHWC) * kh + a) * kw + b);
-                    dst[(at * NN_NCHWC + c % NN_NCHWC) * NN_NCHWC + m % NN_NCHWC] =
-                        w[(((size_t)m * C + c) * kh + a) * kw + b];
-                }
+        for (int c = 0; c < C; c++) {
+            /* tap t of (m, c) at ((mb CBi + cb) taps + t) 256 + (c % 16) 16 + m % 16 */
+            float *d = dst + ((size_t)(m / NN_NCHWC) * CBi + (size_t)(c / NN_NCHWC)) * taps * 256 +
+                       (size_t)(c % NN_NCHWC) * NN_NCHWC + (size_t)(m % NN_NCHWC);
+            const float *src = w + ((size_t)m * C + c) * taps;
+            for (int t = 0; t < taps; t++)
+                d[(size_t)t * 256] = src[t];
+        }
 }
 
 size_t nn_nchwc_dw_weight_floats(int C, int kh, int kw)
@@ -364,9 +365,9 @@ NN_AVX512 void nn_nchwc_maxpool(const nn_nchwc_pool_t *p, const float *x, float 
             const int b0 = iw0 < 0 ? -iw0 : 0, b1 = p->W - iw0 < p->kw ? p->W - iw0 : p->kw;
             __m512 acc = _mm512_set1_ps(-INFINITY);
             for (int a = a0; a < a1; a++) {
-                const float *xr = x + ((size_t)(ih0 + a) * p->W + iw0) * NN_NCHWC;
+                const float *xr = x + (size_t)(ih0 + a) * p->W * NN_NCHWC;
                 for (int b = b0; b < b1; b++)
-                    acc = nn_max_nan(acc, _mm512_loadu_ps(xr + (size_t)b * NN_NCHWC));
+                    acc = nn_max_nan(acc, _mm512_loadu_ps(xr + (size_t)(iw0 + b) * NN_NCHWC));
             }
             _mm512_storeu_ps(y + ((size_t)oh * p->Wo + ow) * NN_NCHWC, acc);
         }
