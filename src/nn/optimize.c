@@ -1,66 +1,27 @@
 /* Graph optimisation passes. All rewrite the model's graph in place before
  * it is shared; a pass that does not apply leaves the graph untouched. */
 #include "optimize.h"
+#include "blocked.h"
 #include "convflat.h"
 #include "grouplanes.h"
-#include "nchwc.h"
 #include "sgemm.h"
 
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "graph_edit.h"
 #include "op.h"
 #include "plan.h"
 
-/* Consumers of each value among live nodes; graph outputs count as one. */
-typedef struct {
-    int *uses;     /* per value */
-    int *producer; /* node index per value, -1 if none */
-} usage_t;
 
-static void usage_free(usage_t *u)
-{
-    free(u->uses);
-    free(u->producer);
-}
 
-static int usage_build(const nn_graph_t *g, usage_t *u, nn_error_t *err)
-{
-    u->uses = calloc((size_t)g->n_values + 1, sizeof(int));
-    u->producer = malloc(sizeof(int) * ((size_t)g->n_values + 1));
-    if (!u->uses || !u->producer) {
-        usage_free(u);
-        return nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
-    }
-    for (int v = 0; v < g->n_values; v++)
-        u->producer[v] = -1;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const nn_node_t *n = &g->nodes[i];
-        if (n->dead)
-            continue;
-        for (int k = 0; k < n->n_inputs; k++)
-            if (n->inputs[k] >= 0)
-                u->uses[n->inputs[k]]++;
-        for (int k = 0; k < n->n_outputs; k++)
-            u->producer[n->outputs[k]] = i;
-    }
-    for (int i = 0; i < g->n_outputs; i++)
-        u->uses[g->outputs[i]]++;
-    return 0;
-}
 
-/* n is live and an `op` node. */
-static int is_op(const nn_node_t *n, nn_op_t op)
-{
-    return !n->dead && n->op == op;
-}
 
 /* The single live consumer of value v, or NULL. */
-static nn_node_t *only_consumer(nn_graph_t *g, const usage_t *u, int v)
+static nn_node_t *only_consumer(nn_graph_t *g, const nn_usage_t *u, int v)
 {
     if (u->uses[v] != 1 || g->values[v].is_output)
         return NULL;
@@ -89,13 +50,13 @@ static int drop_identities(nn_graph_t *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *n = &g->nodes[i];
-        if (!is_op(n, NN_OP_IDENTITY) && !is_op(n, NN_OP_DROPOUT))
+        if (!nn_is_op(n, NN_OP_IDENTITY) && !nn_is_op(n, NN_OP_DROPOUT))
             continue;
         if (n->n_inputs < 1 || n->inputs[0] < 0 || n->n_outputs < 1)
             continue;
         if (n->n_outputs > 1 || g->values[n->outputs[0]].is_output)
             continue; /* a mask is wanted, or the name must survive */
-        if (is_op(n, NN_OP_DROPOUT) && n->n_inputs >= 3 && n->inputs[2] >= 0)
+        if (nn_is_op(n, NN_OP_DROPOUT) && n->n_inputs >= 3 && n->inputs[2] >= 0)
             continue; /* training_mode given: let the op judge it */
         replace_uses(g, n->outputs[0], n->inputs[0]);
         n->dead = 1;
@@ -103,11 +64,6 @@ static int drop_identities(nn_graph_t *g)
     return 0;
 }
 
-static int const_float(const nn_graph_t *g, int v)
-{
-    return v >= 0 && g->values[v].is_const &&
-           g->values[v].t.dtype == NN_DTYPE_FLOAT;
-}
 
 static int fold_constants(nn_graph_t *g, nn_error_t *err)
 {
@@ -138,32 +94,19 @@ static int fold_constants(nn_graph_t *g, nn_error_t *err)
     return 0;
 }
 
-static int ensure_inputs(nn_node_t *n, int count)
-{
-    if (n->n_inputs >= count)
-        return 0;
-    int *in = realloc(n->inputs, sizeof(int) * (size_t)count);
-    if (!in)
-        return -NN_ENOMEM;
-    for (int k = n->n_inputs; k < count; k++)
-        in[k] = -1;
-    n->inputs = in;
-    n->n_inputs = count;
-    return 0;
-}
 
 /* Conv -> BatchNormalization becomes one Conv with scaled weights. */
 static int fold_batchnorm(nn_graph_t *g, nn_node_t *conv, nn_node_t *bn,
                           nn_error_t *err)
 {
     if (bn->n_inputs != 5 || bn->n_outputs != 1 || conv->n_inputs < 2 ||
-        conv->n_inputs > 3 || !const_float(g, conv->inputs[1]))
+        conv->n_inputs > 3 || !nn_const_float(g, conv->inputs[1]))
         return 0;
     for (int k = 1; k < 5; k++)
-        if (!const_float(g, bn->inputs[k]))
+        if (!nn_const_float(g, bn->inputs[k]))
             return 0;
     if (conv->n_inputs == 3 && conv->inputs[2] >= 0 &&
-        !const_float(g, conv->inputs[2]))
+        !nn_const_float(g, conv->inputs[2]))
         return 0;
     if (nn_attr_int(bn, "training_mode", 0) != 0)
         return 0;
@@ -213,7 +156,7 @@ static int fold_batchnorm(nn_graph_t *g, nn_node_t *conv, nn_node_t *bn,
     int bid = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, bdims, nb);
     if (bid < 0)
         return nn_fail(err, -bid, "out of memory folding BatchNormalization");
-    if (ensure_inputs(conv, 3))
+    if (nn_ensure_inputs(conv, 3))
         return nn_fail(err, NN_ENOMEM, "out of memory folding BatchNormalization");
     conv->inputs[1] = wid;
     conv->inputs[2] = bid;
@@ -228,14 +171,14 @@ static int scalar_const(const nn_graph_t *g, const nn_node_t *n, int k,
     if (k >= n->n_inputs || n->inputs[k] < 0)
         return 1; /* absent: keep the default */
     int v = n->inputs[k];
-    if (!const_float(g, v) || nn_tensor_elems(&g->values[v].t) != 1)
+    if (!nn_const_float(g, v) || nn_tensor_elems(&g->values[v].t) != 1)
         return 0;
     *out = *(const float *)g->values[v].t.data;
     return 1;
 }
 
 /* Fuses the activation consuming producer's output, if there is one. */
-static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
+static int fuse_activation(nn_graph_t *g, const nn_usage_t *u, nn_node_t *prod)
 {
     int y = prod->outputs[0];
     if (prod->fusion.act != NN_ACT_NONE || g->values[y].is_output)
@@ -246,20 +189,20 @@ static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
         act = only_consumer(g, u, y);
         if (!act || act->n_outputs != 1)
             return 0;
-        if (is_op(act, NN_OP_RELU)) {
+        if (nn_is_op(act, NN_OP_RELU)) {
             f.act = NN_ACT_RELU;
-        } else if (is_op(act, NN_OP_LEAKYRELU)) {
+        } else if (nn_is_op(act, NN_OP_LEAKYRELU)) {
             f.act = NN_ACT_LEAKY;
             f.alpha = nn_attr_float(act, "alpha", 0.01f);
-        } else if (is_op(act, NN_OP_HARDSWISH)) {
+        } else if (nn_is_op(act, NN_OP_HARDSWISH)) {
             f.act = NN_ACT_HARDSWISH;
             f.alpha = 1.0f / 6.0f;
             f.beta = 0.5f;
-        } else if (is_op(act, NN_OP_GELU) &&
-                   (is_op(prod, NN_OP_MATMUL) || is_op(prod, NN_OP_GEMM))) {
+        } else if (nn_is_op(act, NN_OP_GELU) &&
+                   (nn_is_op(prod, NN_OP_MATMUL) || nn_is_op(prod, NN_OP_GEMM))) {
             /* Products apply it per finished block, still in cache. */
             f.act = NN_ACT_GELU;
-        } else if (is_op(act, NN_OP_CLIP)) {
+        } else if (nn_is_op(act, NN_OP_CLIP)) {
             f.act = NN_ACT_CLIP;
             f.alpha = -INFINITY;
             f.beta = INFINITY;
@@ -280,10 +223,10 @@ static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
             nn_node_t *n = &g->nodes[i];
             if (n->dead || n->n_inputs < 1)
                 continue;
-            if ((is_op(n, NN_OP_SIGMOID) || is_op(n, NN_OP_HARDSIGMOID)) &&
+            if ((nn_is_op(n, NN_OP_SIGMOID) || nn_is_op(n, NN_OP_HARDSIGMOID)) &&
                 n->inputs[0] == y)
                 gate = n;
-            else if (is_op(n, NN_OP_MUL) && n->n_inputs == 2 &&
+            else if (nn_is_op(n, NN_OP_MUL) && n->n_inputs == 2 &&
                      (n->inputs[0] == y || n->inputs[1] == y))
                 mul = n;
         }
@@ -293,7 +236,7 @@ static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
         int other = mul->inputs[0] == y ? mul->inputs[1] : mul->inputs[0];
         if (other != gate->outputs[0])
             return 0;
-        if (is_op(gate, NN_OP_SIGMOID)) {
+        if (nn_is_op(gate, NN_OP_SIGMOID)) {
             f.act = NN_ACT_SILU;
         } else {
             f.act = NN_ACT_HARDSWISH;
@@ -315,7 +258,7 @@ static int fuse_activation(nn_graph_t *g, const usage_t *u, nn_node_t *prod)
 /* ---- GELU and LayerNorm written out as elementwise chains ----------------- */
 
 /* The live producer of v, or NULL. */
-static nn_node_t *producer_of(nn_graph_t *g, const usage_t *u, int v)
+static nn_node_t *producer_of(nn_graph_t *g, const nn_usage_t *u, int v)
 {
     nn_node_t *n = v >= 0 && u->producer[v] >= 0 ? &g->nodes[u->producer[v]]
                                                  : NULL;
@@ -326,7 +269,7 @@ static nn_node_t *producer_of(nn_graph_t *g, const usage_t *u, int v)
 static int const_near(const nn_graph_t *g, int v, float want)
 {
     float x;
-    if (!const_float(g, v) || nn_tensor_elems(&g->values[v].t) != 1)
+    if (!nn_const_float(g, v) || nn_tensor_elems(&g->values[v].t) != 1)
         return 0;
     x = *(const float *)g->values[v].t.data;
     return fabsf(x - want) <= 1e-5f * fabsf(want);
@@ -341,10 +284,10 @@ static int other_operand(const nn_node_t *n, int v)
 }
 
 /* The consumer of v if it is the only one and of the given op. */
-static nn_node_t *next_op(nn_graph_t *g, const usage_t *u, int v, nn_op_t op)
+static nn_node_t *next_op(nn_graph_t *g, const nn_usage_t *u, int v, nn_op_t op)
 {
     nn_node_t *n = only_consumer(g, u, v);
-    return n && is_op(n, op) && n->n_outputs == 1 ? n : NULL;
+    return n && nn_is_op(n, op) && n->n_outputs == 1 ? n : NULL;
 }
 
 /* Turns node n, which has no attributes, into `op` reading `inputs`, with
@@ -370,10 +313,10 @@ static int become(nn_node_t *n, nn_op_t op, const int *inputs, int n_in,
 }
 
 /* x / sqrt(2) -> Erf -> + 1 -> x * . -> * 0.5   becomes   Gelu(x). */
-static int fuse_gelu(nn_graph_t *g, const usage_t *u, nn_node_t *erf)
+static int fuse_gelu(nn_graph_t *g, const nn_usage_t *u, nn_node_t *erf)
 {
     nn_node_t *div = producer_of(g, u, erf->inputs[0]);
-    if (!div || !is_op(div, NN_OP_DIV) || div->n_inputs != 2 ||
+    if (!div || !nn_is_op(div, NN_OP_DIV) || div->n_inputs != 2 ||
         !const_near(g, div->inputs[1], 1.41421356f) ||
         u->uses[div->outputs[0]] != 1)
         return 0;
@@ -404,7 +347,7 @@ static int reduces_last_axis(const nn_node_t *n)
 /* mean, x - mean, ^2, mean, + eps, sqrt, divide, * gamma, + beta over the
  * last axis (PyTorch's LayerNorm before opset 17) becomes one
  * LayerNormalization. */
-static int fuse_layernorm(nn_graph_t *g, const usage_t *u, nn_node_t *mean)
+static int fuse_layernorm(nn_graph_t *g, const nn_usage_t *u, nn_node_t *mean)
 {
     if (!reduces_last_axis(mean))
         return 0;
@@ -418,9 +361,9 @@ static int fuse_layernorm(nn_graph_t *g, const usage_t *u, nn_node_t *mean)
     nn_node_t *pow = NULL, *div = NULL;
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *n = &g->nodes[i];
-        if (is_op(n, NN_OP_POW) && n->n_inputs == 2 && n->inputs[0] == d)
+        if (nn_is_op(n, NN_OP_POW) && n->n_inputs == 2 && n->inputs[0] == d)
             pow = n;
-        else if (is_op(n, NN_OP_DIV) && n->n_inputs == 2 && n->inputs[0] == d)
+        else if (nn_is_op(n, NN_OP_DIV) && n->n_inputs == 2 && n->inputs[0] == d)
             div = n;
     }
     if (!pow || !div || !const_near(g, pow->inputs[1], 2.0f))
@@ -430,7 +373,7 @@ static int fuse_layernorm(nn_graph_t *g, const usage_t *u, nn_node_t *mean)
         return 0;
     nn_node_t *add = next_op(g, u, var->outputs[0], NN_OP_ADD);
     int eps_v = add ? other_operand(add, var->outputs[0]) : -1;
-    if (!add || !const_float(g, eps_v) ||
+    if (!add || !nn_const_float(g, eps_v) ||
         nn_tensor_elems(&g->values[eps_v].t) != 1)
         return 0;
     float eps = *(const float *)g->values[eps_v].t.data;
@@ -439,11 +382,11 @@ static int fuse_layernorm(nn_graph_t *g, const usage_t *u, nn_node_t *mean)
         return 0;
     nn_node_t *scale = next_op(g, u, div->outputs[0], NN_OP_MUL);
     int gamma = scale ? other_operand(scale, div->outputs[0]) : -1;
-    if (!scale || !const_float(g, gamma))
+    if (!scale || !nn_const_float(g, gamma))
         return 0;
     nn_node_t *shift = next_op(g, u, scale->outputs[0], NN_OP_ADD);
     int beta = shift ? other_operand(shift, scale->outputs[0]) : -1;
-    if (!shift || !const_float(g, beta) || shift->n_attrs)
+    if (!shift || !nn_const_float(g, beta) || shift->n_attrs)
         return 0;
     nn_attr_t *attrs = calloc(2, sizeof *attrs);
     char *axis_name = strdup("axis"), *eps_name = strdup("epsilon");
@@ -473,16 +416,16 @@ static int fuse_chains(nn_graph_t *g, nn_error_t *err)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *n = &g->nodes[i];
-        if ((!is_op(n, NN_OP_ERF) && !is_op(n, NN_OP_REDUCEMEAN)) ||
+        if ((!nn_is_op(n, NN_OP_ERF) && !nn_is_op(n, NN_OP_REDUCEMEAN)) ||
             n->n_inputs != 1 || n->n_outputs != 1 || n->inputs[0] < 0)
             continue;
-        usage_t u;
-        int rc = usage_build(g, &u, err);
+        nn_usage_t u;
+        int rc = nn_usage_build(g, &u, err);
         if (rc)
             return rc;
-        rc = is_op(n, NN_OP_ERF) ? fuse_gelu(g, &u, n)
+        rc = nn_is_op(n, NN_OP_ERF) ? fuse_gelu(g, &u, n)
                                  : fuse_layernorm(g, &u, n);
-        usage_free(&u);
+        nn_usage_free(&u);
         if (rc < 0)
             return nn_fail(err, -rc, "out of memory optimising the graph");
     }
@@ -527,30 +470,30 @@ int nn_optimize(nn_graph_t *g, nn_error_t *err)
     if (rc)
         return rc;
 
-    usage_t u;
+    nn_usage_t u;
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *n = &g->nodes[i];
-        if (is_op(n, NN_OP_BATCHNORM)) {
+        if (nn_is_op(n, NN_OP_BATCHNORM)) {
             /* One that no Conv took (DenseNet's pre-activation): its Relu
              * is applied in the same pass. */
-            if ((rc = usage_build(g, &u, err)))
+            if ((rc = nn_usage_build(g, &u, err)))
                 return rc;
             fuse_activation(g, &u, n);
-            usage_free(&u);
+            nn_usage_free(&u);
             continue;
         }
-        if (!is_op(n, NN_OP_CONV) && !is_op(n, NN_OP_GEMM))
+        if (!nn_is_op(n, NN_OP_CONV) && !nn_is_op(n, NN_OP_GEMM))
             continue;
-        if ((rc = usage_build(g, &u, err)))
+        if ((rc = nn_usage_build(g, &u, err)))
             return rc;
-        nn_node_t *next = is_op(n, NN_OP_CONV)
+        nn_node_t *next = nn_is_op(n, NN_OP_CONV)
                               ? only_consumer(g, &u, n->outputs[0])
                               : NULL;
-        if (next && is_op(next, NN_OP_BATCHNORM)) {
+        if (next && nn_is_op(next, NN_OP_BATCHNORM)) {
             rc = fold_batchnorm(g, n, next, err);
             if (rc > 0) {
-                usage_free(&u);
-                if ((rc = usage_build(g, &u, err)))
+                nn_usage_free(&u);
+                if ((rc = nn_usage_build(g, &u, err)))
                     return rc;
             }
         }
@@ -559,7 +502,7 @@ int nn_optimize(nn_graph_t *g, nn_error_t *err)
             fuse_activation(g, &u, n);
             rc = 0;
         }
-        usage_free(&u);
+        nn_usage_free(&u);
         if (rc)
             return rc;
     }
@@ -579,15 +522,15 @@ static int add_winograd_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
                                 nn_error_t *err)
 {
     int changed = 0;
-    usage_t u;
-    int rc = usage_build(g, &u, err);
+    nn_usage_t u;
+    int rc = nn_usage_build(g, &u, err);
     if (rc)
         return rc;
     for (int i = 0; i < g->n_nodes && rc == 0; i++) {
         nn_node_t *n = &g->nodes[i];
-        if (!is_op(n, NN_OP_CONV) || n->n_inputs < 2 || n->n_outputs != 1 ||
+        if (!nn_is_op(n, NN_OP_CONV) || n->n_inputs < 2 || n->n_outputs != 1 ||
             (n->n_inputs > 4 && n->inputs[4] >= 0) ||
-            !const_float(g, n->inputs[1]) || nn_attr_int(n, "group", 1) != 1)
+            !nn_const_float(g, n->inputs[1]) || nn_attr_int(n, "group", 1) != 1)
             continue;
         const int64_t *v;
         int k = nn_attr_ints(n, "strides", &v), ok = 1;
@@ -636,7 +579,7 @@ static int add_winograd_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
             break;
         }
         n = &g->nodes[i];
-        if (ensure_inputs(n, 5)) {
+        if (nn_ensure_inputs(n, 5)) {
             rc = nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
             break;
         }
@@ -646,7 +589,7 @@ static int add_winograd_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
         g->values[wv].t.data = NULL;
         changed = 1;
     }
-    usage_free(&u);
+    nn_usage_free(&u);
     return rc ? rc : changed;
 }
 
@@ -663,13 +606,13 @@ static int same_shape(const nn_tensor_t *a, const nn_tensor_t *b)
 /* node, which has taken add's other operand, takes over add's output too;
  * the usage u is rebuilt and the activation after node fused. On failure u
  * is freed. */
-static int absorb_add(nn_graph_t *g, usage_t *u, nn_node_t *node, nn_node_t *add,
+static int absorb_add(nn_graph_t *g, nn_usage_t *u, nn_node_t *node, nn_node_t *add,
                       nn_error_t *err)
 {
     node->outputs[0] = add->outputs[0];
     add->dead = 1;
-    usage_free(u);
-    int rc = usage_build(g, u, err);
+    nn_usage_free(u);
+    int rc = nn_usage_build(g, u, err);
     if (rc == 0)
         fuse_activation(g, u, node);
     return rc;
@@ -681,24 +624,24 @@ static int fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
     int changed = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *conv = &g->nodes[i];
-        if (!is_op(conv, NN_OP_CONV) || conv->fusion.act != NN_ACT_NONE ||
+        if (!nn_is_op(conv, NN_OP_CONV) || conv->fusion.act != NN_ACT_NONE ||
             conv->fusion.residual >= 0 ||
             (conv->n_inputs > 3 && conv->inputs[3] >= 0))
             continue;
-        usage_t u;
-        int rc = usage_build(g, &u, err);
+        nn_usage_t u;
+        int rc = nn_usage_build(g, &u, err);
         if (rc)
             return rc;
         int y = conv->outputs[0];
         nn_node_t *add = only_consumer(g, &u, y);
-        if (add && is_op(add, NN_OP_ADD) && add->n_inputs == 2 &&
+        if (add && nn_is_op(add, NN_OP_ADD) && add->n_inputs == 2 &&
             add->n_outputs == 1 && add->inputs[0] != add->inputs[1]) {
             int other = add->inputs[0] == y ? add->inputs[1] : add->inputs[0];
             if (!g->values[other].is_const && shapes[other] && shapes[y] &&
                 same_shape(shapes[other], shapes[y]) &&
                 shapes[y]->dtype == NN_DTYPE_FLOAT) {
-                if (ensure_inputs(conv, 4)) {
-                    usage_free(&u);
+                if (nn_ensure_inputs(conv, 4)) {
+                    nn_usage_free(&u);
                     return nn_fail(err, NN_ENOMEM, "out of memory fusing Add");
                 }
                 conv->inputs[3] = other;
@@ -708,7 +651,7 @@ static int fuse_residuals(nn_graph_t *g, const nn_tensor_t *const *shapes,
                     return rc;
             }
         }
-        usage_free(&u);
+        nn_usage_free(&u);
     }
     if (changed) {
         int rc = nn_graph_sort(g, err);
@@ -730,22 +673,22 @@ static int fuse_matmul_bias(nn_graph_t *g, const nn_tensor_t *const *shapes,
     int changed = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         nn_node_t *mm = &g->nodes[i];
-        if (!is_op(mm, NN_OP_MATMUL) || mm->n_inputs != 2 || mm->n_outputs != 1 ||
-            !const_float(g, mm->inputs[1]) || g->values[mm->inputs[1]].t.rank != 2)
+        if (!nn_is_op(mm, NN_OP_MATMUL) || mm->n_inputs != 2 || mm->n_outputs != 1 ||
+            !nn_const_float(g, mm->inputs[1]) || g->values[mm->inputs[1]].t.rank != 2)
             continue;
         int y = mm->outputs[0];
         const nn_tensor_t *ys = shapes[y];
         if (!ys || ys->rank < 2 || g->values[y].is_output)
             continue;
-        usage_t u;
-        int rc = usage_build(g, &u, err);
+        nn_usage_t u;
+        int rc = nn_usage_build(g, &u, err);
         if (rc)
             return rc;
         nn_node_t *add = only_consumer(g, &u, y);
         int bias = -1;
-        if (add && is_op(add, NN_OP_ADD) && add->n_inputs == 2 && add->n_outputs == 1)
+        if (add && nn_is_op(add, NN_OP_ADD) && add->n_inputs == 2 && add->n_outputs == 1)
             bias = add->inputs[0] == y ? add->inputs[1] : add->inputs[0];
-        int fits = bias >= 0 && bias != y && const_float(g, bias);
+        int fits = bias >= 0 && bias != y && nn_const_float(g, bias);
         if (fits) {
             const nn_tensor_t *b = &g->values[bias].t;
             fits = b->rank >= 1 && b->rank <= ys->rank &&
@@ -753,8 +696,8 @@ static int fuse_matmul_bias(nn_graph_t *g, const nn_tensor_t *const *shapes,
                    nn_tensor_elems(b) == ys->dims[ys->rank - 1];
         }
         if (fits) {
-            if (ensure_inputs(mm, 3)) {
-                usage_free(&u);
+            if (nn_ensure_inputs(mm, 3)) {
+                nn_usage_free(&u);
                 return nn_fail(err, NN_ENOMEM, "out of memory fusing a bias");
             }
             mm->inputs[2] = bias;
@@ -762,7 +705,7 @@ static int fuse_matmul_bias(nn_graph_t *g, const nn_tensor_t *const *shapes,
             if ((rc = absorb_add(g, &u, mm, add, err)))
                 return rc;
         }
-        usage_free(&u);
+        nn_usage_free(&u);
     }
     if (changed) {
         int rc = nn_graph_sort(g, err);
@@ -783,15 +726,15 @@ static int add_packed_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
     if (!nn_sgemm_has(g->isa))
         return 0;
     int changed = 0;
-    usage_t u;
-    int rc = usage_build(g, &u, err);
+    nn_usage_t u;
+    int rc = nn_usage_build(g, &u, err);
     if (rc)
         return rc;
     for (int i = 0; i < g->n_nodes && rc == 0; i++) {
         nn_node_t *n = &g->nodes[i];
-        if (!is_op(n, NN_OP_CONV) || n->n_inputs < 2 || n->n_outputs != 1 ||
+        if (!nn_is_op(n, NN_OP_CONV) || n->n_inputs < 2 || n->n_outputs != 1 ||
             (n->n_inputs > 4 && n->inputs[4] >= 0) || (n->n_inputs > 5 && n->inputs[5] >= 0) ||
-            !const_float(g, n->inputs[1]))
+            !nn_const_float(g, n->inputs[1]))
             continue;
         int wv = n->inputs[1];
         const nn_tensor_t *w = &g->values[wv].t;
@@ -817,7 +760,7 @@ static int add_packed_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
             break;
         }
         n = &g->nodes[i];
-        if (ensure_inputs(n, 6)) {
+        if (nn_ensure_inputs(n, 6)) {
             rc = nn_fail(err, NN_ENOMEM, "out of memory optimising the graph");
             break;
         }
@@ -827,504 +770,8 @@ static int add_packed_weights(nn_graph_t *g, const nn_tensor_t *const *shapes,
         g->values[wv].t.data = NULL;
         changed = 1;
     }
-    usage_free(&u);
+    nn_usage_free(&u);
     return rc ? rc : changed;
-}
-
-/* ---- the blocked layout (nchwc.h) ----------------------------------------------- */
-
-/* Whether Conv n runs blocked: dense 2-D convolutions (group 1, dilation 1,
- * explicit pads) with constant weights of their own and a clamp for an
- * activation, not those that took Winograd's weights. */
-static int blocked_conv_suits(const nn_graph_t *g, const usage_t *u, const nn_node_t *n,
-                              const nn_tensor_t *const *shapes)
-{
-    if (!is_op(n, NN_OP_CONV) || n->n_inputs < 2 || n->n_outputs != 1 ||
-        (n->n_inputs > 4 && n->inputs[4] >= 0) || (n->n_inputs > 5 && n->inputs[5] >= 0) ||
-        !const_float(g, n->inputs[1]) || u->uses[n->inputs[1]] != 1 ||
-        g->values[n->inputs[1]].is_output || !g->values[n->inputs[1]].t.data ||
-        (n->n_inputs > 2 && n->inputs[2] >= 0 && !const_float(g, n->inputs[2])) ||
-        nn_attr_int(n, "group", 1) != 1 ||
-        strcmp(nn_attr_string(n, "auto_pad", "NOTSET"), "NOTSET") != 0)
-        return 0;
-    if (n->fusion.act != NN_ACT_NONE && n->fusion.act != NN_ACT_RELU &&
-        n->fusion.act != NN_ACT_CLIP)
-        return 0;
-    const int64_t *v;
-    int k = nn_attr_ints(n, "dilations", &v);
-    for (int a = 0; a < k; a++)
-        if (v[a] != 1)
-            return 0;
-    if ((k = nn_attr_ints(n, "strides", &v)) >= 0 && k != 2)
-        return 0;
-    if ((k = nn_attr_ints(n, "pads", &v)) >= 0 && k != 4)
-        return 0;
-    const nn_tensor_t *w = &g->values[n->inputs[1]].t, *x = shapes[n->inputs[0]],
-                      *y = shapes[n->outputs[0]];
-    return w->rank == 4 && x && x->rank == 4 && y && y->rank == 4 &&
-           x->dtype == NN_DTYPE_FLOAT && w->dims[2] <= 64 && w->dims[3] <= 64;
-}
-
-/* Whether MaxPool n runs blocked: 2-D, one output (no indices), explicit
- * pads, no dilation. */
-static int blocked_pool_suits(const nn_graph_t *g, const nn_node_t *n,
-                              const nn_tensor_t *const *shapes)
-{
-    if (!is_op(n, NN_OP_MAXPOOL) || n->n_inputs != 1 || n->n_outputs != 1 ||
-        nn_attr_int(n, "storage_order", 0) != 0 ||
-        strcmp(nn_attr_string(n, "auto_pad", "NOTSET"), "NOTSET") != 0)
-        return 0;
-    const int64_t *v;
-    int k = nn_attr_ints(n, "dilations", &v);
-    for (int a = 0; a < k; a++)
-        if (v[a] != 1)
-            return 0;
-    if (nn_attr_ints(n, "kernel_shape", &v) != 2 || v[0] > 64 || v[1] > 64 ||
-        ((k = nn_attr_ints(n, "strides", &v)) >= 0 && k != 2) ||
-        ((k = nn_attr_ints(n, "pads", &v)) >= 0 && k != 4))
-        return 0;
-    const nn_tensor_t *x = shapes[n->inputs[0]];
-    (void)g;
-    return x && x->rank == 4 && x->dtype == NN_DTYPE_FLOAT;
-}
-
-/* A constant of node i's bias (value bv, M floats) padded with zeros to
- * whole blocks. Returns its id or a negative NN_E* code. */
-static int padded_bias(nn_graph_t *g, int i, int bv, int M)
-{
-    const int64_t nb = nn_nchwc_blocks(M) * NN_NCHWC;
-    float *b = aligned_alloc(64, ((size_t)nb * sizeof(float) + 63) / 64 * 64);
-    if (!b)
-        return -NN_ENOMEM;
-    memset(b, 0, (size_t)nb * sizeof(float));
-    memcpy(b, g->values[bv].t.data, (size_t)M * sizeof(float));
-    char name[512];
-    snprintf(name, sizeof name, "%s/nchwc_bias", g->nodes[i].name);
-    return nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, &nb, b);
-}
-
-/* Node i becomes a NchwcConv writing the new value blk: packed weights and
- * a bias padded to whole blocks as constants; W keeps its shape only. */
-static int make_blocked_conv(nn_graph_t *g, int i, int blk)
-{
-    nn_node_t *n = &g->nodes[i];
-    const int wv = n->inputs[1], bv = n->n_inputs > 2 ? n->inputs[2] : -1;
-    const nn_tensor_t *w = &g->values[wv].t;
-    const int M = (int)w->dims[0], C = (int)w->dims[1], kh = (int)w->dims[2],
-              kw = (int)w->dims[3];
-    const size_t floats = nn_nchwc_weight_floats(M, C, kh, kw);
-    float *pw = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
-    if (!pw)
-        return -NN_ENOMEM;
-    nn_nchwc_pack_weights(w->data, M, C, kh, kw, pw);
-    char name[512];
-    snprintf(name, sizeof name, "%s/nchwc_weight", n->name);
-    int64_t d = (int64_t)floats;
-    const int pid = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, &d, pw);
-    if (pid < 0)
-        return pid;
-    int bid = -1;
-    if (bv >= 0 && (bid = padded_bias(g, i, bv, M)) < 0)
-        return bid;
-    n = &g->nodes[i];
-    if (ensure_inputs(n, 5))
-        return -NN_ENOMEM;
-    n->inputs[2] = bid;
-    n->inputs[4] = pid;
-    n->n_inputs = 5;
-    n->outputs[0] = blk;
-    nn_node_set_op(n, NN_OP_NCHWC_CONV);
-    free(g->values[wv].t.data);
-    g->values[wv].t.data = NULL;
-    return 0;
-}
-
-/* Appends a live `op` node (no attributes, no fusion) named name, reading
- * inputs and writing outputs; node pointers into g may move. Returns its
- * index, or -NN_ENOMEM with g unchanged. The graph is sorted after. */
-static int add_node(nn_graph_t *g, nn_op_t op, const char *name, const int *inputs, int n_in,
-                    const int *outputs, int n_out)
-{
-    if (g->n_nodes == g->cap_nodes) {
-        if (g->cap_nodes > INT_MAX / 4)
-            return -NN_ENOMEM;
-        int cap = g->cap_nodes ? g->cap_nodes * 2 : 16;
-        nn_node_t *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
-        if (!nodes)
-            return -NN_ENOMEM;
-        g->nodes = nodes;
-        g->cap_nodes = cap;
-    }
-    nn_node_t n = {.opset = g->opset, .n_inputs = n_in, .n_outputs = n_out};
-    n.fusion.residual = -1;
-    n.name = strdup(name);
-    n.inputs = malloc(sizeof(int) * ((size_t)n_in + 1));
-    n.outputs = malloc(sizeof(int) * ((size_t)n_out + 1));
-    n.attrs = calloc(1, sizeof(nn_attr_t));
-    if (!n.name || !n.inputs || !n.outputs || !n.attrs) {
-        free(n.name), free(n.inputs), free(n.outputs), free(n.attrs);
-        return -NN_ENOMEM;
-    }
-    memcpy(n.inputs, inputs, sizeof(int) * (size_t)n_in);
-    memcpy(n.outputs, outputs, sizeof(int) * (size_t)n_out);
-    nn_node_set_op(&n, op);
-    g->nodes[g->n_nodes] = n;
-    return g->n_nodes++;
-}
-
-/* Gives node n the int attribute name = v. Returns 0 or -NN_ENOMEM. */
-static int add_int_attr(nn_node_t *n, const char *name, int64_t v)
-{
-    nn_attr_t *a = realloc(n->attrs, sizeof *a * ((size_t)n->n_attrs + 1));
-    if (!a)
-        return -NN_ENOMEM;
-    n->attrs = a;
-    a[n->n_attrs] = (nn_attr_t){.name = strdup(name), .type = NN_ATTR_INT, .i = v};
-    if (!a[n->n_attrs].name)
-        return -NN_ENOMEM;
-    n->n_attrs++;
-    return 0;
-}
-
-/* A NchwcReorder from value `from` to value `to`: to blocked, or back to
- * `channels` channels. Returns 0 or -NN_ENOMEM. */
-static int add_reorder(nn_graph_t *g, int from, int to, int to_blocked, int64_t channels)
-{
-    char name[512];
-    snprintf(name, sizeof name, "%s/reorder", g->values[to].name);
-    const int id = add_node(g, NN_OP_NCHWC_REORDER, name, &from, 1, &to, 1);
-    if (id < 0)
-        return id;
-    nn_node_t *n = &g->nodes[id];
-    int rc = add_int_attr(n, "to_blocked", to_blocked);
-    if (rc == 0 && !to_blocked)
-        rc = add_int_attr(n, "channels", channels);
-    return rc;
-}
-
-/* What a node of a blocked region is. */
-enum { BLOCKED_CONV = 1, BLOCKED_DEPTHWISE, BLOCKED_POOL, BLOCKED_CONCAT, BLOCKED_GAP };
-
-/* Whether a region node of this kind reads its input k blocked: a Conv its
- * X and residual, a Concat every input, depthwise Convs and the pools
- * their X. */
-static int reads_blocked(int kind, int k)
-{
-    return kind == BLOCKED_CONV ? k == 0 || k == 3 : kind == BLOCKED_CONCAT ? 1 : k == 0;
-}
-
-/* Whether its output is blocked (a global pool's [N, C, 1, 1] is plain). */
-static int writes_blocked(int kind)
-{
-    return kind != BLOCKED_GAP;
-}
-
-/* Whether Concat n joins a region: along the channels of 4-D values that
- * are whole blocks each, so the blocked values join block after block. */
-static int blocked_concat_suits(const nn_graph_t *g, const nn_node_t *n,
-                                const nn_tensor_t *const *shapes)
-{
-    if (!is_op(n, NN_OP_CONCAT) || n->n_outputs != 1 || n->n_inputs < 1 ||
-        nn_attr_int(n, "axis", 0) != 1)
-        return 0;
-    for (int k = 0; k < n->n_inputs; k++) {
-        const int v = n->inputs[k];
-        const nn_tensor_t *x = v >= 0 ? shapes[v] : NULL;
-        if (!x || g->values[v].is_const || x->rank != 4 || x->dtype != NN_DTYPE_FLOAT ||
-            x->dims[1] % NN_NCHWC != 0)
-            return 0;
-    }
-    return 1;
-}
-
-/* Whether Conv n joins a region as a depthwise convolution: a group a
- * channel, dilation 1, explicit pads, a clamp for an activation, no
- * residual, constant weights of its own. It gains nothing itself (the
- * plain depthwise kernels are as fast) but the reorders around it. */
-static int blocked_dw_suits(const nn_graph_t *g, const usage_t *u, const nn_node_t *n,
-                            const nn_tensor_t *const *shapes)
-{
-    if (!is_op(n, NN_OP_CONV) || n->n_inputs < 2 || n->n_outputs != 1 ||
-        n->fusion.residual >= 0 || (n->n_inputs > 3 && n->inputs[3] >= 0) ||
-        (n->n_inputs > 4 && n->inputs[4] >= 0) || (n->n_inputs > 5 && n->inputs[5] >= 0) ||
-        !const_float(g, n->inputs[1]) || u->uses[n->inputs[1]] != 1 ||
-        g->values[n->inputs[1]].is_output || !g->values[n->inputs[1]].t.data ||
-        (n->n_inputs > 2 && n->inputs[2] >= 0 && !const_float(g, n->inputs[2])) ||
-        strcmp(nn_attr_string(n, "auto_pad", "NOTSET"), "NOTSET") != 0 ||
-        (n->fusion.act != NN_ACT_NONE && n->fusion.act != NN_ACT_RELU &&
-         n->fusion.act != NN_ACT_CLIP))
-        return 0;
-    const int64_t *v;
-    int k = nn_attr_ints(n, "dilations", &v);
-    for (int a = 0; a < k; a++)
-        if (v[a] != 1)
-            return 0;
-    if (((k = nn_attr_ints(n, "strides", &v)) >= 0 && k != 2) ||
-        ((k = nn_attr_ints(n, "pads", &v)) >= 0 && k != 4))
-        return 0;
-    const nn_tensor_t *w = &g->values[n->inputs[1]].t, *x = shapes[n->inputs[0]];
-    return w->rank == 4 && w->dims[1] == 1 && w->dims[2] <= 64 && w->dims[3] <= 64 && x &&
-           x->rank == 4 && x->dtype == NN_DTYPE_FLOAT && x->dims[1] == w->dims[0] &&
-           nn_attr_int(n, "group", 1) == w->dims[0];
-}
-
-/* Node i becomes a NchwcDepthwise writing blk: packed weights and a padded
- * bias as constants (inputs 4 and 2); W keeps its shape only. */
-static int make_blocked_dw(nn_graph_t *g, int i, int blk)
-{
-    nn_node_t *n = &g->nodes[i];
-    const int wv = n->inputs[1], bv = n->n_inputs > 2 ? n->inputs[2] : -1;
-    const nn_tensor_t *w = &g->values[wv].t;
-    const int C = (int)w->dims[0], kh = (int)w->dims[2], kw = (int)w->dims[3];
-    const size_t floats = nn_nchwc_dw_weight_floats(C, kh, kw);
-    float *pw = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
-    if (!pw)
-        return -NN_ENOMEM;
-    nn_nchwc_pack_dw_weights(w->data, C, kh, kw, pw);
-    char name[512];
-    snprintf(name, sizeof name, "%s/nchwc_weight", n->name);
-    int64_t d = (int64_t)floats;
-    const int pid = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, &d, pw);
-    if (pid < 0)
-        return pid;
-    int bid = -1;
-    if (bv >= 0 && (bid = padded_bias(g, i, bv, C)) < 0)
-        return bid;
-    n = &g->nodes[i];
-    if (ensure_inputs(n, 5))
-        return -NN_ENOMEM;
-    n->inputs[2] = bid;
-    n->inputs[3] = -1;
-    n->inputs[4] = pid;
-    n->n_inputs = 5;
-    n->outputs[0] = blk;
-    nn_node_set_op(n, NN_OP_NCHWC_DEPTHWISE);
-    free(g->values[wv].t.data);
-    g->values[wv].t.data = NULL;
-    return 0;
-}
-
-/* Whether GlobalAveragePool n ends a region: over a 4-D map. */
-static int blocked_gap_suits(const nn_node_t *n, const nn_tensor_t *const *shapes)
-{
-    const nn_tensor_t *x = is_op(n, NN_OP_GLOBALAVGPOOL) && n->n_inputs == 1 &&
-                                   n->n_outputs == 1
-                               ? shapes[n->inputs[0]]
-                               : NULL;
-    return x && x->rank == 4 && x->dtype == NN_DTYPE_FLOAT;
-}
-
-/* Union-find root of a, path halved. */
-static int uf_root(int *up, int a)
-{
-    while (up[a] != a)
-        a = up[a] = up[up[a]];
-    return a;
-}
-
-/* Of the suitable Convs (cand), those whose region pays for its reorders
- * (keep): regions are the Convs linked as producer and input or residual;
- * a region costs a reorder of each plain value of 16 channels or more it
- * reads and of each of its values something else reads, and gains a
- * fraction of its products. The blocked kernel is about as fast as the
- * plain ones on most shapes and faster on strided and 7x7 ones, and a
- * reorder of a float costs what the blocked products gain on ~1000-2000
- * FLOPs (Intel Xeon Sapphire Rapids, 2 threads): ResNet-50's one region
- * (2200 FLOPs a reordered float) goes blocked, 33.9 -> 33.1 ms; ResNeXt-50
- * (1200: reorders around each grouped 3x3) would lose 1.5%, and models
- * with depthwise or pre-activation layers (MobileNets, DenseNet: under
- * 1000) lose more. */
-#define BLOCKED_MIN_FLOPS_PER_FLOAT 2000.0
-static int blocked_regions(const nn_graph_t *g, const usage_t *u, const nn_tensor_t *const *shapes,
-                           const int *cand, int *keep) /* keep may be cand: kinds kept */
-{
-    const int nn = g->n_nodes;
-    int *up = malloc(sizeof(int) * ((size_t)nn + 1));
-    double *gain = calloc((size_t)nn + 1, sizeof(double)), *cost = calloc((size_t)nn + 1, sizeof(double));
-    if (!up || !gain || !cost) {
-        free(up), free(gain), free(cost);
-        return -NN_ENOMEM;
-    }
-    for (int i = 0; i < nn; i++)
-        up[i] = i;
-    for (int i = 0; i < nn; i++)
-        for (int k = 0; cand[i] && k < g->nodes[i].n_inputs; k++) {
-            const int v = g->nodes[i].inputs[k];
-            const int pr = v >= 0 ? u->producer[v] : -1;
-            if (reads_blocked(cand[i], k) && pr >= 0 && cand[pr] && writes_blocked(cand[pr]))
-                up[uf_root(up, pr)] = uf_root(up, i);
-        }
-    for (int i = 0; i < nn; i++) {
-        if (!cand[i])
-            continue;
-        const nn_node_t *n = &g->nodes[i];
-        const int root = uf_root(up, i), y = n->outputs[0];
-        if (cand[i] == BLOCKED_CONV) {
-            const nn_tensor_t *w = &g->values[n->inputs[1]].t;
-            gain[root] += 2.0 * (double)nn_tensor_elems(shapes[y]) *
-                          (double)(w->dims[1] * w->dims[2] * w->dims[3]);
-        }
-        for (int k = 0; k < n->n_inputs; k++) { /* plain inputs (counted once a reader) */
-            const int v = n->inputs[k];
-            const int pr = v >= 0 ? u->producer[v] : -1;
-            if (v >= 0 && reads_blocked(cand[i], k) &&
-                !(pr >= 0 && cand[pr] && writes_blocked(cand[pr])) && shapes[v] &&
-                shapes[v]->rank == 4 &&
-                !(cand[i] == BLOCKED_CONV && k == 0 && shapes[v]->dims[1] < NN_NCHWC))
-                cost[root] += (double)nn_tensor_elems(shapes[v]);
-        }
-        /* its output, if anything reads it plain */
-        int others = writes_blocked(cand[i]) && g->values[y].is_output;
-        for (int j = 0; j < nn && writes_blocked(cand[i]) && !others; j++) {
-            const nn_node_t *c = &g->nodes[j];
-            for (int k = 0; !c->dead && k < c->n_inputs && !others; k++)
-                others = c->inputs[k] == y && !(cand[j] && reads_blocked(cand[j], k));
-        }
-        if (others)
-            cost[root] += (double)nn_tensor_elems(shapes[y]);
-    }
-    int any = 0;
-    for (int i = 0; i < nn; i++) {
-        const int root = uf_root(up, i);
-        keep[i] = gain[root] > BLOCKED_MIN_FLOPS_PER_FLOAT * cost[root] ? cand[i] : 0;
-        any |= keep[i];
-    }
-    free(up), free(gain), free(cost);
-    return any;
-}
-
-/* On CPUs with the blocked kernels, dense Convs compute in the blocked
- * layout: each writes a blocked value (original name + "/nchwc") that the
- * blocked Convs after it read as input or residual, and one NchwcReorder
- * gives the original value back to whatever else reads it (or the graph's
- * output). A blocked Conv reads a plain input as it is (the first layer,
- * or a layer that stays plain); a plain residual is reordered once. */
-static int blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_error_t *err)
-{
-    if (!nn_nchwc_has(g->isa))
-        return 0;
-    usage_t u;
-    int rc = usage_build(g, &u, err);
-    if (rc)
-        return rc;
-    const int nv = g->n_values, nn = g->n_nodes;
-    int *blk = malloc(sizeof(int) * ((size_t)nv + 1));     /* value -> its blocked twin */
-    int *plain = malloc(sizeof(int) * ((size_t)nv + 1));   /* value -> reordered to blocked */
-    int *conv = calloc((size_t)nn + 1, sizeof(int));
-    int changed = 0;
-    if (!blk || !plain || !conv) {
-        rc = -NN_ENOMEM;
-        goto out;
-    }
-    for (int v = 0; v < nv; v++)
-        blk[v] = plain[v] = -1;
-    for (int i = 0; i < nn; i++)
-        conv[i] = blocked_conv_suits(g, &u, &g->nodes[i], shapes)     ? BLOCKED_CONV
-                  : blocked_dw_suits(g, &u, &g->nodes[i], shapes) ? BLOCKED_DEPTHWISE
-                  : blocked_pool_suits(g, &g->nodes[i], shapes)   ? BLOCKED_POOL
-                  : blocked_concat_suits(g, &g->nodes[i], shapes) ? BLOCKED_CONCAT
-                  : blocked_gap_suits(&g->nodes[i], shapes)       ? BLOCKED_GAP
-                                                                  : 0;
-    if ((rc = blocked_regions(g, &u, shapes, conv, conv)) <= 0)
-        goto out;
-    rc = 0;
-    for (int i = 0; i < nn && rc == 0; i++) {
-        if (!conv[i])
-            continue;
-        const int y = g->nodes[i].outputs[0];
-        changed = 1;
-        if (conv[i] == BLOCKED_GAP) { /* reads blocked, writes y as it was */
-            nn_node_set_op(&g->nodes[i], NN_OP_NCHWC_GLOBALAVGPOOL);
-            rc = add_int_attr(&g->nodes[i], "channels", shapes[g->nodes[i].inputs[0]]->dims[1]);
-            continue;
-        }
-        char name[512];
-        snprintf(name, sizeof name, "%s/nchwc", g->values[y].name);
-        const int b = nn_graph_add_value(g, name);
-        if (b < 0) {
-            rc = b;
-            break;
-        }
-        if (conv[i] == BLOCKED_CONV)
-            rc = make_blocked_conv(g, i, b);
-        else if (conv[i] == BLOCKED_DEPTHWISE)
-            rc = make_blocked_dw(g, i, b);
-        else
-            g->nodes[i].outputs[0] = b;
-        if (conv[i] == BLOCKED_POOL)
-            nn_node_set_op(&g->nodes[i], NN_OP_NCHWC_MAXPOOL);
-        blk[y] = b;
-    }
-    if (rc || !changed)
-        goto out;
-    /* Blocked Convs read blocked inputs and residuals; count the readers
-     * left to the plain values. */
-    int *left = calloc((size_t)nv + 1, sizeof(int));
-    if (!left) {
-        rc = -NN_ENOMEM;
-        goto out;
-    }
-    for (int i = 0; i < nn; i++) {
-        nn_node_t *n = &g->nodes[i];
-        if (n->dead)
-            continue;
-        for (int k = 0; k < n->n_inputs; k++) {
-            const int v = n->inputs[k];
-            if (v < 0 || v >= nv)
-                continue;
-            if (conv[i] && reads_blocked(conv[i], k) && blk[v] >= 0)
-                n->inputs[k] = blk[v];
-            else
-                left[v]++;
-        }
-        if (conv[i] == BLOCKED_CONV && n->fusion.residual >= 0)
-            n->fusion.residual = n->inputs[3];
-    }
-    for (int o = 0; o < g->n_outputs; o++)
-        left[g->outputs[o]]++;
-    for (int v = 0; v < nv && rc == 0; v++)
-        if (blk[v] >= 0 && left[v] > 0)
-            rc = add_reorder(g, blk[v], v, 0, shapes[v]->dims[1]);
-    free(left);
-    /* Plain residuals of blocked Convs, and plain inputs of 16 channels
-     * or more, reordered once each: a plain input's broadcasts walk one
-     * plane per channel, more streams than the prefetchers follow (a 1x1
-     * from 64 channels on 56x56 took 0.71 ms so, 0.04 + 0.45 reordered
-     * first). The first layer's few channels are read as they are. */
-    for (int i = 0; i < nn && rc == 0; i++) {
-        for (int k = 0; conv[i] && k < g->nodes[i].n_inputs && rc == 0; k++) {
-            nn_node_t *n = &g->nodes[i];
-            const int r = n->inputs[k];
-            if (r < 0 || r >= nv || !reads_blocked(conv[i], k)) /* none, a twin, or plain */
-                continue;
-            if (k == 0 && conv[i] == BLOCKED_CONV && shapes[r]->dims[1] < NN_NCHWC)
-                continue;
-            if (plain[r] < 0) {
-                char name[512];
-                snprintf(name, sizeof name, "%s/nchwc", g->values[r].name);
-                const int b = nn_graph_add_value(g, name);
-                if (b < 0 || (rc = add_reorder(g, r, b, 1, 0))) {
-                    rc = b < 0 ? b : rc;
-                    break;
-                }
-                plain[r] = b;
-            }
-            n = &g->nodes[i];
-            n->inputs[k] = plain[r];
-            if (conv[i] == BLOCKED_CONV && k == 3)
-                n->fusion.residual = plain[r];
-        }
-    }
-out:
-    free(blk);
-    free(plain);
-    free(conv);
-    usage_free(&u);
-    if (rc)
-        return nn_fail(err, -rc, "out of memory optimising the graph");
-    if (changed && (rc = nn_graph_sort(g, err)))
-        return rc;
-    return changed;
 }
 
 int nn_optimize_with_shapes(nn_graph_t *g, const nn_tensor_t *const *shapes,
@@ -1340,7 +787,7 @@ int nn_optimize_with_shapes(nn_graph_t *g, const nn_tensor_t *const *shapes,
     int wino = add_winograd_weights(g, shapes, err);
     if (wino < 0)
         return wino;
-    int blocked = blocked_layout(g, shapes, err);
+    int blocked = nn_blocked_layout(g, shapes, err);
     if (blocked < 0)
         return blocked;
     wino |= blocked;

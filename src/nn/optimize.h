@@ -14,8 +14,10 @@ int nn_optimize(nn_graph_t *g, nn_error_t *err);
 
 /* Shape-dependent passes, given shapes[v] of every value from a probe
  * plan: folds `Add(conv_out, other)` into the Conv when `other` has exactly
- * the Conv output's shape (then any activation after the Add), and gives
- * stride-1 3x3 Convs on large maps Winograd-transformed weights. Returns 1
+ * the Conv output's shape (then any activation after the Add), gives
+ * stride-1 3x3 Convs on large maps Winograd-transformed weights, puts
+ * regions in the blocked layout (blocked.h) and packs the remaining
+ * weights for the engine's own products. Returns 1
  * if the graph changed (the probe must be compiled again), 0 if not, or a
  * negative code. */
 int nn_optimize_with_shapes(nn_graph_t *g, const nn_tensor_t *const *shapes,
