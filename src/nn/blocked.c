@@ -83,20 +83,25 @@ static int padded_bias(nn_graph_t *g, int i, int bv, int M)
     return nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, &nb, b);
 }
 
-/* Node i becomes a NchwcConv writing the new value blk: packed weights and
- * a bias padded to whole blocks as constants; W keeps its shape only. */
-static int make_blocked_conv(nn_graph_t *g, int i, int blk)
+/* Node i becomes a NchwcConv (depthwise: a NchwcDepthwise) writing the
+ * new value blk: its weights packed for the kernel and its bias padded to
+ * whole blocks as constants (inputs 4 and 2); W keeps its shape only. */
+static int make_blocked_conv(nn_graph_t *g, int i, int blk, int depthwise)
 {
     nn_node_t *n = &g->nodes[i];
     const int wv = n->inputs[1], bv = n->n_inputs > 2 ? n->inputs[2] : -1;
     const nn_tensor_t *w = &g->values[wv].t;
     const int M = (int)w->dims[0], C = (int)w->dims[1], kh = (int)w->dims[2],
               kw = (int)w->dims[3];
-    const size_t floats = nn_nchwc_weight_floats(M, C, kh, kw);
+    const size_t floats = depthwise ? nn_nchwc_dw_weight_floats(M, kh, kw)
+                                    : nn_nchwc_weight_floats(M, C, kh, kw);
     float *pw = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
     if (!pw)
         return -NN_ENOMEM;
-    nn_nchwc_pack_weights(w->data, M, C, kh, kw, pw);
+    if (depthwise)
+        nn_nchwc_pack_dw_weights(w->data, M, kh, kw, pw);
+    else
+        nn_nchwc_pack_weights(w->data, M, C, kh, kw, pw);
     char name[512];
     snprintf(name, sizeof name, "%s/nchwc_weight", n->name);
     int64_t d = (int64_t)floats;
@@ -113,7 +118,7 @@ static int make_blocked_conv(nn_graph_t *g, int i, int blk)
     n->inputs[4] = pid;
     n->n_inputs = 5;
     n->outputs[0] = blk;
-    nn_node_set_op(n, NN_OP_NCHWC_CONV);
+    nn_node_set_op(n, depthwise ? NN_OP_NCHWC_DEPTHWISE : NN_OP_NCHWC_CONV);
     free(g->values[wv].t.data);
     g->values[wv].t.data = NULL;
     return 0;
@@ -200,41 +205,6 @@ static int blocked_dw_suits(const nn_graph_t *g, const nn_usage_t *u, const nn_n
            nn_attr_int(n, "group", 1) == w->dims[0];
 }
 
-/* Node i becomes a NchwcDepthwise writing blk: packed weights and a padded
- * bias as constants (inputs 4 and 2); W keeps its shape only. */
-static int make_blocked_dw(nn_graph_t *g, int i, int blk)
-{
-    nn_node_t *n = &g->nodes[i];
-    const int wv = n->inputs[1], bv = n->n_inputs > 2 ? n->inputs[2] : -1;
-    const nn_tensor_t *w = &g->values[wv].t;
-    const int C = (int)w->dims[0], kh = (int)w->dims[2], kw = (int)w->dims[3];
-    const size_t floats = nn_nchwc_dw_weight_floats(C, kh, kw);
-    float *pw = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
-    if (!pw)
-        return -NN_ENOMEM;
-    nn_nchwc_pack_dw_weights(w->data, C, kh, kw, pw);
-    char name[512];
-    snprintf(name, sizeof name, "%s/nchwc_weight", n->name);
-    int64_t d = (int64_t)floats;
-    const int pid = nn_graph_add_const(g, name, NN_DTYPE_FLOAT, 1, &d, pw);
-    if (pid < 0)
-        return pid;
-    int bid = -1;
-    if (bv >= 0 && (bid = padded_bias(g, i, bv, C)) < 0)
-        return bid;
-    n = &g->nodes[i];
-    if (nn_ensure_inputs(n, 5))
-        return -NN_ENOMEM;
-    n->inputs[2] = bid;
-    n->inputs[3] = -1;
-    n->inputs[4] = pid;
-    n->n_inputs = 5;
-    n->outputs[0] = blk;
-    nn_node_set_op(n, NN_OP_NCHWC_DEPTHWISE);
-    free(g->values[wv].t.data);
-    g->values[wv].t.data = NULL;
-    return 0;
-}
 
 /* Whether GlobalAveragePool n ends a region: over a 4-D map. */
 static int blocked_gap_suits(const nn_node_t *n, const nn_tensor_t *const *shapes)
@@ -377,10 +347,8 @@ int nn_blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_error_
             rc = b;
             break;
         }
-        if (conv[i] == BLOCKED_CONV)
-            rc = make_blocked_conv(g, i, b);
-        else if (conv[i] == BLOCKED_DEPTHWISE)
-            rc = make_blocked_dw(g, i, b);
+        if (conv[i] == BLOCKED_CONV || conv[i] == BLOCKED_DEPTHWISE)
+            rc = make_blocked_conv(g, i, b, conv[i] == BLOCKED_DEPTHWISE);
         else
             g->nodes[i].outputs[0] = b;
         if (conv[i] == BLOCKED_POOL)
