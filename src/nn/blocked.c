@@ -224,18 +224,18 @@ static int uf_root(int *up, int a)
     return a;
 }
 
-/* Of the suitable Convs (cand), those whose region pays for its reorders
- * (keep): regions are the Convs linked as producer and input or residual;
- * a region costs a reorder of each plain value of 16 channels or more it
- * reads and of each of its values something else reads, and gains a
- * fraction of its products. The blocked kernel is about as fast as the
- * plain ones on most shapes and faster on strided and 7x7 ones, and a
- * reorder of a float costs what the blocked products gain on ~1000-2000
- * FLOPs (Intel Xeon Sapphire Rapids, 2 threads): ResNet-50's one region
- * (2200 FLOPs a reordered float) goes blocked, 33.9 -> 33.1 ms; ResNeXt-50
- * (1200: reorders around each grouped 3x3) would lose 1.5%, and models
- * with depthwise or pre-activation layers (MobileNets, DenseNet: under
- * 1000) lose more. */
+/* Of the suitable nodes (cand, their kinds), those whose region pays for
+ * its reorders (keep, their kinds): regions are the nodes linked as
+ * producer and blocked reader; a region costs a reorder of each plain value
+ * it reads (but a first layer's few channels) and of each of its values
+ * something else reads plain, and gains the products of its dense Convs.
+ * The blocked kernel is about as fast as the plain ones on most shapes and
+ * faster on strided and 7x7 ones, and a reorder of a float costs what the
+ * blocked products gain on ~1000-2000 FLOPs (Intel Xeon Sapphire Rapids,
+ * 2 threads): ResNet-50's region (2200 FLOPs a reordered float) goes
+ * blocked, 33.9 -> 33.1 ms at first; ResNeXt-50 (1200: reorders around
+ * each grouped 3x3) would lose 1.5%; regions with no reorder at all
+ * (SqueezeNet, MobileNetV2) always pay. */
 #define BLOCKED_MIN_FLOPS_PER_FLOAT 2000.0
 static int blocked_regions(const nn_graph_t *g, const nn_usage_t *u, const nn_tensor_t *const *shapes,
                            const int *cand, int *keep) /* keep may be cand: kinds kept */
@@ -295,12 +295,12 @@ static int blocked_regions(const nn_graph_t *g, const nn_usage_t *u, const nn_te
     return any;
 }
 
-/* On CPUs with the blocked kernels, dense Convs compute in the blocked
- * layout: each writes a blocked value (original name + "/nchwc") that the
- * blocked Convs after it read as input or residual, and one NchwcReorder
- * gives the original value back to whatever else reads it (or the graph's
- * output). A blocked Conv reads a plain input as it is (the first layer,
- * or a layer that stays plain); a plain residual is reordered once. */
+/* Each node of a kept region writes a blocked twin of its value (original
+ * name + "/nchwc"; a GlobalAveragePool writes its plain value) that the
+ * region's nodes after it read; one NchwcReorder gives a value back plain
+ * to whatever else reads it (or the graph's output), and one takes in each
+ * plain input a region node reads, but the first layer's few channels,
+ * which a blocked Conv reads as they are. */
 int nn_blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_error_t *err)
 {
     if (!nn_nchwc_has(g->isa))
