@@ -13,6 +13,26 @@
 /* What a node of a blocked region is. */
 enum { BLOCKED_CONV = 1, BLOCKED_DEPTHWISE, BLOCKED_POOL, BLOCKED_CONCAT, BLOCKED_GAP };
 
+/* A clamp (or no activation) is all the blocked kernels fuse. */
+static int clamp_act(const nn_node_t *n)
+{
+    return n->fusion.act == NN_ACT_NONE || n->fusion.act == NN_ACT_RELU ||
+           n->fusion.act == NN_ACT_CLIP;
+}
+
+/* n's window is 2-D with explicit pads (or none) and no dilation. */
+static int plain_2d_window(const nn_node_t *n)
+{
+    const int64_t *v;
+    int k = nn_attr_ints(n, "dilations", &v);
+    for (int a = 0; a < k; a++)
+        if (v[a] != 1)
+            return 0;
+    return strcmp(nn_attr_string(n, "auto_pad", "NOTSET"), "NOTSET") == 0 &&
+           ((k = nn_attr_ints(n, "strides", &v)) < 0 || k == 2) &&
+           ((k = nn_attr_ints(n, "pads", &v)) < 0 || k == 4);
+}
+
 /* Whether Conv n runs blocked: dense 2-D convolutions (group 1, dilation 1,
  * explicit pads) with constant weights of their own and a clamp for an
  * activation, not those that took Winograd's weights. */
@@ -24,20 +44,7 @@ static int blocked_conv_suits(const nn_graph_t *g, const nn_usage_t *u, const nn
         !nn_const_float(g, n->inputs[1]) || u->uses[n->inputs[1]] != 1 ||
         g->values[n->inputs[1]].is_output || !g->values[n->inputs[1]].t.data ||
         (n->n_inputs > 2 && n->inputs[2] >= 0 && !nn_const_float(g, n->inputs[2])) ||
-        nn_attr_int(n, "group", 1) != 1 ||
-        strcmp(nn_attr_string(n, "auto_pad", "NOTSET"), "NOTSET") != 0)
-        return 0;
-    if (n->fusion.act != NN_ACT_NONE && n->fusion.act != NN_ACT_RELU &&
-        n->fusion.act != NN_ACT_CLIP)
-        return 0;
-    const int64_t *v;
-    int k = nn_attr_ints(n, "dilations", &v);
-    for (int a = 0; a < k; a++)
-        if (v[a] != 1)
-            return 0;
-    if ((k = nn_attr_ints(n, "strides", &v)) >= 0 && k != 2)
-        return 0;
-    if ((k = nn_attr_ints(n, "pads", &v)) >= 0 && k != 4)
+        nn_attr_int(n, "group", 1) != 1 || !clamp_act(n) || !plain_2d_window(n))
         return 0;
     const nn_tensor_t *w = &g->values[n->inputs[1]].t, *x = shapes[n->inputs[0]],
                       *y = shapes[n->outputs[0]];
@@ -47,24 +54,14 @@ static int blocked_conv_suits(const nn_graph_t *g, const nn_usage_t *u, const nn
 
 /* Whether MaxPool n runs blocked: 2-D, one output (no indices), explicit
  * pads, no dilation. */
-static int blocked_pool_suits(const nn_graph_t *g, const nn_node_t *n,
-                              const nn_tensor_t *const *shapes)
+static int blocked_pool_suits(const nn_node_t *n, const nn_tensor_t *const *shapes)
 {
-    if (!nn_is_op(n, NN_OP_MAXPOOL) || n->n_inputs != 1 || n->n_outputs != 1 ||
-        nn_attr_int(n, "storage_order", 0) != 0 ||
-        strcmp(nn_attr_string(n, "auto_pad", "NOTSET"), "NOTSET") != 0)
-        return 0;
     const int64_t *v;
-    int k = nn_attr_ints(n, "dilations", &v);
-    for (int a = 0; a < k; a++)
-        if (v[a] != 1)
-            return 0;
-    if (nn_attr_ints(n, "kernel_shape", &v) != 2 || v[0] > 64 || v[1] > 64 ||
-        ((k = nn_attr_ints(n, "strides", &v)) >= 0 && k != 2) ||
-        ((k = nn_attr_ints(n, "pads", &v)) >= 0 && k != 4))
+    if (!nn_is_op(n, NN_OP_MAXPOOL) || n->n_inputs != 1 || n->n_outputs != 1 ||
+        nn_attr_int(n, "storage_order", 0) != 0 || !plain_2d_window(n) ||
+        nn_attr_ints(n, "kernel_shape", &v) != 2 || v[0] > 64 || v[1] > 64)
         return 0;
     const nn_tensor_t *x = shapes[n->inputs[0]];
-    (void)g;
     return x && x->rank == 4 && x->dtype == NN_DTYPE_FLOAT;
 }
 
@@ -187,17 +184,7 @@ static int blocked_dw_suits(const nn_graph_t *g, const nn_usage_t *u, const nn_n
         !nn_const_float(g, n->inputs[1]) || u->uses[n->inputs[1]] != 1 ||
         g->values[n->inputs[1]].is_output || !g->values[n->inputs[1]].t.data ||
         (n->n_inputs > 2 && n->inputs[2] >= 0 && !nn_const_float(g, n->inputs[2])) ||
-        strcmp(nn_attr_string(n, "auto_pad", "NOTSET"), "NOTSET") != 0 ||
-        (n->fusion.act != NN_ACT_NONE && n->fusion.act != NN_ACT_RELU &&
-         n->fusion.act != NN_ACT_CLIP))
-        return 0;
-    const int64_t *v;
-    int k = nn_attr_ints(n, "dilations", &v);
-    for (int a = 0; a < k; a++)
-        if (v[a] != 1)
-            return 0;
-    if (((k = nn_attr_ints(n, "strides", &v)) >= 0 && k != 2) ||
-        ((k = nn_attr_ints(n, "pads", &v)) >= 0 && k != 4))
+        !clamp_act(n) || !plain_2d_window(n))
         return 0;
     const nn_tensor_t *w = &g->values[n->inputs[1]].t, *x = shapes[n->inputs[0]];
     return w->rank == 4 && w->dims[1] == 1 && w->dims[2] <= 64 && w->dims[3] <= 64 && x &&
@@ -323,7 +310,7 @@ int nn_blocked_layout(nn_graph_t *g, const nn_tensor_t *const *shapes, nn_error_
     for (int i = 0; i < nn; i++)
         conv[i] = blocked_conv_suits(g, &u, &g->nodes[i], shapes)     ? BLOCKED_CONV
                   : blocked_dw_suits(g, &u, &g->nodes[i], shapes) ? BLOCKED_DEPTHWISE
-                  : blocked_pool_suits(g, &g->nodes[i], shapes)   ? BLOCKED_POOL
+                  : blocked_pool_suits(&g->nodes[i], shapes)   ? BLOCKED_POOL
                   : blocked_concat_suits(g, &g->nodes[i], shapes) ? BLOCKED_CONCAT
                   : blocked_gap_suits(&g->nodes[i], shapes)       ? BLOCKED_GAP
                                                                   : 0;

@@ -130,6 +130,19 @@ static int conv_ints(const nn_call_t *call, const char *name, int n, int64_t def
     return 0;
 }
 
+/* The clamp of node's fused activation into k (none, Relu, Clip: all the
+ * blocked kernels fuse). */
+static int fused_clamp(const nn_node_t *node, nn_nchwc_conv_t *k, nn_error_t *err)
+{
+    const nn_fusion_t *f = &node->fusion;
+    if (f->act != NN_ACT_NONE && f->act != NN_ACT_RELU && f->act != NN_ACT_CLIP)
+        return nn_node_fail(err, node, NN_EUNSUPPORTED, "activation is not a clamp");
+    k->clamp = f->act != NN_ACT_NONE;
+    k->lo = f->act == NN_ACT_CLIP ? f->alpha : f->act == NN_ACT_RELU ? 0.0f : -INFINITY;
+    k->hi = f->act == NN_ACT_CLIP ? f->beta : INFINITY;
+    return 0;
+}
+
 int nn_op_nchwc_conv_prepare(nn_call_t *call, nn_error_t *err)
 {
     conv_params_t *p = NN_PARAMS(call, conv_params_t);
@@ -202,18 +215,8 @@ int nn_op_nchwc_conv_prepare(nn_call_t *call, nn_error_t *err)
                                 "fused residual must be blocked as the output");
         p->has_res = 1;
     }
-    switch (node->fusion.act) {
-    case NN_ACT_NONE:
-        break;
-    case NN_ACT_RELU:
-        k->clamp = 1, k->lo = 0.0f, k->hi = INFINITY;
-        break;
-    case NN_ACT_CLIP:
-        k->clamp = 1, k->lo = node->fusion.alpha, k->hi = node->fusion.beta;
-        break;
-    default:
-        return nn_node_fail(err, node, NN_EUNSUPPORTED, "activation is not a clamp");
-    }
+    if ((rc = fused_clamp(node, k, err)))
+        return rc;
     p->N = X->dims[0];
     p->groups = (int)((CBo + CONV_BLOCKS - 1) / CONV_BLOCKS);
     call->flops = 2.0 * (double)p->N * k->M * k->C * k->kh * k->kw * (double)(ho * wo);
@@ -463,18 +466,8 @@ int nn_op_nchwc_depthwise_prepare(nn_call_t *call, nn_error_t *err)
                                 (long long)(p->CB * NN_NCHWC));
         p->has_bias = 1;
     }
-    switch (node->fusion.act) {
-    case NN_ACT_NONE:
-        break;
-    case NN_ACT_RELU:
-        k->clamp = 1, k->lo = 0.0f, k->hi = INFINITY;
-        break;
-    case NN_ACT_CLIP:
-        k->clamp = 1, k->lo = node->fusion.alpha, k->hi = node->fusion.beta;
-        break;
-    default:
-        return nn_node_fail(err, node, NN_EUNSUPPORTED, "activation is not a clamp");
-    }
+    if ((rc = fused_clamp(node, k, err)))
+        return rc;
     int64_t od[5] = {p->N, p->CB, k->Ho, k->Wo, NN_NCHWC};
     nn_tensor_set_shape(call->out[0], NN_DTYPE_FLOAT, 5, od);
     call->flops = 2.0 * (double)p->N * k->C * k->kh * k->kw * (double)k->Ho * k->Wo;
