@@ -229,9 +229,10 @@ static int blocked_regions(const nn_graph_t *g, const nn_usage_t *u, const nn_te
 {
     const int nn = g->n_nodes;
     int *up = malloc(sizeof(int) * ((size_t)nn + 1));
+    int *blocked_reads = calloc((size_t)g->n_values + 1, sizeof(int)); /* per value */
     double *gain = calloc((size_t)nn + 1, sizeof(double)), *cost = calloc((size_t)nn + 1, sizeof(double));
-    if (!up || !gain || !cost) {
-        free(up), free(gain), free(cost);
+    if (!up || !blocked_reads || !gain || !cost) {
+        free(up), free(blocked_reads), free(gain), free(cost);
         return -NN_ENOMEM;
     }
     for (int i = 0; i < nn; i++)
@@ -239,8 +240,11 @@ static int blocked_regions(const nn_graph_t *g, const nn_usage_t *u, const nn_te
     for (int i = 0; i < nn; i++)
         for (int k = 0; cand[i] && k < g->nodes[i].n_inputs; k++) {
             const int v = g->nodes[i].inputs[k];
-            const int pr = v >= 0 ? u->producer[v] : -1;
-            if (reads_blocked(cand[i], k) && pr >= 0 && cand[pr] && writes_blocked(cand[pr]))
+            if (v < 0 || !reads_blocked(cand[i], k))
+                continue;
+            blocked_reads[v]++;
+            const int pr = u->producer[v];
+            if (pr >= 0 && cand[pr] && writes_blocked(cand[pr]))
                 up[uf_root(up, pr)] = uf_root(up, i);
         }
     for (int i = 0; i < nn; i++) {
@@ -262,14 +266,8 @@ static int blocked_regions(const nn_graph_t *g, const nn_usage_t *u, const nn_te
                 !(cand[i] == BLOCKED_CONV && k == 0 && shapes[v]->dims[1] < NN_NCHWC))
                 cost[root] += (double)nn_tensor_elems(shapes[v]);
         }
-        /* its output, if anything reads it plain */
-        int others = writes_blocked(cand[i]) && g->values[y].is_output;
-        for (int j = 0; j < nn && writes_blocked(cand[i]) && !others; j++) {
-            const nn_node_t *c = &g->nodes[j];
-            for (int k = 0; !c->dead && k < c->n_inputs && !others; k++)
-                others = c->inputs[k] == y && !(cand[j] && reads_blocked(cand[j], k));
-        }
-        if (others)
+        /* its output, if anything reads it plain (the graph's output too) */
+        if (writes_blocked(cand[i]) && u->uses[y] > blocked_reads[y])
             cost[root] += (double)nn_tensor_elems(shapes[y]);
     }
     int any = 0;
@@ -278,7 +276,7 @@ static int blocked_regions(const nn_graph_t *g, const nn_usage_t *u, const nn_te
         keep[i] = gain[root] > BLOCKED_MIN_FLOPS_PER_FLOAT * cost[root] ? cand[i] : 0;
         any |= keep[i];
     }
-    free(up), free(gain), free(cost);
+    free(up), free(blocked_reads), free(gain), free(cost);
     return any;
 }
 
