@@ -16,8 +16,8 @@ enum { BLOCKED_CONV = 1, BLOCKED_DEPTHWISE, BLOCKED_POOL, BLOCKED_CONCAT, BLOCKE
 /* A clamp (or no activation) is all the blocked kernels fuse. */
 static int clamp_act(const nn_node_t *n)
 {
-    return n->fusion.act == NN_ACT_NONE || n->fusion.act == NN_ACT_RELU ||
-           n->fusion.act == NN_ACT_CLIP;
+    float lo, hi;
+    return !nn_conv_clamp(&n->fusion, &lo, &hi);
 }
 
 /* n's window is 2-D with explicit pads (or none) and no dilation. */

@@ -100,6 +100,11 @@ int nn_conv_packs(const nn_node_t *n, const nn_tensor_t *w, nn_isa_t isa,
 int nn_conv_packed_dims(const nn_node_t *n, const nn_tensor_t *w, int how, int64_t dims[4]);
 void nn_conv_pack_weights(const nn_node_t *n, const nn_tensor_t *w, int how, float *dst);
 
+/* The fused activation as a clamp the direct kernels apply in registers:
+ * [0, inf) for Relu, [alpha, beta] for Clip, no bound otherwise. Returns 1
+ * when the activation is something else, to be applied afterwards. */
+int nn_conv_clamp(const nn_fusion_t *f, float *lo, float *hi);
+
 /* Applies a fused activation to n floats in place, with isa's kernels. */
 void nn_apply_act(nn_isa_t isa, const nn_fusion_t *f, float *x, int64_t n);
 

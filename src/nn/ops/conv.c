@@ -856,10 +856,7 @@ NN_ISA_DISPATCH(nn_conv_add_row,
                 (float *restrict y, const float *restrict r, float b, int n),
                 (y, r, b, n))
 
-/* The fused activation as a clamp the direct kernels apply in registers:
- * [0, inf) for Relu, [alpha, beta] for Clip, no bound otherwise. Returns 1
- * when the activation is something else, to be applied afterwards. */
-static int nn_conv_clamp(const nn_fusion_t *f, float *lo, float *hi)
+int nn_conv_clamp(const nn_fusion_t *f, float *lo, float *hi)
 {
     *lo = -INFINITY;
     *hi = INFINITY;

@@ -130,16 +130,13 @@ static int conv_ints(const nn_call_t *call, const char *name, int n, int64_t def
     return 0;
 }
 
-/* The clamp of node's fused activation into k (none, Relu, Clip: all the
- * blocked kernels fuse). */
+/* The clamp of node's fused activation into k: the blocked kernels fuse
+ * none, Relu and Clip, nothing else. */
 static int fused_clamp(const nn_node_t *node, nn_nchwc_conv_t *k, nn_error_t *err)
 {
-    const nn_fusion_t *f = &node->fusion;
-    if (f->act != NN_ACT_NONE && f->act != NN_ACT_RELU && f->act != NN_ACT_CLIP)
+    if (nn_conv_clamp(&node->fusion, &k->lo, &k->hi))
         return nn_node_fail(err, node, NN_EUNSUPPORTED, "activation is not a clamp");
-    k->clamp = f->act != NN_ACT_NONE;
-    k->lo = f->act == NN_ACT_CLIP ? f->alpha : f->act == NN_ACT_RELU ? 0.0f : -INFINITY;
-    k->hi = f->act == NN_ACT_CLIP ? f->beta : INFINITY;
+    k->clamp = node->fusion.act != NN_ACT_NONE;
     return 0;
 }
 
